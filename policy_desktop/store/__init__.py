@@ -1,0 +1,27 @@
+"""The decision store: the only place that knows the database (peewee; SQLite or PostgreSQL)."""
+
+from policy_desktop.store.decision import PolicyDecision
+from policy_desktop.store.errors import (
+    DatabaseNotFoundError,
+    DecisionNotFoundError,
+    InvalidRecordError,
+    NotADatabaseError,
+    SchemaTooNewError,
+    StoreError,
+    TrainingGateError,
+)
+from policy_desktop.store.log import PolicyDecisionLog, ReviewEvent, RunRecord
+
+__all__ = [
+    "DatabaseNotFoundError",
+    "DecisionNotFoundError",
+    "InvalidRecordError",
+    "NotADatabaseError",
+    "PolicyDecision",
+    "PolicyDecisionLog",
+    "ReviewEvent",
+    "RunRecord",
+    "SchemaTooNewError",
+    "StoreError",
+    "TrainingGateError",
+]

@@ -1,0 +1,275 @@
+"""The :class:`PolicyDecision` record and its conversions (Python <-> row <-> JSON)."""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from policy_desktop.store.errors import InvalidRecordError
+from policy_desktop.store.schema import ALL_COLUMNS
+from policy_desktop.vocabulary import LOGGED_DECISIONS, canonical_json
+
+REQUIRED_FIELDS: tuple[str, ...] = (
+    "timestamp", "situation", "model_name", "model_version", "prompt_version", "decision",
+)  # fmt: skip
+
+REVIEW_ACTIONS: tuple[str, ...] = (
+    "accept", "correct_decision", "correct_reasoning", "correct_both",
+)  # fmt: skip
+CORRECTION_ACTIONS: tuple[str, ...] = REVIEW_ACTIONS[1:]
+UNDO_ACTION = "undo"
+
+# The model's output and the logging context: fixed once a decision is logged.
+IMMUTABLE_FIELDS: tuple[str, ...] = (
+    "decision_id", "timestamp", "situation", "team_context", "model_name", "model_version",
+    "prompt_version", "decision", "classification", "risk_level", "reasoning", "full_response",
+    "expected_decision", "decision_correct", "reasoning_coverage", "scenario_id", "tags",
+    "confidence", "run_id", "prompt_tokens", "generated_tokens", "seconds",
+)  # fmt: skip
+
+
+def action_for_changes(decision_changed: bool, reasoning_changed: bool) -> str:
+    """The review action named by what the reviewer changed."""
+    if decision_changed and reasoning_changed:
+        return "correct_both"
+    if decision_changed:
+        return "correct_decision"
+    if reasoning_changed:
+        return "correct_reasoning"
+    return "accept"
+
+
+def derive_review_action(
+    decision: str, reasoning: str | None, review_decision: str | None, review_reasoning: str | None
+) -> str:
+    """The action of a review known only by its result (seed databases, imports)."""
+    return action_for_changes(
+        review_decision not in (None, decision),
+        review_reasoning is not None and review_reasoning.strip() != (reasoning or "").strip(),
+    )
+
+
+def now_iso() -> str:
+    """The current time as ISO-8601 UTC with microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse an ISO-8601 timestamp (``Z`` allowed); raise ValueError otherwise."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    if len(text) < 10:
+        raise ValueError(value)
+    return datetime.fromisoformat(text)
+
+
+def make_decision_id(timestamp: str, suffix: str | None = None) -> str:
+    """``dec_<timestamp to the minute>_<8 hex>``, e.g. ``dec_2026-02-02T0805_7941fb52``."""
+    moment = parse_timestamp(timestamp)
+    hex8 = suffix if suffix is not None else secrets.token_hex(4)
+    return f"dec_{moment.strftime('%Y-%m-%dT%H%M')}_{hex8}"
+
+
+@dataclass
+class PolicyDecision:
+    """One decision of the policy model with its full context and review state.
+
+    ``situation`` is a dict and ``tags`` a list; everything but the six required
+    fields is optional. ``decision_id`` and ``timestamp`` are generated on logging
+    when absent.
+    """
+
+    situation: dict[str, Any]
+    model_name: str
+    model_version: str
+    prompt_version: str
+    decision: str
+    classification: str | None = None
+    risk_level: str | None = None
+    reasoning: str | None = None
+    full_response: str | None = None
+    team_context: str | None = None
+    expected_decision: str | None = None
+    decision_correct: bool | None = None
+    reasoning_coverage: float | None = None
+    scenario_id: str | None = None
+    tags: list[str] = field(default_factory=list)
+    decision_id: str | None = None
+    timestamp: str | None = None
+    reviewed: bool = False
+    review_decision: str | None = None
+    review_reasoning: str | None = None
+    review_timestamp: str | None = None
+    reviewer: str | None = None
+    review_action: str | None = None
+    confidence: float | None = None
+    run_id: str | None = None
+    prompt_tokens: int | None = None
+    generated_tokens: int | None = None
+    seconds: float | None = None
+
+    @property
+    def is_correction(self) -> bool:
+        """True when a reviewer changed the decision, the reasoning or both."""
+        return self.review_action in CORRECTION_ACTIONS
+
+    @property
+    def final_decision(self) -> str:
+        """The human's decision when reviewed with a new one, else the model's."""
+        return self.review_decision or self.decision
+
+    @property
+    def final_reasoning(self) -> str | None:
+        """The human's reasoning when corrected, else the model's."""
+        return self.review_reasoning if self.review_reasoning is not None else self.reasoning
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict with the column names (the JSONL line format)."""
+        return asdict(self)
+
+
+DECISION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(PolicyDecision))
+assert set(DECISION_FIELDS) == set(ALL_COLUMNS), "dataclass and table must agree"
+
+
+def to_row(decision: PolicyDecision) -> dict[str, Any]:
+    """Column values for storing ``decision`` (JSON text, 0/1 integers)."""
+    row = decision.to_dict()
+    row["situation"] = json.dumps(decision.situation, ensure_ascii=False)
+    row["tags"] = json.dumps(list(decision.tags), ensure_ascii=False)
+    row["decision_correct"] = None if decision.decision_correct is None else int(
+        bool(decision.decision_correct))
+    row["reviewed"] = int(bool(decision.reviewed))
+    return row
+
+
+def from_row(row: dict[str, Any]) -> PolicyDecision:
+    """Rebuild a :class:`PolicyDecision` from stored column values."""
+    values = {name: row.get(name) for name in DECISION_FIELDS}
+    values["situation"] = json.loads(values["situation"]) if values["situation"] else {}
+    values["tags"] = json.loads(values["tags"]) if values["tags"] else []
+    if values["decision_correct"] is not None:
+        values["decision_correct"] = bool(values["decision_correct"])
+    values["reviewed"] = bool(values["reviewed"])
+    return PolicyDecision(**values)
+
+
+def content_key(decision: PolicyDecision) -> str:
+    """Canonical text of the immutable fields, for duplicate and conflict checks."""
+    record = decision.to_dict()
+    return canonical_json({name: record[name] for name in IMMUTABLE_FIELDS})
+
+
+def derived_decision_id(decision: PolicyDecision) -> str:
+    """A stable id from a decision's content (for imported lines that carry none)."""
+    import hashlib
+
+    content = {name: decision.to_dict()[name] for name in IMMUTABLE_FIELDS if name != "decision_id"}
+    digest = hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+    return make_decision_id(decision.timestamp or now_iso(), digest[:8])
+
+
+# --- validation of records from outside (JSONL import, scripts) -------------------------
+
+_TEXT_FIELDS = (
+    "decision_id", "timestamp", "team_context", "model_name", "model_version", "prompt_version",
+    "decision", "classification", "risk_level", "reasoning", "full_response", "expected_decision",
+    "review_decision", "review_reasoning", "review_timestamp", "scenario_id", "reviewer",
+    "review_action", "run_id",
+)  # fmt: skip
+_FLOAT_FIELDS = ("reasoning_coverage", "confidence", "seconds")
+_INT_FIELDS = ("prompt_tokens", "generated_tokens")
+_BOOL_FIELDS = ("decision_correct", "reviewed")
+_UNIT_INTERVAL = ("reasoning_coverage", "confidence")
+
+
+def _check_types(record: dict[str, Any]) -> None:
+    for name in _TEXT_FIELDS:
+        if record.get(name) is not None and not isinstance(record[name], str):
+            raise InvalidRecordError(f"{name} must be a string, not {_json_type(record[name])}")
+    for name in _BOOL_FIELDS:
+        value = record.get(name)
+        if value is not None and not isinstance(value, bool) and value not in (0, 1):
+            raise InvalidRecordError(f"{name} must be true or false, not {json.dumps(value)}")
+    for name in _FLOAT_FIELDS:
+        value = record.get(name)
+        if value is None:
+            continue
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not is_number or not math.isfinite(value):
+            raise InvalidRecordError(f"{name} must be a number, not {json.dumps(value)}")
+        if name in _UNIT_INTERVAL and not 0.0 <= value <= 1.0:
+            raise InvalidRecordError(f"{name} must be between 0 and 1, not {value}")
+    for name in _INT_FIELDS:
+        value = record.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InvalidRecordError(f"{name} must be an integer, not {json.dumps(value)}")
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    for kind, name in names.items():
+        if isinstance(value, kind):
+            return name
+    return "a number" if isinstance(value, int | float) else "null"
+
+
+def validate_decision_value(name: str, value: str | None) -> None:
+    """Reject decisions outside the vocabulary."""
+    if value is not None and value not in LOGGED_DECISIONS:
+        raise InvalidRecordError(
+            f"{name} {value!r} is not one of {', '.join(LOGGED_DECISIONS)}")
+
+
+def decision_from_record(record: Any) -> PolicyDecision:
+    """Validate a JSON object (one JSONL line) and build a :class:`PolicyDecision`.
+
+    Raises :class:`InvalidRecordError` with a one-line reason.
+    """
+    if not isinstance(record, dict):
+        raise InvalidRecordError(f"expected a JSON object, got {_json_type(record)}")
+    for name in REQUIRED_FIELDS:
+        if name not in record:
+            raise InvalidRecordError(f"missing required field {name!r}")
+        if record[name] is None:
+            raise InvalidRecordError(f"required field {name!r} is null")
+    _check_types(record)
+    if not isinstance(record["situation"], dict):
+        raise InvalidRecordError(
+            f"situation must be an object, not {_json_type(record['situation'])}")
+    tags = record.get("tags")
+    tags_ok = isinstance(tags, list) and all(isinstance(t, str) for t in tags)
+    if tags is not None and not tags_ok:
+        raise InvalidRecordError("tags must be a list of strings")
+    for name in ("timestamp", "review_timestamp"):
+        if record.get(name) is not None:
+            try:
+                parse_timestamp(record[name])
+            except ValueError:
+                raise InvalidRecordError(
+                    f"{name} {record[name]!r} is not an ISO-8601 timestamp") from None
+    validate_decision_value("decision", record["decision"])
+    for name in ("expected_decision", "review_decision"):
+        value = record.get(name)
+        if value is not None and value not in LOGGED_DECISIONS[:-1]:
+            raise InvalidRecordError(f"{name} {value!r} is not one of allow, deny, "
+                                     "require_attestation, require_mfa")
+    if record.get("review_action") not in (None, *REVIEW_ACTIONS):
+        raise InvalidRecordError(f"review_action {record['review_action']!r} is not one of "
+                                 f"{', '.join(REVIEW_ACTIONS)}")
+    values = {name: record.get(name) for name in DECISION_FIELDS if name in record}
+    values["tags"] = list(tags or [])
+    for name in _BOOL_FIELDS:
+        if values.get(name) is not None:
+            values[name] = bool(values[name])
+    if values.get("reviewed") is None:
+        values["reviewed"] = False
+    for name in _FLOAT_FIELDS:
+        if values.get(name) is not None:
+            values[name] = float(values[name])
+    return PolicyDecision(**values)

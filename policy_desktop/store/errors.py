@@ -1,0 +1,65 @@
+"""Errors raised by the decision store; each names the database it concerns."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """A problem with the decision database, phrased for the person who chose it."""
+
+
+class DatabaseNotFoundError(StoreError):
+    """A read-only command was pointed at a database file that does not exist."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(f"{location}: no such database (nothing was created)")
+        self.location = location
+
+
+class NotADatabaseError(StoreError):
+    """The file exists but is not a SQLite database."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(f"{location}: not a SQLite database (the file was left unchanged)")
+        self.location = location
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer Policy Desktop than this one."""
+
+    def __init__(self, location: str, found: int, known: int) -> None:
+        super().__init__(
+            f"{location}: schema version {found} is newer than this program knows ({known}); "
+            "upgrade Policy Desktop (the file was left unchanged)"
+        )
+        self.location = location
+        self.found = found
+        self.known = known
+
+
+class DecisionNotFoundError(StoreError, KeyError):
+    """No decision has the given id."""
+
+    def __init__(self, decision_id: str) -> None:
+        super().__init__(f"no decision with id {decision_id!r}")
+        self.decision_id = decision_id
+
+    def __str__(self) -> str:  # KeyError would add quotes
+        return str(self.args[0])
+
+
+class InvalidRecordError(StoreError, ValueError):
+    """A decision or JSONL record breaks the schema's rules."""
+
+
+class TrainingGateError(StoreError):
+    """Too few corrections to export training data."""
+
+    def __init__(self, corrections: int, required: int) -> None:
+        more = required - corrections
+        super().__init__(
+            f"{corrections} corrections so far; {more} more needed before training data can be "
+            f"exported (minimum {required})"
+        )
+        self.corrections = corrections
+        self.required = required
+        self.more_needed = more

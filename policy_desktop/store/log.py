@@ -1,0 +1,504 @@
+""":class:`PolicyDecisionLog`: the public API of the decision database."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import peewee as pw
+
+from policy_desktop.store.database import DatabaseTarget, connect, parse_target
+from policy_desktop.store.decision import (
+    CORRECTION_ACTIONS,
+    UNDO_ACTION,
+    PolicyDecision,
+    action_for_changes,
+    derive_review_action,
+    from_row,
+    make_decision_id,
+    now_iso,
+    to_row,
+)
+from policy_desktop.store.errors import DecisionNotFoundError, InvalidRecordError, StoreError
+from policy_desktop.store.migrations import ensure_schema
+from policy_desktop.store.schema import ALL_COLUMNS, BoundModels, bind_models
+from policy_desktop.vocabulary import DECISIONS, LOGGED_DECISIONS, TRAINING_GATE
+
+BATCH_SIZE = 2_000
+
+
+@dataclass(frozen=True)
+class ReviewEvent:
+    """One entry of a decision's review history."""
+
+    id: int
+    decision_id: str
+    reviewer: str | None
+    action: str
+    review_decision: str | None
+    review_reasoning: str | None
+    timestamp: str
+    blind: bool
+    blind_decision: str | None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A scenario run as stored in the ``runs`` table."""
+
+    run_id: str
+    started: str
+    finished: str | None
+    status: str
+    model_name: str | None
+    model_version: str | None
+    model_path: str | None
+    prompt_version: str | None
+    scenario_file: str | None
+    scenario_ids: list[str]
+    settings: dict[str, Any]
+    summary: dict[str, Any]
+    error: str | None
+
+
+def _check_decision(decision: PolicyDecision) -> None:
+    for name in ("model_name", "model_version", "prompt_version", "decision"):
+        if not getattr(decision, name):
+            raise InvalidRecordError(f"{name} is required")
+    if decision.decision not in LOGGED_DECISIONS:
+        raise InvalidRecordError(
+            f"decision {decision.decision!r} is not one of {', '.join(LOGGED_DECISIONS)}")
+    if not isinstance(decision.situation, dict):
+        raise InvalidRecordError("situation must be a dict")
+    for name in ("reasoning_coverage", "confidence"):
+        value = getattr(decision, name)
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise InvalidRecordError(f"{name} must be between 0 and 1, not {value}")
+
+
+class PolicyDecisionLog:
+    """The decision database: logging, review, statistics and queries.
+
+    Args:
+        database: a SQLite file path, or a URL such as ``sqlite:///x.db`` or
+            ``postgresql://user@host/db``; ``None`` means the default database.
+        create: create a missing SQLite file (``False`` for read-only commands).
+
+    Safe to share between threads: peewee keeps one connection per thread.
+    """
+
+    def __init__(self, database: str | Path | None = None, *, create: bool = True) -> None:
+        if database is None:
+            from policy_desktop.paths import default_database
+
+            database = default_database()
+        self.target: DatabaseTarget = parse_target(database)
+        self._db, found_version = connect(self.target, create=create)
+        self._m: BoundModels = bind_models(self._db)
+        try:
+            self.backup_path: Path | None = ensure_schema(
+                self._db, self._m, self.target, found_version)
+        except pw.DatabaseError as error:
+            self._db.close()
+            raise StoreError(f"{self.display_name}: cannot set up the schema ({error})") from error
+        self._columns = [self._m.Decision._meta.fields[name] for name in ALL_COLUMNS]
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    @property
+    def display_name(self) -> str:
+        """The database as shown to people (path, or URL without password)."""
+        return self.target.display_name
+
+    @property
+    def database(self) -> pw.Database:
+        """The underlying peewee database (for the store's own query modules)."""
+        return self._db
+
+    @property
+    def models(self) -> BoundModels:
+        """The peewee model classes bound to this database."""
+        return self._m
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        if not self._db.is_closed():
+            self._db.close()
+
+    def __enter__(self) -> PolicyDecisionLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _bump_revision(self) -> None:
+        Meta = self._m.Meta
+        Meta.update(value=pw.Cast(pw.Cast(Meta.value, "INTEGER") + 1, "TEXT")).where(
+            Meta.key == "revision").execute()
+
+    def revision(self) -> int:
+        """A number that grows with every write by any process (for live updates)."""
+        row = self._m.Meta.get_or_none(self._m.Meta.key == "revision")
+        return int(row.value) if row else 0
+
+    # --- logging ----------------------------------------------------------------------
+
+    def _prepared(self, decision: PolicyDecision) -> tuple[Any, ...]:
+        _check_decision(decision)
+        if decision.timestamp is None:
+            decision.timestamp = now_iso()
+        if decision.decision_id is None:
+            decision.decision_id = make_decision_id(decision.timestamp)
+        row = to_row(decision)
+        return tuple(row[name] for name in ALL_COLUMNS)
+
+    def log_decision(self, decision: PolicyDecision) -> str:
+        """Store one decision; fill in its id and timestamp when absent; return the id."""
+        self.log_decisions([decision])
+        assert decision.decision_id is not None
+        return decision.decision_id
+
+    def log_decisions(self, decisions: Iterable[PolicyDecision]) -> int:
+        """Store many decisions, one transaction per batch; return how many were stored."""
+        total = 0
+        batch: list[tuple[Any, ...]] = []
+        for decision in decisions:
+            batch.append(self._prepared(decision))
+            if len(batch) >= BATCH_SIZE:
+                total += self._insert_rows(batch)
+                batch = []
+        if batch:
+            total += self._insert_rows(batch)
+        return total
+
+    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> int:
+        Decision = self._m.Decision
+        with self._db.atomic():
+            Decision.insert_many(rows, fields=self._columns).execute()
+            self._bump_revision()
+        return len(rows)
+
+    def import_decisions(self, decisions: list[PolicyDecision]) -> None:
+        """Store decisions from outside with their review state (one history event each)."""
+        if not decisions:
+            return
+        for decision in decisions:
+            if decision.reviewed and decision.review_action is None:
+                decision.review_action = derive_review_action(
+                    decision.decision, decision.reasoning, decision.review_decision,
+                    decision.review_reasoning)
+        rows = [self._prepared(d) for d in decisions]
+        events = [{
+            "decision_id": d.decision_id, "reviewer": d.reviewer, "action": d.review_action,
+            "review_decision": d.review_decision, "review_reasoning": d.review_reasoning,
+            "timestamp": d.review_timestamp or now_iso(), "blind": 0,
+        } for d in decisions if d.reviewed]
+        with self._db.atomic():
+            self._m.Decision.insert_many(rows, fields=self._columns).execute()
+            if events:
+                self._m.Review.insert_many(events).execute()
+            self._bump_revision()
+
+    # --- reading ----------------------------------------------------------------------
+
+    def get_decision(self, decision_id: str) -> PolicyDecision | None:
+        """The decision with this id, or None."""
+        Decision = self._m.Decision
+        row = Decision.select().where(Decision.decision_id == decision_id).dicts().first()
+        return from_row(row) if row else None
+
+    def get_decisions(self, decision_ids: Iterable[str]) -> dict[str, PolicyDecision]:
+        """The stored decisions among ``decision_ids``, by id."""
+        ids = list(decision_ids)
+        Decision = self._m.Decision
+        found: dict[str, PolicyDecision] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in Decision.select().where(Decision.decision_id.in_(chunk)).dicts():
+                found[row["decision_id"]] = from_row(row)
+        return found
+
+    def _newest(self, where: pw.Expression | None, limit: int | None) -> list[PolicyDecision]:
+        Decision = self._m.Decision
+        query = Decision.select()
+        if where is not None:
+            query = query.where(where)
+        query = query.order_by(Decision.timestamp.desc(), Decision.decision_id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        return [from_row(row) for row in query.dicts()]
+
+    def get_unreviewed_decisions(self, limit: int | None = None) -> list[PolicyDecision]:
+        """Decisions nobody has reviewed yet, newest first."""
+        Decision = self._m.Decision
+        return self._newest(Decision.reviewed == 0, limit)
+
+    def get_incorrect_decisions(self, limit: int | None = None) -> list[PolicyDecision]:
+        """Decisions that did not match their expected decision, newest first."""
+        return self._newest(self._m.Decision.decision_correct == 0, limit)
+
+    def get_all_decisions(self, limit: int | None = None) -> list[PolicyDecision]:
+        """Every decision, newest first."""
+        return self._newest(None, limit)
+
+    def get_corrections(self, limit: int | None = None) -> list[PolicyDecision]:
+        """Reviewed decisions whose human decision or reasoning differs from the model's."""
+        return list(self.iter_corrections(limit=limit))
+
+    def iter_corrections(
+        self, *, include_accepted: bool = False, limit: int | None = None
+    ) -> Iterator[PolicyDecision]:
+        """Stream corrections (and accepted decisions if asked), newest first."""
+        Decision = self._m.Decision
+        actions = list(CORRECTION_ACTIONS) + (["accept"] if include_accepted else [])
+        query = Decision.select().where(Decision.review_action.in_(actions)).order_by(
+            Decision.timestamp.desc(), Decision.decision_id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        for row in query.dicts().iterator():
+            yield from_row(row)
+
+    def count_corrections(self) -> int:
+        """How many decisions have been corrected by a reviewer."""
+        Decision = self._m.Decision
+        return Decision.select().where(Decision.review_action.in_(CORRECTION_ACTIONS)).count()
+
+    def iter_decisions(self, where: str = "all") -> Iterator[PolicyDecision]:
+        """Stream decisions oldest first; ``where`` is a :data:`DUMP_SELECTIONS` name."""
+        Decision = self._m.Decision
+        conditions = {
+            "all": None,
+            "unreviewed": Decision.reviewed == 0,
+            "incorrect": Decision.decision_correct == 0,
+            "corrections": Decision.review_action.in_(CORRECTION_ACTIONS),
+        }
+        if where not in conditions:
+            raise ValueError(f"unknown selection {where!r}")
+        query = Decision.select()
+        if conditions[where] is not None:
+            query = query.where(conditions[where])
+        query = query.order_by(Decision.timestamp, Decision.decision_id)
+        for row in query.dicts().iterator():
+            yield from_row(row)
+
+    # --- review -----------------------------------------------------------------------
+
+    def mark_reviewed(
+        self,
+        decision_id: str,
+        review_decision: str | None = None,
+        review_reasoning: str | None = None,
+        reviewer: str | None = None,
+        *,
+        blind_decision: str | None = None,
+    ) -> str:
+        """Record a human review; return the action (``accept`` or ``correct_*``).
+
+        Neither a decision nor a reasoning (or the model's own decision and no
+        new reasoning) is an accept. The model's output is never modified; the
+        review is appended to the history and the ``review_*`` columns show it.
+        ``blind_decision`` is the reviewer's choice made before the model's
+        answer was shown (blind review).
+        """
+        choices = (("review_decision", review_decision), ("blind_decision", blind_decision))
+        for name, value in choices:
+            if value is not None and value not in DECISIONS:
+                raise InvalidRecordError(f"{name} {value!r} is not one of {', '.join(DECISIONS)}")
+        if review_reasoning is not None and not review_reasoning.strip():
+            raise InvalidRecordError("a corrected reasoning cannot be empty")
+        with self._db.atomic():
+            current = self.get_decision(decision_id)
+            if current is None:
+                raise DecisionNotFoundError(decision_id)
+            decision_changed = review_decision is not None and review_decision != current.decision
+            reasoning_changed = review_reasoning is not None and (
+                review_reasoning.strip() != (current.reasoning or "").strip())
+            action = action_for_changes(decision_changed, reasoning_changed)
+            self._m.Review.insert(
+                decision_id=decision_id, reviewer=reviewer, action=action,
+                review_decision=review_decision if decision_changed else current.decision,
+                review_reasoning=review_reasoning if reasoning_changed else None,
+                timestamp=now_iso(), blind=int(blind_decision is not None),
+                blind_decision=blind_decision,
+            ).execute()
+            self._apply_history(decision_id)
+        return action
+
+    def undo_review(self, decision_id: str, reviewer: str | None = None) -> PolicyDecision:
+        """Return to the state before the last review; the history keeps both events."""
+        with self._db.atomic():
+            if self.get_decision(decision_id) is None:
+                raise DecisionNotFoundError(decision_id)
+            if not self._effective_events(decision_id):
+                raise StoreError(f"{decision_id} has no review to undo")
+            self._m.Review.insert(decision_id=decision_id, reviewer=reviewer, action=UNDO_ACTION,
+                                  timestamp=now_iso()).execute()
+            self._apply_history(decision_id)
+        result = self.get_decision(decision_id)
+        assert result is not None
+        return result
+
+    def get_review_history(self, decision_id: str) -> list[ReviewEvent]:
+        """Every review event of a decision, oldest first (undos included)."""
+        Review = self._m.Review
+        query = Review.select().where(Review.decision_id == decision_id).order_by(Review.id)
+        return [ReviewEvent(
+            id=row["id"], decision_id=row["decision_id"], reviewer=row["reviewer"],
+            action=row["action"], review_decision=row["review_decision"],
+            review_reasoning=row["review_reasoning"], timestamp=row["timestamp"],
+            blind=bool(row["blind"]), blind_decision=row["blind_decision"],
+        ) for row in query.dicts()]
+
+    def _effective_events(self, decision_id: str) -> list[ReviewEvent]:
+        stack: list[ReviewEvent] = []
+        for event in self.get_review_history(decision_id):
+            if event.action == UNDO_ACTION:
+                if stack:
+                    stack.pop()
+            else:
+                stack.append(event)
+        return stack
+
+    def _apply_history(self, decision_id: str) -> None:
+        stack = self._effective_events(decision_id)
+        top = stack[-1] if stack else None
+        Decision = self._m.Decision
+        Decision.update(
+            reviewed=int(top is not None),
+            review_decision=top.review_decision if top else None,
+            review_reasoning=top.review_reasoning if top else None,
+            review_timestamp=top.timestamp if top else None,
+            reviewer=top.reviewer if top else None,
+            review_action=top.action if top else None,
+        ).where(Decision.decision_id == decision_id).execute()
+        self._bump_revision()
+
+    def last_review(self, reviewer: str | None = None) -> ReviewEvent | None:
+        """The newest non-undo review event still in effect (optionally by one reviewer)."""
+        Review = self._m.Review
+        query = Review.select(Review.decision_id).where(Review.action != UNDO_ACTION)
+        if reviewer is not None:
+            query = query.where(Review.reviewer == reviewer)
+        for row in query.order_by(Review.id.desc()).limit(50).dicts():
+            events = self._effective_events(row["decision_id"])
+            if events:
+                return events[-1]
+        return None
+
+    # --- statistics -------------------------------------------------------------------
+
+    def get_statistics(self) -> dict[str, Any]:
+        """Counts, accuracy, decision distribution and training readiness.
+
+        Keys: ``total``, ``reviewed``, ``unreviewed``, ``corrections``, ``accepted``,
+        ``correct``, ``evaluated``, ``incorrect``, ``accuracy`` (None when nothing
+        was evaluated), ``decision_distribution``, ``review_actions``,
+        ``training_gate``, ``corrections_needed``, ``training_ready``.
+        """
+        Decision = self._m.Decision
+        is_correction = pw.Case(None, [(Decision.review_action.in_(CORRECTION_ACTIONS), 1)], 0)
+        is_accept = pw.Case(None, [(Decision.review_action == "accept", 1)], 0)
+        query = Decision.select(
+            Decision.decision,
+            pw.fn.COUNT(pw.SQL("*")).alias("n"),
+            pw.fn.SUM(Decision.reviewed).alias("reviewed"),
+            pw.fn.SUM(is_correction).alias("corrections"),
+            pw.fn.SUM(is_accept).alias("accepted"),
+            pw.fn.SUM(Decision.decision_correct).alias("correct"),
+            pw.fn.COUNT(Decision.decision_correct).alias("evaluated"),
+        ).group_by(Decision.decision)
+        totals = dict.fromkeys(("total", "reviewed", "corrections", "accepted", "correct",
+                                "evaluated"), 0)
+        distribution: dict[str, int] = {}
+        for row in query.dicts():
+            distribution[row["decision"]] = row["n"]
+            totals["total"] += row["n"]
+            for key in ("reviewed", "corrections", "accepted", "correct", "evaluated"):
+                totals[key] += int(row[key] or 0)
+        actions = self._review_action_counts() if totals["reviewed"] else {}
+        corrections = totals["corrections"]
+        return {
+            **totals,
+            "unreviewed": totals["total"] - totals["reviewed"],
+            "incorrect": totals["evaluated"] - totals["correct"],
+            "accuracy": totals["correct"] / totals["evaluated"] if totals["evaluated"] else None,
+            "decision_distribution": dict(sorted(distribution.items(), key=lambda kv: -kv[1])),
+            "review_actions": actions,
+            "training_gate": TRAINING_GATE,
+            "corrections_needed": max(0, TRAINING_GATE - corrections),
+            "training_ready": corrections >= TRAINING_GATE,
+        }
+
+    def _review_action_counts(self) -> dict[str, int]:
+        Decision = self._m.Decision
+        query = (Decision.select(Decision.review_action, pw.fn.COUNT(pw.SQL("*")).alias("n"))
+                 .where(Decision.review_action.is_null(False)).group_by(Decision.review_action))
+        return {row["review_action"]: row["n"] for row in query.dicts()}
+
+    # --- runs -------------------------------------------------------------------------
+
+    def start_run(self, **fields: Any) -> str:
+        """Record the start of a scenario run; return its new ``run_id``."""
+        started = now_iso()
+        run_id = fields.pop("run_id", None) or (
+            f"run_{make_decision_id(started)[4:20]}_{secrets.token_hex(3)}")
+        for key in ("scenario_ids", "settings"):
+            if key in fields and not isinstance(fields[key], str):
+                fields[key] = json.dumps(fields[key], ensure_ascii=False)
+        with self._db.atomic():
+            self._m.Run.insert(run_id=run_id, started=started, status="running", **fields).execute()
+            self._bump_revision()
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any] | None = None,
+                   error: str | None = None) -> None:
+        """Mark a run ``completed``, ``cancelled`` or ``failed`` with its summary."""
+        if status not in ("completed", "cancelled", "failed"):
+            raise ValueError(f"unknown run status {status!r}")
+        Run = self._m.Run
+        with self._db.atomic():
+            Run.update(finished=now_iso(), status=status, error=error,
+                       summary=json.dumps(summary or {}, ensure_ascii=False)).where(
+                Run.run_id == run_id).execute()
+            self._bump_revision()
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run with this id (a unique prefix is enough), or None."""
+        Run = self._m.Run
+        row = Run.select().where(Run.run_id == run_id).dicts().first()
+        if row is None:
+            matches = list(Run.select().where(Run.run_id.startswith(run_id)).limit(2).dicts())
+            row = matches[0] if len(matches) == 1 else None
+        return _run_record(row) if row else None
+
+    def list_runs(self, limit: int | None = None) -> list[RunRecord]:
+        """Runs, newest first."""
+        Run = self._m.Run
+        query = Run.select().order_by(Run.started.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        return [_run_record(row) for row in query.dicts()]
+
+    def run_decisions(self, run_id: str) -> list[PolicyDecision]:
+        """Decisions logged by one run, in the order they were made."""
+        Decision = self._m.Decision
+        query = Decision.select().where(Decision.run_id == run_id).order_by(
+            Decision.timestamp, Decision.decision_id)
+        return [from_row(row) for row in query.dicts()]
+
+
+def _run_record(row: dict[str, Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row["run_id"], started=row["started"], finished=row["finished"],
+        status=row["status"], model_name=row["model_name"], model_version=row["model_version"],
+        model_path=row["model_path"], prompt_version=row["prompt_version"],
+        scenario_file=row["scenario_file"],
+        scenario_ids=json.loads(row["scenario_ids"]) if row["scenario_ids"] else [],
+        settings=json.loads(row["settings"]) if row["settings"] else {},
+        summary=json.loads(row["summary"]) if row["summary"] else {},
+        error=row["error"],
+    )

@@ -1,0 +1,101 @@
+"""Schema creation and upgrades (``playhouse.migrate``), with a backup before any change."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import peewee as pw
+from playhouse.migrate import SchemaMigrator, migrate
+
+from policy_desktop.store.database import DatabaseTarget, backup_file
+from policy_desktop.store.decision import derive_review_action
+from policy_desktop.store.schema import (
+    ADDED_COLUMNS,
+    EXTRA_INDEXES,
+    SCHEMA_VERSION,
+    SEED_INDEXES,
+    BoundModels,
+    index_sql,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _create_indexes(database: pw.Database) -> None:
+    for name, columns in {**SEED_INDEXES, **EXTRA_INDEXES}.items():
+        database.execute_sql(index_sql("decisions", name, columns))
+
+
+def _set_version(models: BoundModels, version: int) -> None:
+    models.Meta.insert(key="schema_version", value=str(version)).on_conflict_replace().execute()
+    models.Meta.insert(key="revision", value="0").on_conflict_ignore().execute()
+
+
+def _create_fresh(database: pw.Database, models: BoundModels) -> None:
+    database.create_tables(models.all(), safe=True)
+    _create_indexes(database)
+    _set_version(models, SCHEMA_VERSION)
+
+
+def _migrate_1_to_2(database: pw.Database, models: BoundModels) -> None:
+    """The seed's lone ``decisions`` table gains reviewer/run columns and the new tables.
+
+    Reviews made with the seed's tools become one history event each, so undo and
+    the correction count work on them like on new reviews.
+    """
+    migrator = SchemaMigrator.from_database(database)
+    existing = {column.name for column in database.get_columns("decisions")}
+    fields = models.Decision._meta.fields
+    migrate(*[
+        migrator.add_column("decisions", name, fields[name])
+        for name in ADDED_COLUMNS if name not in existing
+    ])
+    database.create_tables([models.Review, models.Run, models.Meta], safe=True)
+    _create_indexes(database)
+    now = datetime.now(UTC).isoformat()
+    Decision = models.Decision
+    reviewed = Decision.select(
+        Decision.decision_id, Decision.decision, Decision.reasoning, Decision.review_decision,
+        Decision.review_reasoning, Decision.review_timestamp,
+    ).where(Decision.reviewed == 1).dicts()
+    for row in reviewed.iterator():
+        action = derive_review_action(row["decision"], row["reasoning"],
+                                      row["review_decision"], row["review_reasoning"])
+        Decision.update(review_action=action).where(
+            Decision.decision_id == row["decision_id"]).execute()
+        models.Review.insert(
+            decision_id=row["decision_id"], reviewer=None, action=action,
+            review_decision=row["review_decision"], review_reasoning=row["review_reasoning"],
+            timestamp=row["review_timestamp"] or now,
+        ).execute()
+    _set_version(models, 2)
+
+
+MIGRATIONS: dict[int, Callable[[pw.Database, BoundModels], None]] = {1: _migrate_1_to_2}
+"""``MIGRATIONS[v]`` upgrades a version-``v`` database to ``v + 1``."""
+
+
+def ensure_schema(
+    database: pw.Database, models: BoundModels, target: DatabaseTarget, found: int | None
+) -> Path | None:
+    """Create or upgrade the schema; return the backup file made before migrating, if any."""
+    if found is None:
+        with database.atomic():
+            if "decisions" in database.get_tables():
+                found = 1
+            else:
+                _create_fresh(database, models)
+                return None
+    if found >= SCHEMA_VERSION:
+        return None
+    backup = None
+    if target.sqlite_path is not None and target.sqlite_path.exists():
+        backup = backup_file(target.sqlite_path, found)
+        log.info("Backed up %s to %s before migrating", target.display_name, backup)
+    with database.atomic():
+        for version in range(found, SCHEMA_VERSION):
+            MIGRATIONS[version](database, models)
+    return backup

@@ -1,0 +1,215 @@
+"""Filtered, keyset-paged queries for review tools (the GUI's table and filters)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import peewee as pw
+
+from policy_desktop.store.decision import CORRECTION_ACTIONS
+from policy_desktop.store.log import PolicyDecisionLog
+
+VIEWS: tuple[str, ...] = ("unreviewed", "incorrect", "corrections", "reviewed", "all")
+SORTS: tuple[str, ...] = ("newest", "oldest", "least_confident", "most_confident")
+
+
+@dataclass(frozen=True)
+class DecisionFilter:
+    """Which decisions to show and in which order; every part is applied in SQL."""
+
+    view: str = "unreviewed"
+    text: str = ""
+    decision: str | None = None
+    model_name: str | None = None
+    prompt_version: str | None = None
+    run_id: str | None = None
+    sort: str = "newest"
+
+    def __post_init__(self) -> None:
+        if self.view not in VIEWS:
+            raise ValueError(f"unknown view {self.view!r}; choose one of {', '.join(VIEWS)}")
+        if self.sort not in SORTS:
+            raise ValueError(f"unknown sort {self.sort!r}; choose one of {', '.join(SORTS)}")
+
+
+@dataclass(frozen=True)
+class DecisionSummary:
+    """The columns of one table row (the full record is fetched on selection)."""
+
+    decision_id: str
+    timestamp: str
+    scenario_id: str | None
+    actor: str
+    action: str
+    target: str
+    decision: str
+    expected_decision: str | None
+    decision_correct: bool | None
+    reasoning_coverage: float | None
+    confidence: float | None
+    reviewed: bool
+    review_action: str | None
+    review_decision: str | None
+    reviewer: str | None
+    model_name: str
+    prompt_version: str
+    run_id: str | None
+
+
+PageCursor = tuple[Any, str]
+"""The sort value and id of the last row of a page; the next page starts after it."""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+class DecisionQueries:
+    """Counts, pages and facets over one :class:`PolicyDecisionLog`."""
+
+    def __init__(self, log: PolicyDecisionLog) -> None:
+        self._log = log
+        self._D = log.models.Decision
+
+    def _view_condition(self, view: str) -> pw.Expression | None:
+        D = self._D
+        return {
+            "unreviewed": D.reviewed == 0,
+            "incorrect": D.decision_correct == 0,
+            "corrections": D.review_action.in_(CORRECTION_ACTIONS),
+            "reviewed": D.reviewed == 1,
+            "all": None,
+        }[view]
+
+    def _facet_conditions(self, flt: DecisionFilter) -> list[pw.Expression]:
+        D = self._D
+        conditions: list[pw.Expression] = []
+        text = flt.text.strip()
+        if text:
+            conditions.append(D.situation.contains(text) | D.reasoning.contains(text)
+                              | D.decision_id.contains(text))
+        if flt.decision:
+            conditions.append(D.decision == flt.decision)
+        if flt.model_name:
+            conditions.append(D.model_name == flt.model_name)
+        if flt.prompt_version:
+            conditions.append(D.prompt_version == flt.prompt_version)
+        if flt.run_id:
+            conditions.append(D.run_id == flt.run_id)
+        return conditions
+
+    def _where(self, flt: DecisionFilter) -> list[pw.Expression]:
+        view = self._view_condition(flt.view)
+        return ([view] if view is not None else []) + self._facet_conditions(flt)
+
+    def count(self, flt: DecisionFilter) -> int:
+        """How many decisions the filter selects."""
+        query = self._D.select()
+        for condition in self._where(flt):
+            query = query.where(condition)
+        return query.count()
+
+    def view_counts(self, flt: DecisionFilter) -> dict[str, int]:
+        """The count of every view under the filter's other conditions, in one query."""
+        D = self._D
+
+        def flag(condition: pw.Expression) -> pw.Expression:
+            return pw.fn.SUM(pw.Case(None, [(condition, 1)], 0))
+
+        query = D.select(
+            pw.fn.COUNT(pw.SQL("*")).alias("all"),
+            flag(D.reviewed == 0).alias("unreviewed"),
+            flag(D.decision_correct == 0).alias("incorrect"),
+            flag(D.review_action.in_(CORRECTION_ACTIONS)).alias("corrections"),
+            flag(D.reviewed == 1).alias("reviewed"),
+        )
+        for condition in self._facet_conditions(flt):
+            query = query.where(condition)
+        row = query.dicts().get()
+        return {view: int(row[view] or 0) for view in VIEWS}
+
+    def page(
+        self, flt: DecisionFilter, after: PageCursor | None = None, limit: int = 200
+    ) -> tuple[list[DecisionSummary], PageCursor | None]:
+        """One page of rows after ``after``; return them and the cursor of the next page."""
+        D = self._D
+        key, descending, nulls = self._sort_key(flt.sort)
+        query = D.select(
+            D.decision_id, D.timestamp, D.scenario_id, D.situation, D.decision,
+            D.expected_decision, D.decision_correct, D.reasoning_coverage, D.confidence,
+            D.reviewed, D.review_action, D.review_decision, D.reviewer, D.model_name,
+            D.prompt_version, D.run_id,
+        )
+        for condition in self._where(flt):
+            query = query.where(condition)
+        if after is not None:
+            query = query.where(self._after(key, descending, after))
+        order_key = key.desc(nulls=nulls) if descending else key.asc(nulls=nulls)
+        order_id = D.decision_id.desc() if descending else D.decision_id.asc()
+        rows = list(query.order_by(order_key, order_id).limit(limit).dicts())
+        summaries = [self._summary(row) for row in rows]
+        cursor = None
+        if len(rows) == limit:
+            last = rows[-1]
+            cursor = (last[key.name], last["decision_id"])
+        return summaries, cursor
+
+    def _sort_key(self, sort: str) -> tuple[pw.Field, bool, str | None]:
+        D = self._D
+        return {
+            "newest": (D.timestamp, True, None),
+            "oldest": (D.timestamp, False, None),
+            # A decision without confidence (unparseable) is the least confident of all.
+            "least_confident": (D.confidence, False, "FIRST"),
+            "most_confident": (D.confidence, True, "LAST"),
+        }[sort]
+
+    def _after(self, key: pw.Field, descending: bool, cursor: PageCursor) -> pw.Expression:
+        D = self._D
+        value, last_id = cursor
+        id_after = D.decision_id < last_id if descending else D.decision_id > last_id
+        if value is None:  # only confidence is ever NULL: first ascending, last descending
+            after_nulls = key.is_null() & id_after
+            return after_nulls if descending else after_nulls | key.is_null(False)
+        condition = (key < value if descending else key > value) | ((key == value) & id_after)
+        if descending and key is D.confidence:
+            condition = condition | key.is_null()
+        return condition
+
+    @staticmethod
+    def _summary(row: dict[str, Any]) -> DecisionSummary:
+        try:
+            situation = json.loads(row["situation"]) if row["situation"] else {}
+        except json.JSONDecodeError:
+            situation = {}
+        if not isinstance(situation, dict):
+            situation = {}
+        correct = row["decision_correct"]
+        return DecisionSummary(
+            decision_id=row["decision_id"], timestamp=row["timestamp"],
+            scenario_id=row["scenario_id"], actor=_text(situation.get("actor")),
+            action=_text(situation.get("action")), target=_text(situation.get("target")),
+            decision=row["decision"], expected_decision=row["expected_decision"],
+            decision_correct=None if correct is None else bool(correct),
+            reasoning_coverage=row["reasoning_coverage"], confidence=row["confidence"],
+            reviewed=bool(row["reviewed"]), review_action=row["review_action"],
+            review_decision=row["review_decision"], reviewer=row["reviewer"],
+            model_name=row["model_name"], prompt_version=row["prompt_version"],
+            run_id=row["run_id"],
+        )
+
+    def facets(self) -> dict[str, list[str]]:
+        """Distinct values for the filter menus: models, prompt versions, runs (newest first)."""
+        D = self._D
+
+        def distinct(field: pw.Field) -> list[str]:
+            return [row[0] for row in D.select(field).distinct().order_by(field).tuples()
+                    if row[0] is not None]
+
+        runs = [run.run_id for run in self._log.list_runs()]
+        return {"model_name": distinct(D.model_name),
+                "prompt_version": distinct(D.prompt_version), "run_id": runs}

@@ -1,0 +1,173 @@
+"""Table definitions (peewee) for the decision log.
+
+Model classes here are unbound; :func:`bind_models` makes a set bound to one
+database so several logs can be open in one process without global state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import peewee as pw
+
+SCHEMA_VERSION = 2
+"""1 = the seed's ``decisions`` table alone; 2 = reviews, runs, store_meta, extra columns."""
+
+
+class _Unbound(pw.Model):
+    class Meta:
+        database = None
+        legacy_table_names = False
+
+
+class NullablePrimaryKeyText(pw.TextField):
+    """``TEXT PRIMARY KEY`` exactly as the seed declares it (no explicit NOT NULL)."""
+
+
+class DecisionRow(_Unbound):
+    """One logged decision; the seed's 21 columns first, then additions."""
+
+    decision_id = NullablePrimaryKeyText(primary_key=True, null=True)
+    timestamp = pw.TextField()
+    situation = pw.TextField()
+    team_context = pw.TextField(null=True)
+    model_name = pw.TextField()
+    model_version = pw.TextField()
+    prompt_version = pw.TextField()
+    decision = pw.TextField()
+    classification = pw.TextField(null=True)
+    risk_level = pw.TextField(null=True)
+    reasoning = pw.TextField(null=True)
+    full_response = pw.TextField(null=True)
+    expected_decision = pw.TextField(null=True)
+    decision_correct = pw.IntegerField(null=True)
+    reasoning_coverage = pw.FloatField(null=True)
+    reviewed = pw.IntegerField(null=True, constraints=[pw.SQL("DEFAULT 0")])
+    review_decision = pw.TextField(null=True)
+    review_reasoning = pw.TextField(null=True)
+    review_timestamp = pw.TextField(null=True)
+    scenario_id = pw.TextField(null=True)
+    tags = pw.TextField(null=True)
+    # --- additions (schema version 2) ---
+    reviewer = pw.TextField(null=True)
+    review_action = pw.TextField(null=True)
+    confidence = pw.FloatField(null=True)
+    run_id = pw.TextField(null=True)
+    prompt_tokens = pw.IntegerField(null=True)
+    generated_tokens = pw.IntegerField(null=True)
+    seconds = pw.FloatField(null=True)
+
+    class Meta:
+        table_name = "decisions"
+
+
+SEED_COLUMNS: tuple[str, ...] = (
+    "decision_id", "timestamp", "situation", "team_context", "model_name", "model_version",
+    "prompt_version", "decision", "classification", "risk_level", "reasoning", "full_response",
+    "expected_decision", "decision_correct", "reasoning_coverage", "reviewed", "review_decision",
+    "review_reasoning", "review_timestamp", "scenario_id", "tags",
+)  # fmt: skip
+ADDED_COLUMNS: tuple[str, ...] = (
+    "reviewer", "review_action", "confidence", "run_id", "prompt_tokens", "generated_tokens",
+    "seconds",
+)  # fmt: skip
+ALL_COLUMNS: tuple[str, ...] = SEED_COLUMNS + ADDED_COLUMNS
+
+SEED_INDEXES: dict[str, tuple[str, ...]] = {
+    "idx_timestamp": ("timestamp",),
+    "idx_reviewed": ("reviewed",),
+    "idx_decision_correct": ("decision_correct",),
+}
+# Extra indexes: the review queues page by time within a state, and statistics are
+# answered from one covering index instead of scanning the wide rows.
+EXTRA_INDEXES: dict[str, tuple[str, ...]] = {
+    "idx_reviewed_timestamp": ("reviewed", "timestamp", "decision_id"),
+    "idx_correct_timestamp": ("decision_correct", "timestamp", "decision_id"),
+    "idx_action_timestamp": ("review_action", "timestamp", "decision_id"),
+    "idx_run_timestamp": ("run_id", "timestamp", "decision_id"),
+    "idx_statistics": ("decision", "reviewed", "review_action", "decision_correct"),
+}
+
+
+class ReviewRow(_Unbound):
+    """One review event; rows are only ever appended."""
+
+    id = pw.AutoField()
+    decision_id = pw.TextField(index=True)
+    reviewer = pw.TextField(null=True)
+    action = pw.TextField()
+    review_decision = pw.TextField(null=True)
+    review_reasoning = pw.TextField(null=True)
+    timestamp = pw.TextField()
+    blind = pw.IntegerField(constraints=[pw.SQL("DEFAULT 0")], default=0)
+    blind_decision = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "reviews"
+        constraints = (
+            pw.SQL("FOREIGN KEY (decision_id) REFERENCES decisions (decision_id)"),
+        )
+
+
+class RunRow(_Unbound):
+    """One scenario run of the local model."""
+
+    run_id = pw.TextField(primary_key=True)
+    started = pw.TextField()
+    finished = pw.TextField(null=True)
+    status = pw.TextField()
+    model_name = pw.TextField(null=True)
+    model_version = pw.TextField(null=True)
+    model_path = pw.TextField(null=True)
+    prompt_version = pw.TextField(null=True)
+    scenario_file = pw.TextField(null=True)
+    scenario_ids = pw.TextField(null=True)
+    settings = pw.TextField(null=True)
+    summary = pw.TextField(null=True)
+    error = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "runs"
+
+
+class MetaRow(_Unbound):
+    """Key/value facts about the store: ``schema_version`` and the change ``revision``."""
+
+    key = pw.TextField(primary_key=True)
+    value = pw.TextField()
+
+    class Meta:
+        table_name = "store_meta"
+
+
+@dataclass(frozen=True)
+class BoundModels:
+    """The model classes of one open database."""
+
+    Decision: type[DecisionRow]
+    Review: type[ReviewRow]
+    Run: type[RunRow]
+    Meta: type[MetaRow]
+
+    def all(self) -> list[type[pw.Model]]:
+        return [self.Decision, self.Review, self.Run, self.Meta]
+
+
+def _bound(model: type[pw.Model], database: pw.Database) -> type[pw.Model]:
+    meta = type("Meta", (), {"database": database, "table_name": model._meta.table_name})
+    return type(model.__name__, (model,), {"Meta": meta, "__module__": __name__})
+
+
+def bind_models(database: pw.Database) -> BoundModels:
+    """Model classes bound to ``database`` (fresh subclasses; nothing global is changed)."""
+    return BoundModels(
+        Decision=_bound(DecisionRow, database),  # type: ignore[arg-type]
+        Review=_bound(ReviewRow, database),  # type: ignore[arg-type]
+        Run=_bound(RunRow, database),  # type: ignore[arg-type]
+        Meta=_bound(MetaRow, database),  # type: ignore[arg-type]
+    )
+
+
+def index_sql(table: str, name: str, columns: tuple[str, ...]) -> str:
+    """Portable ``CREATE INDEX IF NOT EXISTS`` statement."""
+    return f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})"
