@@ -1,0 +1,43 @@
+# Policy Desktop: `make run` launches the app, `make test` runs every test.
+# Both set everything up first (virtual environment, dependencies) and are idempotent.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.policy-desktop-installed
+# This machine keeps a CPU build of torch on disk; an unpinned torch pulls ~3 GB of CUDA
+# wheels. On the Jetson Thor install NVIDIA's torch first and pass TORCH_SPEC= (empty).
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: run test setup lint bench screenshots system-test-deps
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@if [ -n "$(TORCH_SPEC)" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+		$(BIN)/python -m pip install "$(TORCH_SPEC)"; fi
+	$(BIN)/python -m pip install -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/policy-desktop
+
+test: $(STAMP) system-test-deps
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check policy_desktop tests benchmarks
+
+bench: $(STAMP)
+	for bench in benchmarks/bench_*.py; do $(BIN)/python $$bench || exit 1; done
+
+# Validators used by the packaging tests (Debian packages; skipped when already there).
+system-test-deps:
+	@if ! command -v desktop-file-validate >/dev/null || ! command -v appstreamcli >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && apt-get install -y -qq desktop-file-utils appstream >/dev/null; \
+		else echo "note: install desktop-file-utils and appstream to validate packaging files"; fi; \
+	fi

@@ -1,0 +1,1 @@
+"""One module per ``policy-desktop`` sub-command; each exposes ``run(args) -> int``."""
