@@ -1,0 +1,183 @@
+"""``policy-desktop run``: the scenario suite on the local model, every decision logged."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TextIO
+
+from policy_desktop.commands.common import error, guarded, open_log, percent
+from policy_desktop.engine.gguf import ModelFileError, read_model_info
+from policy_desktop.engine.prompts import (
+    DEFAULT_PROMPT_VERSION,
+    PromptCatalog,
+    PromptError,
+    load_policy,
+)
+from policy_desktop.engine.runner import RunRequest, RunSummary, ScenarioResult
+from policy_desktop.engine.scenarios import Scenario, ScenarioFileError, load_suite
+
+RULE = "=" * 70
+BAR_WIDTH = 24
+
+
+class TerminalListener:
+    """Prints a progress bar (on a terminal) and one line per finished scenario."""
+
+    def __init__(self, out: TextIO, progress: TextIO) -> None:
+        self._out = out
+        self._progress = progress
+        self._live = progress.isatty()
+
+    def _bar(self, done: int, total: int, label: str) -> None:
+        if not self._live or total == 0:
+            return
+        filled = round(BAR_WIDTH * done / total)
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        self._progress.write(f"\r[{bar}] {done}/{total} {label:<40.40}")
+        self._progress.flush()
+
+    def _clear(self) -> None:
+        if self._live:
+            self._progress.write("\r" + " " * (BAR_WIDTH + 50) + "\r")
+            self._progress.flush()
+
+    def run_started(self, run_id: str, total: int) -> None:
+        print(f"Run {run_id}: {total} scenario(s)\n", file=self._out, flush=True)
+
+    def scenario_started(self, index: int, total: int, scenario: Scenario) -> None:
+        self._bar(index, total, f"running {scenario.scenario_id}: {scenario.description}")
+
+    def text_generated(self, piece: str) -> None:
+        pass
+
+    def decision_logged(self, index: int, total: int, result: ScenarioResult) -> None:
+        self._clear()
+        print(format_result(result), file=self._out, flush=True)
+        self._bar(index + 1, total, "")
+        if index + 1 == total:
+            self._clear()
+
+
+def format_result(result: ScenarioResult) -> str:
+    """One line per scenario: id, PASS/FAIL, decision vs expected, coverage, confidence…"""
+    answer, evaluation = result.answer, result.evaluation
+    verdict = "PASS" if result.passed else "FAIL"
+    mark = "✓" if evaluation.decision_correct else "✗"
+    confidence = "n/a" if answer.confidence is None else f"{answer.confidence:.2f}"
+    return (f"{result.scenario.scenario_id:<5} {verdict}  {mark} {answer.decision:<19} "
+            f"expected {result.scenario.expected_decision:<19} "
+            f"coverage {percent(evaluation.reasoning_coverage):>6}  confidence {confidence:>4}  "
+            f"{result.decision_id}  {result.seconds:.1f}s")
+
+
+def format_summary(summary: RunSummary, database: str) -> str:
+    """The seed's end-of-run summary."""
+    lines = ["", RULE, f"RUN SUMMARY ({summary.status})", RULE,
+             f"Model: {summary.model_name} ({summary.model_version})",
+             f"Prompt version: {summary.prompt_version}",
+             f"Scenarios: {len(summary.results)} of {summary.planned}",
+             f"Pass rate: {percent(summary.pass_rate)} ({summary.passed}/{len(summary.results)})",
+             f"Decision accuracy: {percent(summary.accuracy)}",
+             f"Mean reasoning coverage: {percent(summary.mean_coverage)}", "",
+             "Decision distribution:"]
+    for name, count in summary.decision_distribution.items():
+        lines.append(f"  {name}: {count}")
+    if not summary.decision_distribution:
+        lines.append("  (none)")
+    average = summary.average_seconds
+    lines += ["", f"Model load: {summary.model_load_seconds:.1f}s",
+              f"Total time: {summary.total_seconds:.1f}s",
+              f"Average per scenario: {'n/a' if average is None else f'{average:.1f}s'}", "",
+              f"Run id: {summary.run_id}", f"Decisions logged to: {database}",
+              "Review them with: policy-desktop (desktop) or policy-desktop review (terminal)",
+              RULE]
+    return "\n".join(lines)
+
+
+def _stop_on_interrupt() -> tuple[threading.Event, object]:
+    """First Ctrl+C asks the run to stop after logging what finished; the second aborts."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nStopping after the current scenario (Ctrl+C again to abort)…",
+              file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    return stop, previous
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Everything that can be wrong with the inputs is checked before anything runs.
+    try:
+        suite = load_suite(args.scenarios)
+        only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+        scenarios = suite.select(full=args.full, only=only)
+    except ScenarioFileError as problem:
+        error(f"invalid scenario file:\n{problem}")
+        return 2
+    try:
+        catalog = PromptCatalog()
+        version = catalog.get(args.prompt_version or DEFAULT_PROMPT_VERSION)
+        policy = load_policy(args.policy)
+    except (PromptError, OSError) as problem:
+        error(str(problem))
+        return 2
+    model_path = Path(args.model).expanduser() if args.model else None
+    if model_path is not None:
+        try:
+            read_model_info(model_path)
+        except ModelFileError as problem:
+            error(str(problem))
+            return 2
+
+    from policy_desktop.engine.embeddings import Embedder
+    from policy_desktop.engine.evaluation import SemanticEvaluator
+    from policy_desktop.engine.llm import EngineSettings, PolicyModel
+    from policy_desktop.engine.runner import ScenarioRunner
+
+    evaluator_options = {key: value for key, value in (
+        ("match_threshold", args.match_threshold), ("pass_coverage", args.pass_coverage))
+        if value is not None}
+    try:
+        evaluator = SemanticEvaluator(Embedder(), **evaluator_options)
+    except ValueError as problem:
+        error(str(problem))
+        return 2
+    settings_options = {key: value for key, value in (
+        ("n_threads", args.threads), ("n_ctx", args.ctx), ("n_gpu_layers", args.gpu_layers))
+        if value is not None}
+    settings = EngineSettings(model_path=model_path, **settings_options)
+    status = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    with open_log(args.db, create=True) as log:
+        try:
+            model = PolicyModel(settings, on_status=status)
+        except ModelFileError as problem:
+            error(str(problem))
+            return 2
+        with model:
+            info = model.info
+            print(f"Model: {info.name} ({info.quantization}) loaded in {model.load_seconds:.1f}s "
+                  f"from {info.path}", flush=True)
+            print(f"Prompt version: {version.name}", flush=True)
+            stop, previous = _stop_on_interrupt()
+            try:
+                runner = ScenarioRunner(log, model, evaluator)
+                request = RunRequest(scenarios, version, policy, suite_path=suite.path,
+                                     tags=("full" if args.full else "subset" if only else "quick",))
+                summary = runner.run(request, listener=TerminalListener(sys.stdout, sys.stderr),
+                                     should_stop=stop.is_set)
+            finally:
+                signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
+        print(format_summary(summary, log.display_name))
+    return 130 if summary.status == "cancelled" else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return guarded(lambda: _run(args))

@@ -1,0 +1,231 @@
+"""Scenario runs: prompt the model for each scenario, evaluate, log every decision.
+
+Qt-free; the CLI calls it directly and the GUI runs it on a worker thread. Progress
+goes out through a :class:`RunListener`, cancellation comes in through ``should_stop``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from policy_desktop.engine.evaluation import Evaluation, SemanticEvaluator
+from policy_desktop.engine.llm import Cancelled, ModelAnswer, PolicyModel
+from policy_desktop.engine.prompts import PromptVersion, build_prompt
+from policy_desktop.engine.scenarios import Scenario
+from policy_desktop.store import PolicyDecision, PolicyDecisionLog
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run: these scenarios, with this prompt version and policy."""
+
+    scenarios: Sequence[Scenario]
+    prompt_version: PromptVersion
+    policy: str
+    suite_path: Path | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """One scenario's answer, its evaluation and the id it was logged under."""
+
+    scenario: Scenario
+    decision_id: str
+    answer: ModelAnswer
+    evaluation: Evaluation
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.evaluation.passed
+
+
+@dataclass
+class RunSummary:
+    """The outcome of a run, in the seed's terms."""
+
+    run_id: str
+    status: str
+    model_name: str
+    model_version: str
+    prompt_version: str
+    model_load_seconds: float
+    results: list[ScenarioResult] = field(default_factory=list)
+    total_seconds: float = 0.0
+    planned: int = 0
+
+    @property
+    def passed(self) -> int:
+        return sum(result.passed for result in self.results)
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / len(self.results) if self.results else None
+
+    @property
+    def accuracy(self) -> float | None:
+        judged = [r.evaluation.decision_correct for r in self.results
+                  if r.evaluation.decision_correct is not None]
+        return sum(judged) / len(judged) if judged else None
+
+    @property
+    def mean_coverage(self) -> float | None:
+        if not self.results:
+            return None
+        return sum(r.evaluation.reasoning_coverage for r in self.results) / len(self.results)
+
+    @property
+    def decision_distribution(self) -> dict[str, int]:
+        return dict(Counter(r.answer.decision for r in self.results).most_common())
+
+    @property
+    def average_seconds(self) -> float | None:
+        return sum(r.seconds for r in self.results) / len(self.results) if self.results else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary stored with the run (JSON-ready)."""
+        return {
+            "scenarios_planned": self.planned,
+            "scenarios_run": len(self.results),
+            "passed": self.passed,
+            "pass_rate": self.pass_rate,
+            "accuracy": self.accuracy,
+            "mean_coverage": self.mean_coverage,
+            "decision_distribution": self.decision_distribution,
+            "model_load_seconds": round(self.model_load_seconds, 3),
+            "total_seconds": round(self.total_seconds, 3),
+            "average_seconds": self.average_seconds,
+            "per_scenario": {
+                r.scenario.scenario_id: {
+                    "decision": r.answer.decision,
+                    "expected": r.scenario.expected_decision,
+                    "passed": r.passed,
+                    "coverage": r.evaluation.reasoning_coverage,
+                    "confidence": r.answer.confidence,
+                    "decision_id": r.decision_id,
+                    "seconds": round(r.seconds, 3),
+                } for r in self.results
+            },
+        }
+
+
+class RunListener(Protocol):
+    """Receives a run's progress (all methods optional to act on)."""
+
+    def run_started(self, run_id: str, total: int) -> None: ...
+    def scenario_started(self, index: int, total: int, scenario: Scenario) -> None: ...
+    def text_generated(self, piece: str) -> None: ...
+    def decision_logged(self, index: int, total: int, result: ScenarioResult) -> None: ...
+
+
+class _Silent:
+    def run_started(self, run_id: str, total: int) -> None: ...
+    def scenario_started(self, index: int, total: int, scenario: Scenario) -> None: ...
+    def text_generated(self, piece: str) -> None: ...
+    def decision_logged(self, index: int, total: int, result: ScenarioResult) -> None: ...
+
+
+class ScenarioRunner:
+    """Runs scenarios on one loaded model and evaluator, logging into one decision log."""
+
+    def __init__(self, log: PolicyDecisionLog, model: PolicyModel,
+                 evaluator: SemanticEvaluator) -> None:
+        self._log = log
+        self._model = model
+        self._evaluator = evaluator
+
+    def run(self, request: RunRequest, *, listener: RunListener | None = None,
+            should_stop: Callable[[], bool] | None = None) -> RunSummary:
+        """Run every scenario of ``request``; stop between or during scenarios when asked.
+
+        Each finished scenario is logged at once, so a cancelled or failed run keeps
+        what it finished. The run is recorded as completed, cancelled or failed.
+        """
+        listener = listener or _Silent()
+        stop = should_stop or (lambda: False)
+        info = self._model.info
+        scenarios = list(request.scenarios)
+        run_id = self._log.start_run(
+            model_name=info.name, model_version=info.quantization, model_path=str(info.path),
+            prompt_version=request.prompt_version.name,
+            scenario_file=str(request.suite_path) if request.suite_path else None,
+            scenario_ids=[s.scenario_id for s in scenarios],
+            settings=_settings_record(self._model, self._evaluator),
+        )
+        summary = RunSummary(run_id=run_id, status="running", model_name=info.name,
+                             model_version=info.quantization,
+                             prompt_version=request.prompt_version.name,
+                             model_load_seconds=self._model.load_seconds, planned=len(scenarios))
+        started = time.perf_counter()
+        listener.run_started(run_id, len(scenarios))
+        try:
+            for index, scenario in enumerate(scenarios):
+                if stop():
+                    raise Cancelled
+                listener.scenario_started(index, len(scenarios), scenario)
+                result = self._run_one(request, scenario, run_id, listener, stop)
+                summary.results.append(result)
+                listener.decision_logged(index, len(scenarios), result)
+            summary.status = "completed"
+        except Cancelled:
+            summary.status = "cancelled"
+        except BaseException as error:
+            summary.status = "failed"
+            summary.total_seconds = time.perf_counter() - started
+            self._log.finish_run(run_id, "failed", summary.to_dict(), error=str(error) or repr(error))
+            raise
+        summary.total_seconds = time.perf_counter() - started
+        self._log.finish_run(run_id, summary.status, summary.to_dict())
+        return summary
+
+    def _run_one(self, request: RunRequest, scenario: Scenario, run_id: str,
+                 listener: RunListener, stop: Callable[[], bool]) -> ScenarioResult:
+        started = time.perf_counter()
+        parts = build_prompt(request.prompt_version, request.policy, scenario.situation,
+                             scenario.team_context)
+        answer = self._model.decide(parts.system, parts.user, on_text=listener.text_generated,
+                                    should_stop=stop)
+        evaluation = self._evaluator.evaluate(
+            decision=answer.decision, reasoning=answer.reasoning,
+            expected_decision=scenario.expected_decision, key_points=scenario.expected_reasoning)
+        info = self._model.info
+        decision = PolicyDecision(
+            situation=dict(scenario.situation), team_context=scenario.team_context,
+            model_name=info.name, model_version=info.quantization,
+            prompt_version=request.prompt_version.name, decision=answer.decision,
+            classification=answer.classification, risk_level=answer.risk_level,
+            reasoning=answer.reasoning, full_response=answer.full_response,
+            expected_decision=scenario.expected_decision,
+            decision_correct=evaluation.decision_correct,
+            reasoning_coverage=evaluation.reasoning_coverage, confidence=answer.confidence,
+            scenario_id=scenario.scenario_id, run_id=run_id,
+            tags=_tags(scenario, request.tags), prompt_tokens=answer.prompt_tokens,
+            generated_tokens=answer.generated_tokens, seconds=round(answer.seconds, 4),
+        )
+        decision_id = self._log.log_decision(decision)
+        return ScenarioResult(scenario, decision_id, answer, evaluation,
+                              time.perf_counter() - started)
+
+
+def _tags(scenario: Scenario, extra: Sequence[str]) -> list[str]:
+    tags: list[str] = []
+    for tag in (*scenario.tags, scenario.difficulty, *extra):
+        if tag and tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def _settings_record(model: PolicyModel, evaluator: SemanticEvaluator) -> dict[str, Any]:
+    settings = model.settings
+    return {
+        "n_threads": settings.n_threads, "n_ctx": settings.n_ctx,
+        "n_gpu_layers": settings.n_gpu_layers, "temperature": settings.temperature,
+        "max_tokens": settings.max_tokens, "seed": settings.seed,
+        "match_threshold": evaluator.match_threshold, "pass_coverage": evaluator.pass_coverage,
+    }

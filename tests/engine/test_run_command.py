@@ -1,0 +1,126 @@
+"""`policy-desktop run`: bad input is refused before anything runs; real runs log everything."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from policy_desktop.cli import main
+from policy_desktop.engine.prompts import PromptCatalog, format_examples, FewShotExample
+from policy_desktop.store import PolicyDecisionLog
+
+DECISION_ID = re.compile(r"dec_\d{4}-\d\d-\d\dT\d{4}_[0-9a-f]{8}")
+
+
+def test_missing_model_file_is_named_and_nothing_is_logged(
+        db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "--db", str(db_path), "--model", "/nowhere/model.gguf"])
+    assert code == 2
+    assert "/nowhere/model.gguf" in capsys.readouterr().err
+    assert not db_path.exists()
+
+
+def test_non_gguf_model_file_is_refused(tmp_path: Path, db_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    fake = tmp_path / "model.gguf"
+    fake.write_text("this is not a model\n")
+    assert main(["run", "--db", str(db_path), "--model", str(fake)]) == 2
+    assert str(fake) in capsys.readouterr().err
+    assert not db_path.exists()
+
+
+def test_invalid_scenario_file_reports_every_problem(tmp_path: Path, db_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        '[[scenario]]\nid = "X1"\ndifficulty = "easy"\ndescription = "d"\n'
+        'expected_decision = "permit"\nexpected_reasoning = ["a", "b"]\n'
+        '[scenario.situation]\nactor = "a"\nrole = "member"\naction = "read"\n'
+        '[[scenario]]\nid = "X1"\ndifficulty = "impossible"\ndescription = "d"\n'
+        'expected_decision = "deny"\nexpected_reasoning = ["a"]\n'
+        '[scenario.situation]\nactor = "a"\nrole = "member"\naction = "read"\ntarget = "t"\n')
+    assert main(["run", "--db", str(db_path), "--scenarios", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert "X1.expected_decision" in err
+    assert "difficulty" in err
+    assert "target" in err
+    assert not db_path.exists()
+
+
+def test_unknown_scenario_id_is_refused(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--db", str(db_path), "--only", "E01,Z99"]) == 2
+    err = capsys.readouterr().err
+    assert "Z99" in err and "E01" in err
+    assert not db_path.exists()
+
+
+def test_unknown_prompt_version_lists_known_ones(db_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--db", str(db_path), "--prompt-version", "v9_nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert "v9_nonsense" in err and "v2_fewshot_8examples" in err
+    assert not db_path.exists()
+
+
+@pytest.mark.slow
+def test_quick_run_logs_every_decision_with_full_context(
+        db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--db", str(db_path)]) == 0
+    out = capsys.readouterr().out
+    for scenario_id in ("E01", "E02", "M01"):
+        assert re.search(rf"^{scenario_id}\s+(PASS|FAIL)", out, re.MULTILINE)
+    assert "Pass rate:" in out and "Mean reasoning coverage:" in out
+    assert str(db_path) in out
+
+    log = PolicyDecisionLog(db_path, create=False)
+    decisions = sorted(log.get_all_decisions(), key=lambda d: d.scenario_id or "")
+    assert [d.scenario_id for d in decisions] == ["E01", "E02", "M01"]
+    runs = log.list_runs()
+    assert len(runs) == 1 and runs[0].status == "completed"
+    assert runs[0].summary["scenarios_run"] == 3
+    for decision in decisions:
+        assert DECISION_ID.fullmatch(decision.decision_id or "")
+        assert decision.decision_id in out
+        assert decision.run_id == runs[0].run_id
+        assert decision.model_version == "Q4_K_M"
+        assert "gemma" in decision.model_name.lower()
+        assert decision.prompt_version == "v2_fewshot_8examples"
+        assert decision.situation["actor"]
+        assert decision.team_context
+        assert decision.expected_decision in ("allow", "deny", "require_attestation")
+        assert decision.decision_correct == (decision.decision == decision.expected_decision)
+        assert 0.0 <= (decision.reasoning_coverage or 0.0) <= 1.0
+        assert decision.full_response
+        assert decision.prompt_tokens and decision.prompt_tokens > 100
+        assert decision.generated_tokens is not None and decision.seconds is not None
+        if decision.decision != "unparseable":
+            assert decision.confidence is not None and 0.0 < decision.confidence <= 1.0
+        assert "quick" in decision.tags
+    log.close()
+
+
+@pytest.mark.slow
+def test_run_with_a_created_prompt_version_logs_it(
+        tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    examples = [FewShotExample(
+        situation={"actor": "zed", "role": "guest", "action": "write", "target": "src/app.py"},
+        team_context=None, decision="deny", classification="role_violation", risk_level="medium",
+        reasoning="Guests may only read public docs.")]
+    examples_file = tmp_path / "fewshot_examples.txt"
+    examples_file.write_text(format_examples(examples), encoding="utf-8")
+    assert main(["prompts", "create", "v3_from_reviews", "--from", str(examples_file)]) == 0
+    assert "v3_from_reviews" in PromptCatalog().names()
+    capsys.readouterr()
+
+    assert main(["run", "--db", str(db_path), "--only", "E02",
+                 "--prompt-version", "v3_from_reviews"]) == 0
+    log = PolicyDecisionLog(db_path, create=False)
+    [decision] = log.get_all_decisions()
+    assert decision.prompt_version == "v3_from_reviews"
+    assert log.list_runs()[0].prompt_version == "v3_from_reviews"
+    summary = json.dumps(log.list_runs()[0].summary)
+    assert "E02" in summary
+    log.close()
