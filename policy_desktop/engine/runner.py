@@ -178,7 +178,8 @@ class ScenarioRunner:
         except BaseException as error:
             summary.status = "failed"
             summary.total_seconds = time.perf_counter() - started
-            self._log.finish_run(run_id, "failed", summary.to_dict(), error=str(error) or repr(error))
+            self._log.finish_run(run_id, "failed", summary.to_dict(),
+                                 error=str(error) or repr(error))
             raise
         summary.total_seconds = time.perf_counter() - started
         self._log.finish_run(run_id, summary.status, summary.to_dict())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from policy_desktop.cli import main
-from policy_desktop.engine.prompts import PromptCatalog, format_examples, FewShotExample
+from policy_desktop.engine.prompts import FewShotExample, PromptCatalog, format_examples
 from policy_desktop.store import PolicyDecisionLog
 
 DECISION_ID = re.compile(r"dec_\d{4}-\d\d-\d\dT\d{4}_[0-9a-f]{8}")

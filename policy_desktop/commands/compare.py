@@ -1,0 +1,56 @@
+"""``policy-desktop compare RUN_A RUN_B``: two runs side by side in the terminal."""
+
+from __future__ import annotations
+
+import argparse
+
+from policy_desktop.commands.common import guarded, open_log, percent
+from policy_desktop.store.run_comparison import RunComparison, RunTotals, ScenarioOutcome
+
+
+def _run_line(label: str, run: object) -> str:
+    from policy_desktop.store import RunRecord
+
+    assert isinstance(run, RunRecord)
+    return (f"  {label}: {run.run_id}  prompt {run.prompt_version}  model {run.model_name} "
+            f"({run.model_version})  {run.started[:16].replace('T', ' ')}  {run.status}")
+
+
+def _cell(outcome: ScenarioOutcome | None) -> str:
+    if outcome is None:
+        return f"{'—':<20} {'':1} {'':>5}"
+    mark = {True: "✓", False: "✗", None: " "}[outcome.correct]
+    coverage = "" if outcome.coverage is None else f"{outcome.coverage * 100:.0f}%"
+    return f"{outcome.decision:<20} {mark} {coverage:>5}"
+
+
+def _totals(totals: RunTotals) -> str:
+    return (f"accuracy {percent(totals.accuracy)} ({totals.correct}/{totals.judged}), "
+            f"mean coverage {percent(totals.mean_coverage)}, {totals.scenarios} scenarios")
+
+
+def format_comparison(comparison: RunComparison) -> str:
+    """The comparison as a text table with totals."""
+    lines = ["Comparing runs", _run_line("A", comparison.run_a), _run_line("B", comparison.run_b),
+             "", f"{'Scenario':<9} {'Expected':<20} {'A':<28} {'B':<28} Change",
+             "-" * 100]
+    for row in comparison.rows:
+        lines.append(f"{row.scenario_id:<9} {row.expected or '—':<20} {_cell(row.a):<28} "
+                     f"{_cell(row.b):<28} {row.change}")
+    changes = [row.change for row in comparison.rows]
+    lines += ["-" * 100, f"A: {_totals(comparison.totals_a)}",
+              f"B: {_totals(comparison.totals_b)}",
+              f"Fixed {changes.count('fixed')}, regressed {changes.count('regressed')}, "
+              f"changed {changes.count('changed')}, same {changes.count('same')}"]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    def show() -> int:
+        from policy_desktop.store.run_comparison import compare_runs
+
+        with open_log(args.db, create=False) as log:
+            print(format_comparison(compare_runs(log, args.run_a, args.run_b)))
+        return 0
+
+    return guarded(show)
