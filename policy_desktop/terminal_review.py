@@ -1,0 +1,428 @@
+"""Reviewing logged decisions in a terminal (SSH sessions): the seed's review loop, Qt-free.
+
+One decision at a time is shown in the seed's display format, then the reviewer
+chooses ``[a]ccept [d]ecision [r]easoning [b]oth [s]kip [q]uit``. A review is
+written (through :meth:`PolicyDecisionLog.mark_reviewed`, like the GUI) only
+once its input is complete, so Ctrl+C or the end of input at any prompt leaves
+every earlier review saved and nothing half-written; the summary is printed
+either way. :func:`run_review` returns 0 after the last decision, ``q`` or the
+end of input, and 130 after Ctrl+C.
+
+Everything taken from the log is passed through :func:`clean_text` before it
+is printed, so a hostile reasoning cannot send terminal escape sequences.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from policy_desktop.store import PolicyDecision, PolicyDecisionLog
+from policy_desktop.store.decision import CORRECTION_ACTIONS
+from policy_desktop.vocabulary import DECISIONS
+
+RULE = "=" * 70
+MENU = "[a]ccept  [d]ecision  [r]easoning  [b]oth  [s]kip  [q]uit"
+CHOICES = {"a": "accept", "d": "decision", "r": "reasoning", "b": "both", "s": "skip", "q": "quit"}
+INTERRUPTED_STATUS = 130
+
+# --- untrusted text ---------------------------------------------------------------------
+
+# Every C0/C1 control except tab and newline (ESC included, so no escape sequence can start),
+# DEL, and the bidirectional overrides that could make text read differently from what is stored.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Escape sequences a terminal sends for special keys (arrows, function keys), for typed input.
+_KEY_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b[ -~]?")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean_text(text: str) -> str:
+    """``text`` safe for a terminal: every control character shown as ``\\xNN`` instead.
+
+    Newlines and tabs are kept (``\\r\\n`` becomes ``\\n``). Nothing is dropped, so the
+    reviewer sees all of a hostile text, e.g. ``\\x1b[2J`` rather than a cleared screen.
+    """
+    return _CONTROL.sub(_visible, text.replace("\r\n", "\n"))
+
+
+def _clean_typed(text: str) -> str:
+    """A typed line without key escape sequences or control characters, stripped."""
+    return _CONTROL.sub("", _KEY_SEQUENCE.sub("", text)).strip()
+
+
+# --- display ----------------------------------------------------------------------------
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _key_title(key: str) -> str:
+    """``trust_score`` -> ``Trust Score`` (the seed's situation labels)."""
+    return key.replace("_", " ").strip().title()
+
+
+def _marks(stream: TextIO) -> tuple[str, str]:
+    """Check and cross marks the stream can encode (ASCII fallback)."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        "✓✗".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return "OK", "X"
+    return "✓", "✗"
+
+
+def format_decision(decision: PolicyDecision, position: int, total: int,
+                    marks: tuple[str, str] = ("✓", "✗")) -> str:
+    """One decision in the seed's display format (not yet cleaned for the terminal)."""
+    lines = [RULE, f"Decision {position}/{total}: {decision.decision_id}", RULE, "",
+             f"Timestamp: {decision.timestamp}"]
+    if decision.scenario_id:
+        lines.append(f"Scenario: {decision.scenario_id}")
+    lines.append(f"Model: {decision.model_name} {decision.model_version}".rstrip())
+    lines.append(f"Prompt: {decision.prompt_version}")
+    if decision.tags:
+        lines.append(f"Tags: {', '.join(decision.tags)}")
+    lines += ["", "--- SITUATION ---"]
+    lines += [f"{_key_title(str(key))}: {_value_text(value)}"
+              for key, value in decision.situation.items()] or ["(empty)"]
+    if decision.team_context:
+        lines += ["", "--- TEAM CONTEXT ---", decision.team_context.strip()]
+    lines += ["", "--- MODEL DECISION ---", f"Decision: {decision.decision}"]
+    if decision.classification:
+        lines.append(f"Classification: {decision.classification}")
+    if decision.risk_level:
+        lines.append(f"Risk Level: {decision.risk_level}")
+    if decision.confidence is not None:
+        lines.append(f"Confidence: {decision.confidence:.2f}")
+    lines += ["", "--- MODEL REASONING ---", (decision.reasoning or "").strip() or "(none)"]
+    if decision.expected_decision:
+        correct = decision.decision_correct
+        if correct is None:
+            correct = decision.decision == decision.expected_decision
+        status = f"{marks[0]} CORRECT" if correct else f"{marks[1]} INCORRECT"
+        lines += ["", "--- EXPECTED ---", f"Decision: {decision.expected_decision}",
+                  f"Status: {status}"]
+        if decision.reasoning_coverage is not None:
+            lines.append(f"Reasoning Coverage: {decision.reasoning_coverage * 100:.1f}%")
+    if decision.reviewed:
+        lines += ["", "--- CURRENT REVIEW ---",
+                  f"Action: {decision.review_action or 'reviewed'}",
+                  f"Reviewer: {decision.reviewer or 'unknown'}",
+                  f"Reviewed: {decision.review_timestamp or 'unknown'}",
+                  f"Decision: {decision.final_decision}"]
+        if decision.review_reasoning is not None:
+            lines += ["Reasoning:", decision.review_reasoning.strip()]
+    return "\n".join(lines)
+
+
+# --- input ------------------------------------------------------------------------------
+
+
+class EndOfInput(Exception):
+    """Standard input ended (Ctrl+D, or the end of a pipe)."""
+
+
+class Terminal:
+    """Prompting and printing on a pair of text streams.
+
+    Args:
+        stdin: where answers are read from, one line each.
+        stdout: where everything is printed.
+        use_input: read with :func:`input` (line editing) instead of ``stdin.readline``;
+            only sensible when the streams are the process's own terminal.
+        echo: print each answer after its prompt (for input piped from a file, so the
+            transcript reads like a terminal session).
+    """
+
+    def __init__(self, stdin: TextIO, stdout: TextIO, *, use_input: bool = False,
+                 echo: bool = False) -> None:
+        self.stdin = stdin
+        self.stdout = stdout
+        self.use_input = use_input
+        self.echo = echo
+        self.marks = _marks(stdout)
+
+    def say(self, text: str = "") -> None:
+        """Print ``text`` (cleaned of control characters) and a newline."""
+        self.stdout.write(clean_text(text) + "\n")
+        self.stdout.flush()
+
+    def ask(self, prompt: str) -> str:
+        """One line of input, stripped; raises :class:`EndOfInput` at the end of input."""
+        if self.use_input:
+            try:
+                return _clean_typed(input(prompt))
+            except EOFError:
+                raise EndOfInput from None
+        self.stdout.write(prompt)
+        self.stdout.flush()
+        line = self.stdin.readline()
+        if not line:
+            if self.echo:
+                self.say()
+            raise EndOfInput
+        answer = _clean_typed(line)
+        if self.echo:
+            self.say(answer)
+        return answer
+
+
+# --- the review loop --------------------------------------------------------------------
+
+
+@dataclass
+class ReviewSummary:
+    """What a review session did."""
+
+    total: int = 0
+    actions: Counter[str] = field(default_factory=Counter)
+    skipped: int = 0
+    gone: int = 0
+    """Decisions someone else reviewed while this session was running."""
+
+    @property
+    def reviewed(self) -> int:
+        return sum(self.actions.values())
+
+    @property
+    def accepted(self) -> int:
+        return self.actions["accept"]
+
+    @property
+    def corrected(self) -> int:
+        return sum(self.actions[action] for action in CORRECTION_ACTIONS)
+
+    @property
+    def not_reached(self) -> int:
+        return self.total - self.reviewed - self.skipped - self.gone
+
+    def progress(self) -> str:
+        """The running line shown after each decision."""
+        return (f"Reviewed {self.reviewed}, skipped {self.skipped}; "
+                f"{self.not_reached} of {self.total} left")
+
+
+def format_summary(summary: ReviewSummary, readiness: str) -> str:
+    """The end-of-session summary with the training readiness line."""
+    lines = [RULE, "REVIEW SUMMARY", RULE,
+             f"Reviewed: {summary.reviewed}",
+             f"  Accepted: {summary.accepted}",
+             f"  Corrected: {summary.corrected}"]
+    labels = {"correct_decision": "decision", "correct_reasoning": "reasoning",
+              "correct_both": "both"}
+    lines += [f"    {label}: {summary.actions[action]}" for action, label in labels.items()]
+    lines.append(f"Skipped: {summary.skipped}")
+    if summary.gone:
+        lines.append(f"Reviewed meanwhile by someone else: {summary.gone}")
+    if summary.not_reached:
+        lines.append(f"Not reached: {summary.not_reached}")
+    lines += ["", f"Training readiness: {readiness}", RULE]
+    return "\n".join(lines)
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl+C back until the block ends, so a write is never cut short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # installed outside Python: leave it alone
+        yield
+        return
+    signal.signal(signal.SIGINT, lambda number, _frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
+
+
+class ReviewSession:
+    """The interactive loop over a list of decisions.
+
+    Args:
+        log: the decision database reviews are written to.
+        terminal: where prompts go and answers come from.
+        reviewer: the name recorded with each review.
+        only_unreviewed: skip decisions someone else reviewed since the list was loaded.
+    """
+
+    def __init__(self, log: PolicyDecisionLog, terminal: Terminal, reviewer: str, *,
+                 only_unreviewed: bool = False) -> None:
+        self.log = log
+        self.term = terminal
+        self.reviewer = reviewer
+        self.only_unreviewed = only_unreviewed
+        self.summary = ReviewSummary()
+
+    def review(self, decisions: list[PolicyDecision]) -> None:
+        """Go through ``decisions``; returns on quit, raises EndOfInput / KeyboardInterrupt."""
+        self.summary.total = len(decisions)
+        for position, decision in enumerate(decisions, start=1):
+            if self.only_unreviewed:
+                current = self.log.get_decision(decision.decision_id or "")
+                if current is None or current.reviewed:
+                    self.summary.gone += 1
+                    continue
+                decision = current
+            self.term.say()
+            self.term.say(format_decision(decision, position, len(decisions), self.term.marks))
+            if not self._review_one(decision):
+                return
+            self.term.say(self.summary.progress())
+
+    def _review_one(self, decision: PolicyDecision) -> bool:
+        """Ask until one choice is complete; False when the reviewer quits."""
+        while True:
+            self.term.say()
+            choice = self._choice()
+            if choice == "quit":
+                return False
+            if choice == "skip":
+                self.summary.skipped += 1
+                self.term.say("Skipped.")
+                return True
+            new_decision: str | None = None
+            new_reasoning: str | None = None
+            if choice in ("decision", "both"):
+                new_decision = self._ask_decision(decision)
+                if new_decision is None:
+                    self.term.say("Back to the menu; nothing saved.")
+                    continue
+            if choice in ("reasoning", "both"):
+                new_reasoning = self._ask_reasoning(decision)
+                if new_reasoning is None:
+                    self.term.say("Back to the menu; nothing saved.")
+                    continue
+            self._save(decision, new_decision, new_reasoning)
+            return True
+
+    def _choice(self) -> str:
+        while True:
+            answer = self.term.ask(f"{MENU}: ").lower()
+            if answer in CHOICES:
+                return CHOICES[answer]
+            if answer in CHOICES.values():
+                return answer
+            self.term.say("Please type a, d, r, b, s or q.")
+
+    def _ask_decision(self, decision: PolicyDecision) -> str | None:
+        """The corrected decision, or None to go back to the menu."""
+        self.term.say("Correct decision (empty line = back to the menu):")
+        for number, name in enumerate(DECISIONS, start=1):
+            self.term.say(f"  {number}) {name}")
+        while True:
+            answer = self.term.ask(f"Decision [1-{len(DECISIONS)} or name]: ").lower()
+            if not answer:
+                return None
+            name = answer.replace("-", "_").replace(" ", "_")
+            if answer.isdigit() and 1 <= int(answer) <= len(DECISIONS):
+                name = DECISIONS[int(answer) - 1]
+            if name not in DECISIONS:
+                self.term.say(f"Please type 1-{len(DECISIONS)} or one of: {', '.join(DECISIONS)}.")
+            elif name == decision.decision:
+                self.term.say(f"{name} is the model's own decision: choose another, "
+                              "or go back and accept.")
+            else:
+                return name
+
+    def _ask_reasoning(self, decision: PolicyDecision) -> str | None:
+        """The corrected reasoning (one or more lines), or None to go back to the menu."""
+        self.term.say("Corrected reasoning: one or more lines, finished by an empty line "
+                      "(an empty first line = back to the menu).")
+        while True:
+            lines: list[str] = []
+            while True:
+                line = self.term.ask("> ")
+                if not line:
+                    break
+                lines.append(line)
+            if not lines:
+                return None
+            text = "\n".join(lines)
+            if text.strip() != (decision.reasoning or "").strip():
+                return text
+            self.term.say("That is the model's reasoning unchanged: type a corrected one, "
+                          "or an empty line to go back.")
+
+    def _save(self, decision: PolicyDecision, new_decision: str | None,
+              new_reasoning: str | None) -> None:
+        assert decision.decision_id is not None
+        with _interrupts_deferred():
+            action = self.log.mark_reviewed(decision.decision_id, new_decision, new_reasoning,
+                                            self.reviewer)
+            self.summary.actions[action] += 1
+        self.term.say(f"Saved: {action.replace('_', ' ')}.")
+
+
+def resolve_reviewer(given: str | None, environment_user: str | None, terminal: Terminal) -> str:
+    """``--reviewer``, else ``$USER``, else asked once (raises EndOfInput)."""
+    for name in (given, environment_user):
+        if name and _clean_typed(name):
+            return _clean_typed(name)
+    while True:
+        name = terminal.ask("Your name (recorded with each review): ")
+        if name:
+            return name
+
+
+def select_decisions(log: PolicyDecisionLog, mode: str) -> list[PolicyDecision]:
+    """The decisions of a review mode (``unreviewed``, ``incorrect`` or ``all``), newest first."""
+    selections = {"unreviewed": log.get_unreviewed_decisions,
+                  "incorrect": log.get_incorrect_decisions, "all": log.get_all_decisions}
+    return selections[mode]()
+
+
+NOTHING_TO_REVIEW = {
+    "unreviewed": "Nothing to review: every decision has been reviewed. "
+                  "(Use --all to look again, or `policy-desktop run` to log new decisions.)",
+    "incorrect": "No incorrect decisions: every decision with an expected outcome matched it.",
+    "all": "The log has no decisions yet. (`policy-desktop run` logs some.)",
+}
+
+
+def run_review(log: PolicyDecisionLog, terminal: Terminal, *, mode: str,
+               reviewer: str | None, environment_user: str | None,
+               readiness: Callable[[], str]) -> int:
+    """The whole terminal review; returns the exit status (0, or 130 after Ctrl+C).
+
+    ``readiness`` is a callable giving the training readiness line at the end.
+    """
+    decisions = select_decisions(log, mode)
+    if not decisions:
+        terminal.say(NOTHING_TO_REVIEW[mode])
+        return 0
+    status = 0
+    session: ReviewSession | None = None
+    try:
+        name = resolve_reviewer(reviewer, environment_user, terminal)
+        count = f"{len(decisions)} decision{'s' if len(decisions) != 1 else ''}"
+        terminal.say(f"{count} to review ({mode}) as {name}; database {log.display_name}")
+        session = ReviewSession(log, terminal, name, only_unreviewed=mode == "unreviewed")
+        session.review(decisions)
+    except EndOfInput:
+        terminal.say("\nEnd of input: stopping. Every completed review is saved.")
+    except KeyboardInterrupt:
+        terminal.say("\nInterrupted: stopping. Every completed review is saved.")
+        status = INTERRUPTED_STATUS
+    summary = session.summary if session else ReviewSummary(total=len(decisions))
+    terminal.say()
+    terminal.say(format_summary(summary, readiness()))
+    return status
