@@ -17,16 +17,17 @@ from policy_desktop.store.decision import (
     UNDO_ACTION,
     PolicyDecision,
     action_for_changes,
+    check_decision,
     derive_review_action,
     from_row,
     make_decision_id,
     now_iso,
-    to_row,
+    to_values,
 )
 from policy_desktop.store.errors import DecisionNotFoundError, InvalidRecordError, StoreError
 from policy_desktop.store.migrations import ensure_schema
 from policy_desktop.store.schema import ALL_COLUMNS, BoundModels, bind_models
-from policy_desktop.vocabulary import DECISIONS, LOGGED_DECISIONS, TRAINING_GATE
+from policy_desktop.vocabulary import DECISIONS, TRAINING_GATE
 
 BATCH_SIZE = 2_000
 
@@ -65,21 +66,6 @@ class RunRecord:
     error: str | None
 
 
-def _check_decision(decision: PolicyDecision) -> None:
-    for name in ("model_name", "model_version", "prompt_version", "decision"):
-        if not getattr(decision, name):
-            raise InvalidRecordError(f"{name} is required")
-    if decision.decision not in LOGGED_DECISIONS:
-        raise InvalidRecordError(
-            f"decision {decision.decision!r} is not one of {', '.join(LOGGED_DECISIONS)}")
-    if not isinstance(decision.situation, dict):
-        raise InvalidRecordError("situation must be a dict")
-    for name in ("reasoning_coverage", "confidence"):
-        value = getattr(decision, name)
-        if value is not None and not 0.0 <= value <= 1.0:
-            raise InvalidRecordError(f"{name} must be between 0 and 1, not {value}")
-
-
 class PolicyDecisionLog:
     """The decision database: logging, review, statistics and queries.
 
@@ -97,15 +83,18 @@ class PolicyDecisionLog:
 
             database = default_database()
         self.target: DatabaseTarget = parse_target(database)
-        self._db, found_version = connect(self.target, create=create)
+        self._db, found_version, backup = connect(self.target, create=create)
         self._m: BoundModels = bind_models(self._db)
         try:
             self.backup_path: Path | None = ensure_schema(
-                self._db, self._m, self.target, found_version)
+                self._db, self._m, self.target, found_version, backup)
+        except StoreError:
+            self._db.close()
+            raise
         except pw.DatabaseError as error:
             self._db.close()
             raise StoreError(f"{self.display_name}: cannot set up the schema ({error})") from error
-        self._columns = [self._m.Decision._meta.fields[name] for name in ALL_COLUMNS]
+        self._insert_sql = _insert_statement(self._db, "decisions", ALL_COLUMNS)
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -147,14 +136,13 @@ class PolicyDecisionLog:
 
     # --- logging ----------------------------------------------------------------------
 
-    def _prepared(self, decision: PolicyDecision) -> tuple[Any, ...]:
-        _check_decision(decision)
+    def _prepared(self, decision: PolicyDecision) -> list[Any]:
+        check_decision(decision)
         if decision.timestamp is None:
             decision.timestamp = now_iso()
         if decision.decision_id is None:
             decision.decision_id = make_decision_id(decision.timestamp)
-        row = to_row(decision)
-        return tuple(row[name] for name in ALL_COLUMNS)
+        return to_values(decision)
 
     def log_decision(self, decision: PolicyDecision) -> str:
         """Store one decision; fill in its id and timestamp when absent; return the id."""
@@ -163,9 +151,15 @@ class PolicyDecisionLog:
         return decision.decision_id
 
     def log_decisions(self, decisions: Iterable[PolicyDecision]) -> int:
-        """Store many decisions, one transaction per batch; return how many were stored."""
+        """Store many decisions, one transaction per batch of :data:`BATCH_SIZE`.
+
+        Ids and timestamps are filled in when absent. Raises
+        :class:`InvalidRecordError` for a bad decision or an id already stored; the
+        batch in progress is then not stored (earlier batches are). Returns how
+        many decisions were stored.
+        """
         total = 0
-        batch: list[tuple[Any, ...]] = []
+        batch: list[list[Any]] = []
         for decision in decisions:
             batch.append(self._prepared(decision))
             if len(batch) >= BATCH_SIZE:
@@ -175,11 +169,24 @@ class PolicyDecisionLog:
             total += self._insert_rows(batch)
         return total
 
-    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> int:
-        Decision = self._m.Decision
-        with self._db.atomic():
-            Decision.insert_many(rows, fields=self._columns).execute()
-            self._bump_revision()
+    def _insert_rows(self, rows: list[list[Any]], events: list[dict[str, Any]] | None = None,
+                     ) -> int:
+        """One transaction: ``executemany`` of a prepared INSERT (no per-row query building)."""
+        try:
+            with self._db.atomic(), pw.__exception_wrapper__:
+                self._db.cursor().executemany(self._insert_sql, rows)
+                if events:
+                    self._m.Review.insert_many(events).execute()
+                self._bump_revision()
+        except pw.IntegrityError as error:
+            raise InvalidRecordError(
+                f"a decision of this batch is already stored or breaks a constraint ({error})"
+            ) from error
+        except UnicodeEncodeError as error:
+            raise InvalidRecordError(
+                "text contains an unpaired surrogate (not valid Unicode)") from error
+        except (pw.InterfaceError, pw.ProgrammingError) as error:
+            raise InvalidRecordError(f"cannot store this batch ({error})") from error
         return len(rows)
 
     def import_decisions(self, decisions: list[PolicyDecision]) -> None:
@@ -197,11 +204,7 @@ class PolicyDecisionLog:
             "review_decision": d.review_decision, "review_reasoning": d.review_reasoning,
             "timestamp": d.review_timestamp or now_iso(), "blind": 0,
         } for d in decisions if d.reviewed]
-        with self._db.atomic():
-            self._m.Decision.insert_many(rows, fields=self._columns).execute()
-            if events:
-                self._m.Review.insert_many(events).execute()
-            self._bump_revision()
+        self._insert_rows(rows, events)
 
     # --- reading ----------------------------------------------------------------------
 
@@ -445,7 +448,7 @@ class PolicyDecisionLog:
         """Record the start of a scenario run; return its new ``run_id``."""
         started = now_iso()
         run_id = fields.pop("run_id", None) or (
-            f"run_{make_decision_id(started)[4:20]}_{secrets.token_hex(3)}")
+            f"run_{make_decision_id(started)[4:19]}_{secrets.token_hex(3)}")
         for key in ("scenario_ids", "settings"):
             if key in fields and not isinstance(fields[key], str):
                 fields[key] = json.dumps(fields[key], ensure_ascii=False)
@@ -489,6 +492,16 @@ class PolicyDecisionLog:
         query = Decision.select().where(Decision.run_id == run_id).order_by(
             Decision.timestamp, Decision.decision_id)
         return [from_row(row) for row in query.dicts()]
+
+
+def _insert_statement(database: pw.Database, table: str, columns: Iterable[str]) -> str:
+    """``INSERT INTO table (cols) VALUES (?, ...)`` in the database's quoting and paramstyle."""
+    names = list(columns)
+    quote = getattr(database, "quote", '""')
+    opening, closing = quote[0], quote[-1]
+    quoted = ", ".join(f"{opening}{name}{closing}" for name in names)
+    params = ", ".join([database.param] * len(names))
+    return f"INSERT INTO {opening}{table}{closing} ({quoted}) VALUES ({params})"
 
 
 def _run_record(row: dict[str, Any]) -> RunRecord:

@@ -1,0 +1,193 @@
+"""Scenario runs off the GUI thread: a worker ``QObject`` on its own ``QThread``.
+
+The worker owns the llama.cpp model and the embedding model; they stay loaded between
+runs and are reloaded only when the model file or its settings change. It talks to the
+GUI only through signals; cancellation is a thread-safe flag polled at every token.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from policy_desktop.engine.prompts import PromptVersion
+from policy_desktop.engine.scenarios import Scenario
+from policy_desktop.store import PolicyDecisionLog
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Everything a run needs, decided on the GUI thread before it starts."""
+
+    scenarios: tuple[Scenario, ...]
+    prompt_version: PromptVersion
+    policy: str
+    model_path: Path | None = None
+    n_threads: int | None = None
+    n_gpu_layers: int = 0
+    match_threshold: float = 0.5
+    pass_coverage: float = 0.5
+    suite_path: Path | None = None
+    tags: tuple[str, ...] = ()
+
+
+class RunWorker(QObject):
+    """Runs :class:`RunJob` s with the engine; lives on the run thread.
+
+    Signals:
+        runStarted(run_id, total): the run is recorded and about to start.
+        status(text): model loading and similar messages.
+        scenarioStarted(index, total, scenario_id, description)
+        textGenerated(piece): the model's answer as it streams in.
+        decisionLogged(result): a ``ScenarioResult``, already in the database.
+        runFinished(summary) / runCancelled(summary): a ``RunSummary``.
+        runFailed(message): nothing more will come for this run.
+    """
+
+    runStarted = Signal(str, int)
+    status = Signal(str)
+    scenarioStarted = Signal(int, int, str, str)
+    textGenerated = Signal(str)
+    decisionLogged = Signal(object)
+    runFinished = Signal(object)
+    runCancelled = Signal(object)
+    runFailed = Signal(str)
+
+    def __init__(self, log: PolicyDecisionLog) -> None:
+        super().__init__()
+        self._log = log
+        self._stop = threading.Event()
+        self._model: object | None = None
+        self._model_key: tuple[object, ...] | None = None
+        self._embedder: object | None = None
+
+    def request_stop(self) -> None:
+        """Ask the current run to stop (safe to call from any thread)."""
+        self._stop.set()
+
+    @Slot(object)
+    def run(self, job: RunJob) -> None:
+        """Run ``job``; report through the signals (called on the run thread)."""
+        from policy_desktop.engine.gguf import ModelFileError
+        from policy_desktop.engine.runner import RunRequest, ScenarioRunner
+
+        self._stop.clear()
+        try:
+            model = self._load_model(job)
+            if self._stop.is_set():
+                self.runFailed.emit("Cancelled before the run started.")
+                return
+            runner = ScenarioRunner(self._log, model, self._evaluator(job))  # type: ignore[arg-type]
+            request = RunRequest(job.scenarios, job.prompt_version, job.policy,
+                                 suite_path=job.suite_path, tags=job.tags)
+            summary = runner.run(request, listener=self, should_stop=self._stop.is_set)
+        except ModelFileError as error:
+            self.runFailed.emit(str(error))
+            return
+        except Exception as error:  # reported to the person; the thread must go on
+            self.runFailed.emit(f"{type(error).__name__}: {error}")
+            return
+        if summary.status == "cancelled":
+            self.runCancelled.emit(summary)
+        else:
+            self.runFinished.emit(summary)
+
+    def _load_model(self, job: RunJob) -> object:
+        from policy_desktop.engine.llm import EngineSettings, PolicyModel
+
+        key = (job.model_path, job.n_threads, job.n_gpu_layers)
+        if self._model is not None and key == self._model_key:
+            return self._model
+        self._release_model()
+        settings = EngineSettings(model_path=job.model_path, n_threads=job.n_threads,
+                                  n_gpu_layers=job.n_gpu_layers)
+        self._model = PolicyModel(settings, on_status=self.status.emit)
+        self._model_key = key
+        return self._model
+
+    def _evaluator(self, job: RunJob) -> object:
+        from policy_desktop.engine.embeddings import Embedder
+        from policy_desktop.engine.evaluation import SemanticEvaluator
+
+        if self._embedder is None:
+            self._embedder = Embedder()
+        return SemanticEvaluator(self._embedder, match_threshold=job.match_threshold,  # type: ignore[arg-type]
+                                 pass_coverage=job.pass_coverage)
+
+    def _release_model(self) -> None:
+        if self._model is not None:
+            self._model.close()  # type: ignore[attr-defined]
+        self._model = None
+        self._model_key = None
+
+    @Slot()
+    def release(self) -> None:
+        """Free the models and this thread's database connection (before the thread ends)."""
+        self._release_model()
+        self._embedder = None
+        self._log.close()
+
+    # --- RunListener, called by the runner on this thread ---
+
+    def run_started(self, run_id: str, total: int) -> None:
+        self.runStarted.emit(run_id, total)
+
+    def scenario_started(self, index: int, total: int, scenario: Scenario) -> None:
+        self.scenarioStarted.emit(index, total, scenario.scenario_id, scenario.description)
+
+    def text_generated(self, piece: str) -> None:
+        self.textGenerated.emit(piece)
+
+    def decision_logged(self, index: int, total: int, result: object) -> None:
+        self.decisionLogged.emit(result)
+
+
+class RunController(QObject):
+    """Owns the run thread and its worker; the GUI's handle on background runs."""
+
+    _startRequested = Signal(object)
+    _releaseRequested = Signal()
+
+    def __init__(self, log: PolicyDecisionLog, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName("policy-desktop-run")
+        self.worker = RunWorker(log)
+        self.worker.moveToThread(self._thread)
+        self._startRequested.connect(self.worker.run)
+        self._releaseRequested.connect(self.worker.release)
+        for signal in (self.worker.runFinished, self.worker.runCancelled, self.worker.runFailed):
+            signal.connect(self._mark_idle)
+        self._running = False
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """True from :meth:`start` until the run finished, was cancelled or failed."""
+        return self._running
+
+    def start(self, job: RunJob) -> None:
+        """Start ``job`` on the run thread."""
+        if self._running:
+            raise RuntimeError("a run is already in progress")
+        self._running = True
+        self._startRequested.emit(job)
+
+    def cancel(self) -> None:
+        """Ask the current run to stop; what finished stays logged."""
+        self.worker.request_stop()
+
+    def _mark_idle(self, *_args: object) -> None:
+        self._running = False
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel any run, free the models and stop the thread; True when it stopped."""
+        if not self._thread.isRunning():
+            return True
+        self.cancel()
+        self._releaseRequested.emit()
+        self._thread.quit()
+        return self._thread.wait(timeout_ms)

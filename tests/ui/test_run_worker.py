@@ -1,0 +1,92 @@
+"""The run worker on its QThread: real runs with the bundled model, cancel, broken model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from policy_desktop.engine.prompts import PromptCatalog, load_policy
+from policy_desktop.engine.scenarios import load_suite
+from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.ui.run_worker import RunController, RunJob
+
+
+@pytest.fixture
+def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
+    log = PolicyDecisionLog(db_path)
+    yield log
+    log.close()
+
+
+@pytest.fixture
+def controller(log: PolicyDecisionLog) -> Iterator[RunController]:
+    controller = RunController(log)
+    yield controller
+    assert controller.shutdown(), "the run thread did not stop"
+
+
+def _job(ids: list[str], model_path: Path | None = None) -> RunJob:
+    suite = load_suite()
+    return RunJob(scenarios=tuple(suite.select(only=ids)),
+                  prompt_version=PromptCatalog().get("v2_fewshot_8examples"),
+                  policy=load_policy(), model_path=model_path, suite_path=suite.path,
+                  tags=("subset",))
+
+
+def test_broken_model_file_fails_with_its_name(controller: RunController, tmp_path: Path,
+                                               log: PolicyDecisionLog, qtbot: QtBot) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF\x03\x00\x00\x00 truncated")
+    with qtbot.waitSignal(controller.worker.runFailed, timeout=30_000) as failed:
+        controller.start(_job(["E01"], broken))
+    assert str(broken) in failed.args[0]
+    assert not controller.running
+    assert log.get_all_decisions() == []
+
+
+@pytest.mark.slow
+def test_real_run_emits_signals_in_order_and_logs(controller: RunController, log: PolicyDecisionLog,
+                                                  qtbot: QtBot) -> None:
+    events: list[str] = []
+    pieces: list[str] = []
+    worker = controller.worker
+    worker.runStarted.connect(lambda run_id, total: events.append(f"started {total}"))
+    worker.scenarioStarted.connect(lambda i, total, sid, _: events.append(f"scenario {sid}"))
+    worker.textGenerated.connect(pieces.append)
+    worker.decisionLogged.connect(lambda result: events.append(f"logged {result.decision_id}"))
+    worker.runFinished.connect(lambda summary: events.append(f"finished {summary.status}"))
+    with qtbot.waitSignal(worker.runFinished, timeout=240_000):
+        controller.start(_job(["E02"]))
+    [decision] = log.get_all_decisions()
+    assert events == ["started 1", "scenario E02", f"logged {decision.decision_id}",
+                      "finished completed"]
+    assert "".join(pieces) == decision.full_response
+    assert log.list_runs()[0].status == "completed"
+
+    # The model stays loaded: a second run reuses it (no "Loading" status message).
+    statuses: list[str] = []
+    worker.status.connect(statuses.append)
+    with qtbot.waitSignal(worker.runFinished, timeout=240_000):
+        controller.start(_job(["E01"]))
+    assert not any("Loading" in text for text in statuses)
+    assert len(log.get_all_decisions()) == 2
+
+
+@pytest.mark.slow
+def test_cancel_mid_run_keeps_what_finished(controller: RunController, log: PolicyDecisionLog,
+                                            qtbot: QtBot) -> None:
+    worker = controller.worker
+    logged: list[object] = []
+    worker.decisionLogged.connect(logged.append)
+    # Cancel as soon as the second scenario starts streaming.
+    worker.scenarioStarted.connect(lambda index, *_: controller.cancel() if index == 1 else None)
+    with qtbot.waitSignal(worker.runCancelled, timeout=240_000) as cancelled:
+        controller.start(_job(["E02", "E01", "M01"]))
+    summary = cancelled.args[0]
+    assert summary.status == "cancelled"
+    assert len(logged) == 1 == len(log.get_all_decisions())
+    assert log.list_runs()[0].status == "cancelled"
+    assert not controller.running
