@@ -1,0 +1,175 @@
+"""Write a folder so that it appears complete or not at all.
+
+Files are written into a hidden temporary sibling of the target folder, each fsynced when
+closed; :meth:`StagingFolder.commit` fsyncs the folder and renames it into place. An
+existing non-empty target is replaced only when ``force`` is given: it is renamed aside,
+the new folder is renamed in, and the old one is deleted. Anything that goes wrong before
+the commit removes the temporary folder, so no partial output is ever left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+_BUFFER = 1 << 20
+
+
+class OutputExistsError(Exception):
+    """The output folder exists and is not empty (and replacing it was not asked for)."""
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A written file: its name, record count, size and sha256."""
+
+    name: str
+    records: int
+    bytes: int
+    sha256: str
+
+
+def check_target(target: Path, *, force: bool) -> None:
+    """Raise :class:`OutputExistsError` unless ``target`` may be written (or replaced)."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise OutputExistsError(f"{target} exists and is not a folder")
+    if target.is_dir() and not force and any(target.iterdir()):
+        raise OutputExistsError(f"{target} is not empty; use --force to replace it")
+
+
+class HashingWriter:
+    """A UTF-8 text file that counts records and bytes and hashes what it writes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records = 0
+        self._bytes = 0
+        self._hash = hashlib.sha256()
+        self._file = open(path, "wb", buffering=_BUFFER)  # noqa: SIM115 - closed in close()
+
+    def write(self, text: str) -> None:
+        """Append ``text`` (counts no record)."""
+        data = text.encode("utf-8")
+        self._hash.update(data)
+        self._bytes += len(data)
+        self._file.write(data)
+
+    def write_record(self, text: str) -> None:
+        """Append ``text`` and count it as one record."""
+        self.write(text)
+        self.records += 1
+
+    def close(self) -> FileInfo:
+        """Flush, fsync and close; return what was written."""
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        return FileInfo(self.path.name, self.records, self._bytes, self._hash.hexdigest())
+
+    def abort(self) -> None:
+        """Close without syncing (the staging folder is about to be deleted)."""
+        self._file.close()
+
+
+class StagingFolder:
+    """A temporary sibling of ``target`` that :meth:`commit` moves into place.
+
+    Use as a context manager; leaving the block without a commit (or with an exception)
+    deletes the temporary folder and every file in it.
+    """
+
+    def __init__(self, target: Path, *, force: bool) -> None:
+        self.target = Path(target)
+        self.force = force
+        self.path: Path | None = None
+        self._writers: list[HashingWriter] = []
+        self._created: list[Path] = []
+        self._committed = False
+
+    def __enter__(self) -> StagingFolder:
+        check_target(self.target, force=self.force)
+        parent = self.target.absolute().parent
+        self._created = [p for p in (parent, *parent.parents) if not p.exists()]
+        parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".partial",
+                                          dir=parent))
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if not self._committed:
+            self.discard()
+
+    def open(self, name: str) -> HashingWriter:
+        """A new file in the staging folder."""
+        assert self.path is not None, "use StagingFolder as a context manager"
+        writer = HashingWriter(self.path / name)
+        self._writers.append(writer)
+        return writer
+
+    def write_text(self, name: str, text: str, records: int = 1) -> FileInfo:
+        """Write a whole file at once and close it."""
+        writer = self.open(name)
+        writer.write(text)
+        writer.records = records
+        return writer.close()
+
+    def commit(self) -> Path:
+        """Sync the folder and rename it to the target; return the target."""
+        assert self.path is not None, "use StagingFolder as a context manager"
+        for writer in self._writers:
+            writer.close()
+        _fsync_dir(self.path)
+        _move_into_place(self.path, self.target, force=self.force)
+        self._committed = True
+        _fsync_dir(self.target.absolute().parent)
+        return self.target
+
+    def discard(self) -> None:
+        """Delete the staging folder and everything in it."""
+        for writer in self._writers:
+            writer.abort()
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+        for folder in self._created:  # parents this export created, deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+
+def _move_into_place(staging: Path, target: Path, *, force: bool) -> None:
+    check_target(target, force=force)  # again: something may have appeared meanwhile
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    if not any(target.iterdir()):
+        os.replace(staging, target)  # POSIX replaces an empty folder
+        return
+    retired = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+    os.rename(target, retired)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(retired, target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a folder's entries durable (a no-op where folders cannot be opened)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
