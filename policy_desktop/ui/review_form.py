@@ -1,0 +1,253 @@
+"""The correction form: pick a decision, edit the reasoning, accept, save or skip.
+
+The form only holds the reviewer's input and shows what saving will record; the
+:class:`~policy_desktop.ui.review_panel.ReviewPanel` decides what is submitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFrame,
+    QHBoxLayout,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from policy_desktop.store.decision import action_for_changes
+from policy_desktop.ui.decision_style import (
+    DECISION_GLYPHS,
+    decision_color,
+    decision_label,
+    decision_short_label,
+)
+from policy_desktop.ui.detail_view import mute, plain_label
+from policy_desktop.ui.shortcuts import hint
+from policy_desktop.vocabulary import DECISIONS
+
+CHOOSE_ACTIONS: dict[str, str] = {
+    "allow": "choose_allow",
+    "deny": "choose_deny",
+    "require_attestation": "choose_attestation",
+    "require_mfa": "choose_mfa",
+}
+
+
+@dataclass(frozen=True)
+class FormOutcome:
+    """What saving the form would record, relative to the model's answer."""
+
+    action: str
+    review_decision: str | None
+    review_reasoning: str | None
+
+
+def form_outcome(model_decision: str, model_reasoning: str | None, chosen: str | None,
+                 edited_reasoning: str) -> FormOutcome:
+    """Derive the review from the form: only what differs from the model is kept.
+
+    The reasoning is compared and kept whitespace-trimmed; an empty reasoning
+    counts as unchanged (a correction cannot erase the reasoning).
+    """
+    decision_changed = chosen is not None and chosen != model_decision
+    reasoning = edited_reasoning.strip()
+    reasoning_changed = bool(reasoning) and reasoning != (model_reasoning or "").strip()
+    return FormOutcome(
+        action=action_for_changes(decision_changed, reasoning_changed),
+        review_decision=chosen if decision_changed else None,
+        review_reasoning=reasoning if reasoning_changed else None,
+    )
+
+
+def describe_outcome(outcome: FormOutcome, model_decision: str) -> str:
+    """``Will record: correct decision (Allow → Deny)`` and the like."""
+    flip = f"{decision_label(model_decision)} → {decision_label(outcome.review_decision)}"
+    return {
+        "accept": "Will record: accept — the model's answer is correct",
+        "correct_decision": f"Will record: correct decision ({flip})",
+        "correct_reasoning": "Will record: correct reasoning (decision unchanged)",
+        "correct_both": f"Will record: correct both ({flip}, new reasoning)",
+    }[outcome.action]
+
+
+def decision_button_style(decision: str) -> str:
+    """A checkable decision button: neutral until checked, then tinted and bold."""
+    color = decision_color(decision)
+    r, g, b = color.red(), color.green(), color.blue()
+    return (
+        "QPushButton { padding: 6px 10px; text-align: left; }"
+        f"QPushButton:checked {{ background: rgba({r}, {g}, {b}, 55);"
+        f" border: 2px solid rgb({r}, {g}, {b}); border-radius: 4px; font-weight: 700; }}"
+    )
+
+
+class _EditorKeys(QObject):
+    """Ctrl+Enter saves and Escape leaves the editor, even while it has the focus."""
+
+    def __init__(self, form: ReviewForm) -> None:
+        super().__init__(form)
+        self._form = form
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            key = event.key()
+            ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            if ctrl and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self._form.commit_requested.emit()
+                return True
+            if key == Qt.Key.Key_Escape:
+                self._form.editor.clearFocus()
+                return True
+        return super().eventFilter(watched, event)
+
+
+class ReviewForm(QFrame):
+    """Decision buttons (keys 1–4), the reasoning editor and the action buttons.
+
+    Signals:
+        decision_clicked(str): the reviewer picked a decision with the mouse.
+        reasoning_edited(): the reasoning text changed.
+        accept_requested(), commit_requested(), skip_requested(): the buttons
+            (and Ctrl+Enter inside the editor).
+    """
+
+    decision_clicked = Signal(str)
+    reasoning_edited = Signal()
+    accept_requested = Signal()
+    commit_requested = Signal()
+    skip_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reviewForm")
+        self.setStyleSheet("QFrame#reviewForm { border-top: 1px solid palette(mid); }")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 12, 18, 14)
+        layout.setSpacing(8)
+
+        title = plain_label("Your review", wrap=False, selectable=False)
+        font = title.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.1)
+        title.setFont(font)
+        self.note = mute(plain_label(selectable=False, object_name="formNote"))
+        title_row = QHBoxLayout()
+        title_row.addWidget(title)
+        title_row.addWidget(self.note, 1)
+        layout.addLayout(title_row)
+
+        self.decision_group = QButtonGroup(self)
+        self.decision_buttons: dict[str, QPushButton] = {}
+        buttons_row = QHBoxLayout()
+        buttons_row.setSpacing(6)
+        for index, decision in enumerate(DECISIONS):
+            key = hint(CHOOSE_ACTIONS[decision])
+            button = QPushButton(
+                f"{key}   {DECISION_GLYPHS[decision]} {decision_short_label(decision)}")
+            button.setObjectName(f"choose_{decision}")
+            button.setCheckable(True)
+            button.setToolTip(f"Choose {decision_label(decision).lower()} (key {key})")
+            button.setStyleSheet(decision_button_style(decision))
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            self.decision_group.addButton(button, index)
+            self.decision_buttons[decision] = button
+            buttons_row.addWidget(button)
+        self.decision_group.idClicked.connect(
+            lambda index: self.decision_clicked.emit(DECISIONS[index]))
+        layout.addLayout(buttons_row)
+
+        reasoning_row = QHBoxLayout()
+        self.reasoning_caption = plain_label(f"Reasoning  ({hint('focus_reasoning')} to edit)",
+                                             wrap=False, selectable=False)
+        self.reset_button = QPushButton("Reset to the model's")
+        self.reset_button.setObjectName("resetReasoning")
+        self.reset_button.setFlat(True)
+        self.reset_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.reset_button.setToolTip("Put the model's reasoning back into the editor")
+        reasoning_row.addWidget(self.reasoning_caption)
+        reasoning_row.addStretch(1)
+        reasoning_row.addWidget(self.reset_button)
+        layout.addLayout(reasoning_row)
+        self.editor = QPlainTextEdit()
+        self.editor.setObjectName("reasoningEditor")
+        self.editor.setTabChangesFocus(True)
+        self.editor.setFixedHeight(self.editor.fontMetrics().lineSpacing() * 5 + 16)
+        self.editor.textChanged.connect(self.reasoning_edited)
+        self.editor.installEventFilter(_EditorKeys(self))
+        layout.addWidget(self.editor)
+
+        self.status = plain_label(selectable=False, object_name="outcome")
+        status_font = self.status.font()
+        status_font.setBold(True)
+        self.status.setFont(status_font)
+        layout.addWidget(self.status)
+
+        self.accept_button = QPushButton(f"Accept as correct   {hint('accept')}")
+        self.accept_button.setObjectName("acceptButton")
+        self.accept_button.setToolTip(
+            f"The model's decision and reasoning are right ({hint('accept')})")
+        self.skip_button = QPushButton(f"Skip   {hint('skip')}")
+        self.skip_button.setObjectName("skipButton")
+        self.skip_button.setToolTip(f"Move on without saving anything ({hint('skip')})")
+        self.commit_button = QPushButton(f"Save review   {hint('commit')}")
+        self.commit_button.setObjectName("primaryButton")  # the theme's accent button
+        self.commit_button.setToolTip(
+            f"Record the review the form shows ({hint('commit')})")
+        for button in (self.accept_button, self.skip_button, self.commit_button):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.setMinimumHeight(30)
+        self.accept_button.clicked.connect(self.accept_requested)
+        self.skip_button.clicked.connect(self.skip_requested)
+        self.commit_button.clicked.connect(self.commit_requested)
+        actions_row = QHBoxLayout()
+        actions_row.setSpacing(8)
+        actions_row.addWidget(self.accept_button)
+        actions_row.addWidget(self.skip_button)
+        actions_row.addStretch(1)
+        actions_row.addWidget(self.commit_button)
+        layout.addLayout(actions_row)
+
+    # --- state ------------------------------------------------------------------------------
+
+    def chosen_decision(self) -> str | None:
+        """The checked decision button, if any."""
+        index = self.decision_group.checkedId()
+        return DECISIONS[index] if index >= 0 else None
+
+    def set_chosen_decision(self, decision: str | None) -> None:
+        """Check one decision button (None or an unknown value unchecks all)."""
+        if decision in self.decision_buttons:
+            self.decision_buttons[decision].setChecked(True)
+            return
+        self.decision_group.setExclusive(False)
+        for button in self.decision_buttons.values():
+            button.setChecked(False)
+        self.decision_group.setExclusive(True)
+
+    def reasoning_text(self) -> str:
+        """The editor's text as typed."""
+        return self.editor.toPlainText()
+
+    def set_reasoning_text(self, text: str) -> None:
+        """Replace the editor's text (cursor at the end)."""
+        self.editor.setPlainText(text)
+        self.editor.moveCursor(self.editor.textCursor().MoveOperation.End)
+
+    def set_editor_enabled(self, enabled: bool, placeholder: str = "") -> None:
+        """Enable the reasoning editor, or disable it with a placeholder explaining why."""
+        self.editor.setEnabled(enabled)
+        self.reset_button.setEnabled(enabled)
+        self.editor.setPlaceholderText(placeholder)
+
+    def set_status(self, text: str, note: str = "") -> None:
+        """The outcome line under the editor and the note beside the title."""
+        self.status.setText(text)
+        self.note.setText(note)

@@ -1,0 +1,262 @@
+"""The review pane: one decision's details above the correction form.
+
+The panel never writes to the database: it emits a :class:`ReviewSubmission`
+and the window records it with ``PolicyDecisionLog.mark_reviewed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QScrollArea,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from policy_desktop.store import PolicyDecision, ReviewEvent
+from policy_desktop.ui.decision_style import REVIEW_ACTION_LABELS, decision_label
+from policy_desktop.ui.detail_view import DetailView, mute, plain_label
+from policy_desktop.ui.review_form import ReviewForm, describe_outcome, form_outcome
+from policy_desktop.ui.shortcuts import hint
+from policy_desktop.vocabulary import DECISIONS, UNPARSEABLE
+
+
+@dataclass(frozen=True)
+class ReviewSubmission:
+    """A review to record: ``mark_reviewed(decision_id, review_decision, review_reasoning,
+    blind_decision=blind_decision)``; None/None means "accepted as correct"."""
+
+    decision_id: str
+    review_decision: str | None
+    review_reasoning: str | None
+    blind_decision: str | None
+
+
+class ReviewPanel(QWidget):
+    """The detail pane and correction form for one decision.
+
+    Signals:
+        submitted(ReviewSubmission): the reviewer accepted or saved a review.
+        skipped(): the reviewer moves on without writing anything.
+    """
+
+    submitted = Signal(object)
+    skipped = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reviewPanel")
+        self._decision: PolicyDecision | None = None
+        self._blind = False
+        self._revealed = True
+        self._blind_choice: str | None = None
+
+        self.detail = DetailView()
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("detailScroll")
+        self.scroll.setWidget(self.detail)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form = ReviewForm()
+        content = QWidget()
+        content_layout = QVBoxLayout(content)
+        content_layout.setContentsMargins(0, 0, 0, 0)
+        content_layout.setSpacing(0)
+        content_layout.addWidget(self.scroll, 1)
+        content_layout.addWidget(self.form)
+
+        self.placeholder = mute(plain_label(
+            "No decision selected\n\n"
+            f"Pick one from the list, or press {hint('next')} / {hint('previous')} "
+            "to move through it.", selectable=False, object_name="panelPlaceholder"))
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setContentsMargins(24, 24, 24, 24)
+
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(content)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+
+        self.form.decision_clicked.connect(self.choose_decision)
+        self.form.reasoning_edited.connect(self._refresh)
+        self.form.accept_requested.connect(self.accept)
+        self.form.commit_requested.connect(self.commit)
+        self.form.skip_requested.connect(self.skip)
+        self.form.reset_button.clicked.connect(self._reset_reasoning)
+        self._refresh()
+
+    # --- public API ---------------------------------------------------------------------
+
+    @property
+    def decision(self) -> PolicyDecision | None:
+        """The decision on show (None when nothing is selected)."""
+        return self._decision
+
+    def show_decision(self, decision: PolicyDecision | None,
+                      history: list[ReviewEvent]) -> None:
+        """Show ``decision`` with its review ``history``; None shows a calm placeholder.
+
+        A decision reviewed before starts from its current review, so saving it
+        unchanged records the same review again instead of reverting it.
+        """
+        self._decision = decision
+        self._blind_choice = None
+        if decision is None:
+            self.stack.setCurrentIndex(0)
+            self._refresh()
+            return
+        self.stack.setCurrentIndex(1)
+        self.detail.show_decision(decision, history)
+        self._revealed = not self._blind
+        self._load_form()
+        self.detail.set_model_answer_visible(self._revealed)
+        self.scroll.verticalScrollBar().setValue(0)
+        self._refresh()
+
+    def set_blind_review(self, enabled: bool) -> None:
+        """Hide the model's answer until the reviewer has chosen a decision.
+
+        Turning it on starts the shown decision afresh (hidden, form reset);
+        turning it off reveals the answer and keeps the form as it is.
+        """
+        if enabled == self._blind:
+            return
+        self._blind = enabled
+        if self._decision is None:
+            return
+        if enabled:
+            self._blind_choice = None
+            self._revealed = False
+            self._load_form()
+            self.detail.set_model_answer_visible(False)
+            self._refresh()
+        else:
+            self._reveal()
+
+    def is_blind_review(self) -> bool:
+        """Whether blind review is on."""
+        return self._blind
+
+    def accept(self) -> None:
+        """Submit "accepted as correct" (no decision, no reasoning)."""
+        if not self._can_accept():
+            return
+        assert self._decision is not None and self._decision.decision_id is not None
+        self.submitted.emit(ReviewSubmission(
+            self._decision.decision_id, None, None, self._blind_choice))
+
+    def choose_decision(self, decision: str) -> None:
+        """Select one of the four decisions; in blind mode the first choice reveals the answer."""
+        if self._decision is None or decision not in DECISIONS:
+            return
+        self.form.set_chosen_decision(decision)
+        if not self._revealed:
+            self._blind_choice = decision
+            self._reveal()
+        self._refresh()
+
+    def focus_reasoning(self) -> None:
+        """Put the focus in the reasoning editor (it starts from the model's reasoning)."""
+        if self._decision is None or not self._revealed:
+            return
+        self.form.editor.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.form.editor.moveCursor(self.form.editor.textCursor().MoveOperation.End)
+
+    def commit(self) -> None:
+        """Submit what the form holds: only what differs from the model's answer."""
+        if not self._can_commit():
+            return
+        decision = self._decision
+        assert decision is not None and decision.decision_id is not None
+        outcome = form_outcome(decision.decision, decision.reasoning,
+                               self.form.chosen_decision(), self.form.reasoning_text())
+        self.submitted.emit(ReviewSubmission(
+            decision.decision_id, outcome.review_decision, outcome.review_reasoning,
+            self._blind_choice))
+
+    def skip(self) -> None:
+        """Move on without writing anything."""
+        if self._decision is not None:
+            self.skipped.emit()
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _load_form(self) -> None:
+        decision = self._decision
+        assert decision is not None
+        if not self._revealed:
+            self.form.set_chosen_decision(None)
+            self.form.set_reasoning_text("")
+            self.form.set_editor_enabled(
+                False, "Choose a decision first: the editor then starts from the model's "
+                       "reasoning.")
+            return
+        self.form.set_chosen_decision(decision.final_decision
+                                      if decision.reviewed else decision.decision)
+        self.form.set_reasoning_text(
+            (decision.final_reasoning if decision.reviewed else decision.reasoning) or "")
+        self.form.set_editor_enabled(True, "The model gave no reasoning; write one here.")
+
+    def _reveal(self) -> None:
+        self._revealed = True
+        self.detail.set_model_answer_visible(True)
+        chosen = self.form.chosen_decision()
+        self._load_form()
+        if chosen is not None:
+            self.form.set_chosen_decision(chosen)
+        self._refresh()
+
+    def _reset_reasoning(self) -> None:
+        if self._decision is not None:
+            self.form.set_reasoning_text(self._decision.reasoning or "")
+
+    def _can_accept(self) -> bool:
+        decision = self._decision
+        return decision is not None and self._revealed and decision.decision != UNPARSEABLE
+
+    def _can_commit(self) -> bool:
+        decision = self._decision
+        if decision is None or not self._revealed:
+            return False
+        return decision.decision != UNPARSEABLE or self.form.chosen_decision() is not None
+
+    def _refresh(self) -> None:
+        """Enable the buttons and describe what saving would record."""
+        decision = self._decision
+        self.form.setEnabled(decision is not None)
+        self.form.accept_button.setEnabled(self._can_accept())
+        self.form.commit_button.setEnabled(self._can_commit())
+        if decision is None:
+            self.form.set_status("")
+            return
+        note = self._note(decision)
+        if not self._revealed:
+            self.form.set_status(
+                "Blind review: choose a decision (1–4) to reveal the model's answer", note)
+            return
+        if decision.decision == UNPARSEABLE and self.form.chosen_decision() is None:
+            self.form.set_status("The model's answer could not be parsed: choose the right "
+                                 "decision (1–4)", note)
+            return
+        outcome = form_outcome(decision.decision, decision.reasoning,
+                               self.form.chosen_decision(), self.form.reasoning_text())
+        self.form.set_status(describe_outcome(outcome, decision.decision), note)
+
+    def _note(self, decision: PolicyDecision) -> str:
+        if self._blind_choice is not None:
+            verdict = "agrees" if self._blind_choice == decision.decision else "differs"
+            return (f"Your blind choice: {decision_label(self._blind_choice)} — "
+                    f"the model said {decision_label(decision.decision)} ({verdict})")
+        if self._blind and not self._revealed:
+            return "Blind review is on"
+        if decision.reviewed:
+            action = REVIEW_ACTION_LABELS.get(decision.review_action or "", "reviewed")
+            return f"Already reviewed ({action}); saving adds a new review"
+        return ""
