@@ -123,6 +123,13 @@ def is_text_input(widget: QWidget | None) -> bool:
     return False
 
 
+def _label(text: str) -> QLabel:
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setText(text)
+    return label
+
+
 _KEYCAP_STYLE = (
     "QLabel { border: 1px solid palette(mid); border-bottom-width: 2px; border-radius: 4px;"
     " padding: 1px 7px; background: palette(base); font-family: monospace; }"
@@ -152,7 +159,7 @@ class ShortcutsDialog(QDialog):
                 body_layout.addWidget(self._group_title(group))
                 body_layout.addWidget(self._group_grid(members))
                 body_layout.addSpacing(10)
-        note = QLabel("Single keys (letters, digits, arrows) are ignored while you type "
+        note = _label("Single keys (letters, digits, arrows) are ignored while you type "
                       "in a text field; Ctrl shortcuts always work.")
         note.setWordWrap(True)
         note.setEnabled(False)
@@ -174,7 +181,7 @@ class ShortcutsDialog(QDialog):
 
     @staticmethod
     def _group_title(group: str) -> QLabel:
-        title = QLabel(group)
+        title = _label(group)
         font = title.font()
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.15)
@@ -196,12 +203,12 @@ class ShortcutsDialog(QDialog):
             keys_layout.setContentsMargins(0, 0, 0, 0)
             keys_layout.setHorizontalSpacing(4)
             for column, text in enumerate(dict.fromkeys(key_text(k) for k in shortcut.keys)):
-                cap = QLabel(text)
+                cap = _label(text)
                 cap.setObjectName("keycap")
                 cap.setStyleSheet(_KEYCAP_STYLE)
                 keys_layout.addWidget(cap, 0, column)
             keys_layout.setColumnStretch(len(shortcut.keys), 1)
-            description = QLabel(shortcut.description)
+            description = _label(shortcut.description)
             description.setObjectName("shortcutDescription")
             description.setProperty("action_id", shortcut.action_id)
             description.setWordWrap(True)
