@@ -1,0 +1,1 @@
+"""Training-data export: few-shot selection and dataset writers (Qt-free)."""
