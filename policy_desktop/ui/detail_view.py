@@ -324,12 +324,16 @@ class DetailView(QWidget):
         self.history_section = Section("Review history")
         self.history_section.body.addLayout(self.history)
 
-        self.hidden_note = plain_label(
-            "Blind review: the model's answer, its evaluation and earlier reviews are hidden "
-            "until you choose a decision (keys 1–4).", object_name="blindNote")
-        self.hidden_note.setStyleSheet(
-            "QLabel#blindNote { border: 1px dashed palette(mid); border-radius: 6px;"
-            " padding: 14px; }")
+        self.hidden_note = Section("Model answer")
+        self.hidden_note.setObjectName("blindNote")
+        note = plain_label(
+            "◌  Hidden for blind review. Choose the decision you think is right (keys 1–4): "
+            "the model's answer, its evaluation and earlier reviews then appear.",
+            object_name="blindNoteText")
+        note.setStyleSheet("QLabel#blindNoteText { background: palette(base);"
+                           " border: 1px dashed palette(placeholder-text); border-radius: 6px;"
+                           " padding: 12px; }")
+        self.hidden_note.body.addWidget(note)
         self.hidden_note.setVisible(False)
 
         for widget in (situation_section, context_section, self.hidden_note, self.model_section,
@@ -419,7 +423,7 @@ class DetailView(QWidget):
                 verdict = "✗ Incorrect: the model answered differently"
             else:
                 verdict = "Not evaluated"
-            self.verdict = plain_label(verdict, wrap=False, object_name="verdict")
+            self.verdict = plain_label(verdict, object_name="verdict")
             items.append(("Expected", _badge_row(self.expected_badge, self.verdict)))
         items.append(("Reasoning coverage", percent(decision.reasoning_coverage)))
         items.append(("Tags", ", ".join(decision.tags) if decision.tags else "(none)"))

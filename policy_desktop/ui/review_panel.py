@@ -70,12 +70,24 @@ class ReviewPanel(QWidget):
         content_layout.addWidget(self.scroll, 1)
         content_layout.addWidget(self.form)
 
-        self.placeholder = mute(plain_label(
-            "No decision selected\n\n"
-            f"Pick one from the list, or press {hint('next')} / {hint('previous')} "
-            "to move through it.", selectable=False, object_name="panelPlaceholder"))
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.placeholder.setContentsMargins(24, 24, 24, 24)
+        self.placeholder = QWidget()
+        self.placeholder.setObjectName("panelPlaceholder")
+        self.placeholder_title = plain_label("No decision selected", selectable=False,
+                                             object_name="placeholderTitle")
+        title_font = self.placeholder_title.font()
+        title_font.setPointSizeF(title_font.pointSizeF() * 1.3)
+        self.placeholder_title.setFont(title_font)
+        self.placeholder_hint = mute(plain_label(
+            f"Pick one from the list, or press {hint('next')} / {hint('previous')} to move "
+            f"through it. {hint('show_shortcuts')} lists every key.", selectable=False,
+            object_name="placeholderHint"))
+        placeholder_layout = QVBoxLayout(self.placeholder)
+        placeholder_layout.setContentsMargins(32, 32, 32, 32)
+        placeholder_layout.addStretch(1)
+        for label in (self.placeholder_title, self.placeholder_hint):
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            placeholder_layout.addWidget(label)
+        placeholder_layout.addStretch(1)
 
         self.stack = QStackedWidget()
         self.stack.addWidget(self.placeholder)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -258,6 +258,12 @@ class StatisticsView(QWidget):
         self._show_confusion(data.confusion)
         self._show_flips(data.decision_flips)
         self._show_runs(data.accuracy_by_run)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Redraw the charts in the new colours when the theme changes."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self._data is not None:
+            self.set_data(self._data)
 
     @property
     def data(self) -> StatisticsData | None:

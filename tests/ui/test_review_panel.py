@@ -96,7 +96,8 @@ def replace_reasoning(qtbot: QtBot, panel: ReviewPanel, text: str) -> None:
 def test_nothing_selected_shows_a_calm_placeholder(panel: ReviewPanel) -> None:
     panel.show_decision(None, [])
     assert panel.stack.currentWidget() is panel.placeholder
-    assert "No decision selected" in panel.placeholder.text()
+    assert panel.placeholder_title.text() == "No decision selected"
+    assert "J / K" in panel.placeholder_hint.text()
     assert not panel.form.isEnabled()
 
 

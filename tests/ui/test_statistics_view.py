@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCharts import QBarCategoryAxis, QChartView, QLineSeries, QStackedBarSeries
-from PySide6.QtWidgets import QLabel, QTableWidget
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QLabel, QTableWidget
 from pytestqt.qtbot import QtBot
 
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
@@ -177,3 +178,23 @@ def test_chart_helpers() -> None:
     assert nice_count_range(57) == (80, 5)
     top, ticks = nice_count_range(1234)
     assert top >= 1234 * 1.12 and (top / (ticks - 1)).is_integer()
+
+
+def test_theme_change_redraws_the_charts(qtbot: QtBot, view: StatisticsView,
+                                         log: PolicyDecisionLog) -> None:
+    _fill(log)
+    view.set_data(collect_statistics(log))
+    before = view.distribution.findChild(QChartView)
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    original = app.palette()
+    dark = QPalette(original)
+    dark.setColor(QPalette.ColorRole.WindowText, QColor("#eeeeee"))
+    try:
+        app.setPalette(dark)
+        qtbot.waitUntil(lambda: view.distribution.findChild(QChartView) is not before,
+                        timeout=1000)
+        chart = view.distribution.findChild(QChartView).chart()
+        assert {axis.labelsBrush().color().name() for axis in chart.axes()} == {"#eeeeee"}
+    finally:
+        app.setPalette(original)
