@@ -116,8 +116,17 @@ class ReviewPanel(QWidget):
         """Show ``decision`` with its review ``history``; None shows a calm placeholder.
 
         A decision reviewed before starts from its current review, so saving it
-        unchanged records the same review again instead of reverting it.
+        unchanged records the same review again instead of reverting it. Showing
+        the decision already on show, with the same review state (a refresh),
+        keeps what the reviewer has typed or chosen so far.
         """
+        if self._is_refresh_of_shown(decision):
+            assert decision is not None
+            self._decision = decision
+            self.detail.show_decision(decision, history)
+            self.detail.set_model_answer_visible(self._revealed)
+            self._refresh()
+            return
         self._decision = decision
         self._blind_choice = None
         if decision is None:
@@ -200,6 +209,12 @@ class ReviewPanel(QWidget):
 
     # --- internals ----------------------------------------------------------------------
 
+    def _is_refresh_of_shown(self, decision: PolicyDecision | None) -> bool:
+        shown = self._decision
+        if shown is None or decision is None or shown.decision_id != decision.decision_id:
+            return False
+        return _review_state(shown) == _review_state(decision)
+
     def _load_form(self) -> None:
         decision = self._decision
         assert decision is not None
@@ -272,3 +287,9 @@ class ReviewPanel(QWidget):
             action = REVIEW_ACTION_LABELS.get(decision.review_action or "", "reviewed")
             return f"Already reviewed ({action}); saving adds a new review"
         return ""
+
+
+def _review_state(decision: PolicyDecision) -> tuple[object, ...]:
+    """What changes when a decision is reviewed or a review is undone."""
+    return (decision.reviewed, decision.review_action, decision.review_timestamp,
+            decision.review_decision, decision.review_reasoning)

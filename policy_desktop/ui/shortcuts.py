@@ -159,8 +159,9 @@ class ShortcutsDialog(QDialog):
                 body_layout.addWidget(self._group_title(group))
                 body_layout.addWidget(self._group_grid(members))
                 body_layout.addSpacing(10)
-        note = _label("Single keys (letters, digits, arrows) are ignored while you type "
-                      "in a text field; Ctrl shortcuts always work.")
+        note = _label("Single keys (letters, digits, arrows) are ignored while you type in a "
+                      "text field. There, Ctrl+Enter still saves the review and Esc leaves "
+                      "the field.")
         note.setWordWrap(True)
         note.setEnabled(False)
         body_layout.addWidget(note)

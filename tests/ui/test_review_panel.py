@@ -331,6 +331,30 @@ def test_unparseable_needs_a_decision(
     assert record(log, submission) == "correct_decision"
 
 
+def test_a_refresh_of_the_shown_decision_keeps_the_form(
+        qtbot: QtBot, panel: ReviewPanel, log: PolicyDecisionLog) -> None:
+    decision = logged(log)
+    show(panel, log, decision)
+    panel.choose_decision("deny")
+    replace_reasoning(qtbot, panel, "Half-typed")
+    show(panel, log, decision)  # e.g. the table reloaded after another process wrote
+    assert (panel.form.chosen_decision(), panel.form.reasoning_text()) == ("deny", "Half-typed")
+    log.mark_reviewed(decision.decision_id or "", reviewer="someone")
+    show(panel, log, decision)  # the review state changed: start from it
+    assert (panel.form.chosen_decision(), panel.form.reasoning_text()) == ("allow", REASONING)
+
+
+def test_escape_leaves_the_reasoning_editor(
+        qtbot: QtBot, panel: ReviewPanel, log: PolicyDecisionLog) -> None:
+    show(panel, log, logged(log))
+    panel.activateWindow()
+    panel.focus_reasoning()
+    qtbot.waitUntil(panel.form.editor.hasFocus, timeout=1000)
+    qtbot.keyClick(panel.form.editor, Qt.Key.Key_Escape)
+    assert not panel.form.editor.hasFocus()
+    assert panel.form.reasoning_text() == REASONING
+
+
 # --- blind review --------------------------------------------------------------------------
 
 def test_blind_review_hides_the_model_answer_until_a_choice(
@@ -352,6 +376,8 @@ def test_blind_review_hides_the_model_answer_until_a_choice(
     panel.focus_reasoning()
     assert not panel.form.editor.hasFocus()
     assert "Blind review" in panel.form.status.text()
+    show(panel, log, decision)  # a refresh keeps it hidden
+    assert not detail.model_section.isVisibleTo(panel)
 
     qtbot.mouseClick(panel.form.decision_buttons["deny"], Qt.MouseButton.LeftButton)
     assert all(section.isVisibleTo(panel) for section in hidden)
