@@ -238,13 +238,18 @@ class KeyValueGrid(QWidget):
 
 
 def _badge_row(*widgets: QWidget) -> QWidget:
+    """Widgets side by side; a trailing wrapping label takes the rest of the width."""
     row = QWidget()
     layout = QHBoxLayout(row)
     layout.setContentsMargins(0, 0, 0, 0)
     layout.setSpacing(8)
     for widget in widgets:
         layout.addWidget(widget)
-    layout.addStretch(1)
+    last = widgets[-1] if widgets else None
+    if isinstance(last, QLabel) and last.wordWrap() and not isinstance(last, DecisionBadge):
+        layout.setStretchFactor(last, 1)
+    else:
+        layout.addStretch(1)
     return row
 
 
