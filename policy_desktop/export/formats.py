@@ -26,16 +26,19 @@ Choices, documented here once:
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from policy_desktop.engine.prompts import (
+    ANSWER_HEADER,
     PROMPT_SEPARATOR,
+    SITUATION_HEADER,
     FewShotExample,
     PromptCatalog,
     build_system,
-    build_user,
     format_answer,
     format_situation,
     load_policy,
@@ -72,15 +75,50 @@ class PromptContext:
         return cls(prompt_version=version.name, completion_system=build_system(version, policy),
                    chat_system=chat_system)
 
-    def completion_prompt(self, decision: PolicyDecision) -> str:
-        """The full prompt, equal to ``build_prompt(version, policy, ...).text``."""
-        return self.completion_system + PROMPT_SEPARATOR + build_user(
-            decision.situation, decision.team_context)
-
 
 def json_line(record: Any) -> str:
     """``record`` as one line of JSON (UTF-8 kept, every line break escaped) plus ``\\n``."""
     return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAK_ESCAPES) + "\n"
+
+
+class LineEncoder:
+    """:func:`json_line` for records that repeat a few long strings (the system prompts).
+
+    Each long string is encoded once. In a record, a string that starts with one of them
+    gets a short random placeholder in place of that prefix before encoding, and the
+    placeholder's encoded form is then swapped for the long string's. The result is
+    exactly ``json_line(record)``, several times faster for prompt-sized constants.
+    """
+
+    def __init__(self, constants: Sequence[str]) -> None:
+        token = secrets.token_hex(8)
+        ordered = sorted({c for c in constants if c}, key=len, reverse=True)  # longest first
+        self._marks = [(text, f"\x00{token}:{i}\x00") for i, text in enumerate(ordered)]
+        self._swaps = [(_encoded(mark), _encoded(text)) for text, mark in self._marks]
+
+    def line(self, record: Any) -> str:
+        """``json_line(record)``."""
+        text = json_line(self._marked(record))
+        for mark, encoded in self._swaps:
+            text = text.replace(mark, encoded)
+        return text
+
+    def _marked(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for text, mark in self._marks:
+                if value.startswith(text):
+                    return mark + value[len(text):]
+            return value
+        if isinstance(value, dict):
+            return {key: self._marked(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._marked(item) for item in value]
+        return value
+
+
+def _encoded(text: str) -> str:
+    """``text`` as the inside of a JSON string, as :func:`json_line` writes it."""
+    return json.dumps(text, ensure_ascii=False).translate(_LINE_BREAK_ESCAPES)[1:-1]
 
 
 def has_reasoning(decision: PolicyDecision) -> bool:
@@ -103,9 +141,40 @@ def original_answer(decision: PolicyDecision) -> str | None:
     return raw or None
 
 
-def situation_text(decision: PolicyDecision) -> str:
-    """The situation as the prompt shows it (``key: value`` lines, then the team context)."""
-    return format_situation(decision.situation, decision.team_context)
+@dataclass(frozen=True)
+class Rendered:
+    """A reviewed decision with the texts several files share, rendered once.
+
+    Attributes:
+        decision: the stored decision.
+        situation: the situation as the prompt shows it (:func:`format_situation`).
+        corrected: :func:`corrected_answer`.
+        original: :func:`original_answer`.
+    """
+
+    decision: PolicyDecision
+    situation: str
+    corrected: str
+    original: str | None
+
+    @classmethod
+    def of(cls, decision: PolicyDecision) -> Rendered:
+        """Render ``decision``'s situation and both answers."""
+        return cls(decision=decision,
+                   situation=format_situation(decision.situation, decision.team_context),
+                   corrected=corrected_answer(decision), original=original_answer(decision))
+
+    @property
+    def user_block(self) -> str:
+        """The per-situation end of the completion prompt (equal to ``build_user``)."""
+        return f"{SITUATION_HEADER}\n{self.situation}\n{ANSWER_HEADER}\n"
+
+    @property
+    def dpo_answers(self) -> tuple[str, str] | None:
+        """``(chosen, rejected)``, or ``None`` when there is no distinct rejected answer."""
+        if self.original is None or self.original == self.corrected:
+            return None
+        return self.corrected, self.original
 
 
 def fewshot_example(decision: PolicyDecision) -> FewShotExample:
@@ -116,18 +185,20 @@ def fewshot_example(decision: PolicyDecision) -> FewShotExample:
         risk_level=decision.risk_level, reasoning=decision.final_reasoning or "")
 
 
-def fewshot_candidate(decision: PolicyDecision) -> Candidate:
+def fewshot_candidate(item: Rendered) -> Candidate:
     """What the few-shot selection compares: situation text plus the corrected reasoning."""
+    decision = item.decision
     assert decision.decision_id is not None
     return Candidate(key=decision.decision_id, decision=decision.final_decision,
-                     text=f"{situation_text(decision)}\n{decision.final_reasoning or ''}")
+                     text=f"{item.situation}\n{decision.final_reasoning or ''}")
 
 
-def seed_record(decision: PolicyDecision, context: PromptContext) -> dict[str, Any]:
+def seed_record(item: Rendered, context: PromptContext) -> dict[str, Any]:
     """One entry of ``finetuning_dataset.json`` (the seed's prompt/response format)."""
+    decision = item.decision
     return {
-        "prompt": context.completion_prompt(decision),
-        "response": corrected_answer(decision),
+        "prompt": context.completion_system + PROMPT_SEPARATOR + item.user_block,
+        "response": item.corrected,
         "metadata": {
             "decision_id": decision.decision_id,
             "model_name": decision.model_name,
@@ -139,35 +210,25 @@ def seed_record(decision: PolicyDecision, context: PromptContext) -> dict[str, A
     }
 
 
-def _prompt_turns(decision: PolicyDecision, context: PromptContext) -> list[dict[str, str]]:
+def _prompt_turns(item: Rendered, context: PromptContext) -> list[dict[str, str]]:
     return [{"role": "system", "content": context.chat_system},
-            {"role": "user", "content": situation_text(decision)}]
+            {"role": "user", "content": item.situation}]
 
 
-def chat_record(decision: PolicyDecision, context: PromptContext) -> dict[str, Any]:
+def chat_record(item: Rendered, context: PromptContext) -> dict[str, Any]:
     """One line of ``finetuning_chat.jsonl``: system, user, assistant; nothing else."""
-    messages = [*_prompt_turns(decision, context),
-                {"role": "assistant", "content": corrected_answer(decision)}]
+    messages = [*_prompt_turns(item, context), {"role": "assistant", "content": item.corrected}]
     return {"messages": messages}
 
 
-def dpo_answers(decision: PolicyDecision) -> tuple[str, str] | None:
-    """``(chosen, rejected)``, or ``None`` when there is no distinct rejected answer."""
-    chosen = corrected_answer(decision)
-    rejected = original_answer(decision)
-    if rejected is None or rejected == chosen:
-        return None
-    return chosen, rejected
-
-
-def dpo_record(decision: PolicyDecision, context: PromptContext) -> dict[str, Any] | None:
+def dpo_record(item: Rendered, context: PromptContext) -> dict[str, Any] | None:
     """One line of ``dpo_pairs.jsonl``, or ``None`` when there is no distinct rejected answer."""
-    answers = dpo_answers(decision)
+    answers = item.dpo_answers
     if answers is None:
         return None
     chosen, rejected = answers
     return {
-        "prompt": _prompt_turns(decision, context),
+        "prompt": _prompt_turns(item, context),
         "chosen": [{"role": "assistant", "content": chosen}],
         "rejected": [{"role": "assistant", "content": rejected}],
     }

@@ -39,9 +39,10 @@ from policy_desktop.engine.scenarios import load_suite
 from policy_desktop.export.atomic import FileInfo, HashingWriter, StagingFolder, check_target
 from policy_desktop.export.fewshot_selection import Candidate, EmbedFn, Selection, select_diverse
 from policy_desktop.export.formats import (
+    LineEncoder,
     PromptContext,
+    Rendered,
     chat_record,
-    dpo_answers,
     dpo_record,
     fewshot_candidate,
     fewshot_example,
@@ -177,7 +178,10 @@ class _Progress:
 class _LineFiles:
     """The streamed files of one export: seed JSON, chat, DPO and provenance."""
 
-    def __init__(self, staging: StagingFolder, options: ExportOptions) -> None:
+    def __init__(self, staging: StagingFolder, options: ExportOptions,
+                 context: PromptContext) -> None:
+        self.encoder = LineEncoder([context.chat_system, context.completion_system])
+
         def open_if(wanted: bool, name: str) -> HashingWriter | None:
             return staging.open(name) if wanted else None
 
@@ -188,19 +192,20 @@ class _LineFiles:
         if self.seed is not None:
             self.seed.write("[")
 
-    def supervised(self, decision: PolicyDecision, context: PromptContext) -> None:
+    def supervised(self, item: Rendered, context: PromptContext) -> None:
         if self.seed is not None:
             separator = "\n" if self.seed.records == 0 else ",\n"
-            self.seed.write_record(separator + json_line(seed_record(decision, context))[:-1])
+            line = self.encoder.line(seed_record(item, context))
+            self.seed.write_record(separator + line[:-1])
         if self.chat is not None:
-            self.chat.write_record(json_line(chat_record(decision, context)))
-            self._provenance(decision, self.chat)
+            self.chat.write_record(self.encoder.line(chat_record(item, context)))
+            self._provenance(item.decision, self.chat)
 
-    def preference(self, decision: PolicyDecision, context: PromptContext) -> None:
-        record = dpo_record(decision, context)
+    def preference(self, item: Rendered, context: PromptContext) -> None:
+        record = dpo_record(item, context)
         if self.dpo is not None and record is not None:
-            self.dpo.write_record(json_line(record))
-            self._provenance(decision, self.dpo)
+            self.dpo.write_record(self.encoder.line(record))
+            self._provenance(item.decision, self.dpo)
 
     def _provenance(self, decision: PolicyDecision, writer: HashingWriter) -> None:
         assert self.provenance is not None
@@ -245,20 +250,21 @@ class _Scan:
         if not has_reasoning(decision):
             self.empty_excluded += 1
             return
+        item = Rendered.of(decision)
         self.supervised += 1
         if self.files is not None:
-            self.files.supervised(decision, self.context)
+            self.files.supervised(item, self.context)
         if not correction:
             self.accepted += 1
             return
         if self.options.wants("fewshot"):
-            self.candidates.append(fewshot_candidate(decision))
-        if dpo_answers(decision) is None:
+            self.candidates.append(fewshot_candidate(item))
+        if item.dpo_answers is None:
             self.dpo_skipped += 1
             return
         self.preferences += 1
         if self.files is not None:
-            self.files.preference(decision, self.context)
+            self.files.preference(item, self.context)
 
     def lines(self, fewshot: int) -> dict[str, int]:
         counts = {FEWSHOT_FILE: ("fewshot", fewshot),
@@ -280,11 +286,16 @@ class _Scan:
             empty_reasonings_excluded=self.empty_excluded, dpo_pairs_skipped=self.dpo_skipped)
 
 
-def _scan(log: PolicyDecisionLog, options: ExportOptions, corrections: int,
-          files: _LineFiles | None, progress: _Progress) -> _Scan:
+def _inputs(options: ExportOptions) -> tuple[PromptContext, frozenset[str]]:
+    """The prompt parts and the suite's situation fingerprints (read before any writing)."""
     context = PromptContext.load(options.prompt_version, options.policy_path)
-    suite = load_suite(options.scenarios_path).fingerprints()
-    scan = _Scan(options, context, suite, files)
+    return context, load_suite(options.scenarios_path).fingerprints()
+
+
+def _scan(log: PolicyDecisionLog, options: ExportOptions, corrections: int,
+          inputs: tuple[PromptContext, frozenset[str]], files: _LineFiles | None,
+          progress: _Progress) -> _Scan:
+    scan = _Scan(options, *inputs, files)
     total = corrections + (count_accepted(log) if options.include_accepted else 0)
     progress.stage("Reading reviewed decisions", _READ_START)
     reviewed = log.iter_corrections(include_accepted=options.include_accepted)
@@ -327,7 +338,7 @@ def preview_export(log: PolicyDecisionLog, options: ExportOptions | None = None)
     options = options or ExportOptions()
     progress = _Progress(options)
     corrections = _gate(log, options, progress)
-    scan = _scan(log, options, corrections, None, progress)
+    scan = _scan(log, options, corrections, _inputs(options), None, progress)
     selection, examples = None, ()
     if options.wants("fewshot"):
         selection, examples = _choose_examples(log, scan.candidates, options, progress)
@@ -352,9 +363,10 @@ def export_training_data(log: PolicyDecisionLog, output_dir: Path | str,
         raise TrainingGateError(corrections, options.min_corrections)
     target = Path(output_dir)
     check_target(target, force=options.force)
+    inputs = _inputs(options)
     with StagingFolder(target, force=options.force) as staging:
-        line_files = _LineFiles(staging, options)
-        scan = _scan(log, options, corrections, line_files, progress)
+        line_files = _LineFiles(staging, options, inputs[0])
+        scan = _scan(log, options, corrections, inputs, line_files, progress)
         files = line_files.close()
         selection, examples = None, ()
         if options.wants("fewshot"):

@@ -27,7 +27,9 @@ from policy_desktop.engine.prompts import (
     load_policy,
 )
 from policy_desktop.export.formats import (
+    LineEncoder,
     PromptContext,
+    Rendered,
     chat_record,
     corrected_answer,
     dpo_record,
@@ -129,17 +131,17 @@ def test_unparseable_model_answer_is_rejected_verbatim(context: PromptContext) -
     stored = decision(3, Spec(model="unparseable", human="deny", reasoning="",
                               full_response="I think maybe deny?? {broken"))
     assert original_answer(stored) == "I think maybe deny?? {broken"
-    record = dpo_record(stored, context)
+    record = dpo_record(Rendered.of(stored), context)
     assert record is not None
     assert record["rejected"] == [{"role": "assistant", "content": "I think maybe deny?? {broken"}]
     empty = decision(4, Spec(model="unparseable", human="deny", full_response="  "))
     assert original_answer(empty) is None
-    assert dpo_record(empty, context) is None
+    assert dpo_record(Rendered.of(empty), context) is None
 
 
 def test_chat_record_has_only_messages(context: PromptContext) -> None:
     stored = decision(5, Spec())
-    record = chat_record(stored, context)
+    record = chat_record(Rendered.of(stored), context)
     check_chat_line(record)
     system, user, assistant = record["messages"]
     assert system["content"] == context.chat_system
@@ -150,17 +152,17 @@ def test_chat_record_has_only_messages(context: PromptContext) -> None:
 
 def test_dpo_record_is_trl_preference_format(context: PromptContext) -> None:
     stored = decision(6, Spec(model="allow", human="require_mfa"))
-    record = dpo_record(stored, context)
+    record = dpo_record(Rendered.of(stored), context)
     assert record is not None
     check_dpo_line(record)
-    assert record["prompt"] == chat_record(stored, context)["messages"][:2]
+    assert record["prompt"] == chat_record(Rendered.of(stored), context)["messages"][:2]
     assert json.loads(record["chosen"][0]["content"])["decision"] == "require_mfa"
     assert json.loads(record["rejected"][0]["content"])["decision"] == "allow"
 
 
 def test_seed_record_prompt_equals_build_prompt(context: PromptContext) -> None:
     stored = decision(7, Spec(situation={"actor": "zoë", "note": "line\u2028break"}))
-    record = seed_record(stored, context)
+    record = seed_record(Rendered.of(stored), context)
     version = PromptCatalog().get(DEFAULT_PROMPT_VERSION)
     assert record["prompt"] == build_prompt(version, load_policy(), stored.situation,
                                             stored.team_context).text
@@ -175,7 +177,7 @@ def test_fewshot_example_and_candidate_use_the_final_answer() -> None:
     example = fewshot_example(stored)
     assert (example.decision, example.reasoning) == ("deny", "Rule 4 denies.")
     assert (example.classification, example.risk_level) == ("routine_read_access", "low")
-    candidate = fewshot_candidate(stored)
+    candidate = fewshot_candidate(Rendered.of(stored))
     assert candidate.key == stored.decision_id and candidate.decision == "deny"
     assert candidate.text.endswith("\nRule 4 denies.")
     assert candidate.text.startswith(format_situation(stored.situation, stored.team_context))
@@ -186,6 +188,25 @@ def test_json_line_is_one_line_even_with_unicode_separators() -> None:
     assert line.endswith("\n") and len(line.splitlines()) == 1
     assert "zoë" in line
     assert json.loads(line) == {"text": "a\u2028b\u2029c\x85d\ne", "name": "zoë"}
+
+
+@pytest.mark.parametrize("situation", [
+    {"actor": "plain"},
+    {"actor": "zoë", "note": "line\u2028break\x85 and \\u0000 and \x00 and \"quotes\""},
+])
+def test_line_encoder_equals_json_line(context: PromptContext,
+                                       situation: dict[str, Any]) -> None:
+    encoder = LineEncoder([context.chat_system, context.completion_system])
+    item = Rendered.of(decision(11, Spec(situation=situation, model="unparseable",
+                                         full_response=context.chat_system + " and more")))
+    records = [chat_record(item, context), dpo_record(item, context),
+               seed_record(item, context), {"s": context.chat_system},
+               {"s": context.completion_system, "n": [1, None, True]}, {"s": ""}]
+    for record in records:
+        assert encoder.line(record) == json_line(record)
+    tricky = LineEncoder(["a\u2028b", "a"])
+    for record in ({"x": "a\u2028bc"}, {"x": ["a", "ab", "ba"]}, {"a": "a"}):
+        assert tricky.line(record) == json_line(record)
 
 
 def test_provenance_record_names_the_line() -> None:
