@@ -76,41 +76,81 @@ def parse_target(location: str | Path) -> DatabaseTarget:
     return DatabaseTarget(text, None)
 
 
+def sidecar(path: Path, suffix: str) -> Path:
+    """The ``-wal``/``-shm``/``-journal`` file SQLite keeps beside ``path``."""
+    return path.with_name(path.name + suffix)
+
+
+def _in_use(path: Path) -> bool:
+    """True when a write-ahead log or rollback journal lies beside the file."""
+    return sidecar(path, "-wal").exists() or sidecar(path, "-journal").exists()
+
+
+def _readonly_uri(path: Path) -> str:
+    """A URI that reads ``path`` without creating or changing any file.
+
+    A plain ``mode=ro`` open of a WAL database creates ``-wal``/``-shm`` files and
+    leaves them behind; with no log or journal beside the file nothing is
+    half-written, so ``immutable=1`` reads it without touching anything.
+    """
+    uri = path.resolve().as_uri()
+    return f"{uri}?mode=ro" if _in_use(path) else f"{uri}?mode=ro&immutable=1"
+
+
 def _check_sqlite_file(path: Path, location: str) -> int | None:
-    """Refuse non-SQLite files; return the stored schema version (None if unversioned)."""
-    with path.open("rb") as handle:
-        header = handle.read(len(SQLITE_MAGIC))
+    """Refuse files that are not decision logs; return the stored schema version.
+
+    ``None`` means a SQLite database without tables (a fresh one); ``1`` the
+    seed's lone ``decisions`` table.
+    """
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_MAGIC))
+    except OSError as error:
+        raise StoreError(f"{location}: cannot read ({error.strerror or error})") from error
     if header != SQLITE_MAGIC:
         raise NotADatabaseError(location)
-    uri = f"{path.resolve().as_uri()}?mode=ro"
     try:
-        connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        connection = sqlite3.connect(_readonly_uri(path), uri=True,
+                                     timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             tables = {row[0] for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "store_meta" not in tables:
-                return 1 if "decisions" in tables else None
-            row = connection.execute(
-                "SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
+            row = None
+            if "store_meta" in tables:
+                row = connection.execute(
+                    "SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
         finally:
             connection.close()
     except sqlite3.DatabaseError as error:
         raise NotADatabaseError(location) from error
-    if row is None:
+    if "decisions" not in tables and "store_meta" not in tables:
+        if tables:
+            names = ", ".join(sorted(tables)[:5])
+            raise NotADatabaseError(
+                location, f"a SQLite database but not a decision log (its tables: {names})")
         return None
+    if row is None:
+        return 1 if "decisions" in tables else None
     try:
         return int(row[0])
     except ValueError as error:
         raise StoreError(f"{location}: unreadable schema version {row[0]!r}") from error
 
 
-def connect(target: DatabaseTarget, *, create: bool) -> tuple[pw.Database, int | None]:
-    """Open ``target``; return the peewee database and the schema version found on disk.
+def connect(
+    target: DatabaseTarget, *, create: bool
+) -> tuple[pw.Database, int | None, Path | None]:
+    """Open ``target``; return the database, the schema version found and a backup file.
 
     Raises :class:`DatabaseNotFoundError` when ``create`` is false and the file is
-    missing, and refuses files that are not SQLite or carry a newer schema.
+    missing (or empty), and refuses files that are not decision logs or carry a
+    newer schema, before anything is written. A database that needs migrating is
+    copied byte for byte (``backup_file``) before it is opened for writing.
     """
     found_version: int | None = None
+    backup: Path | None = None
     path = target.sqlite_path
     if path is not None and str(path) != ":memory:":
         if path.exists():
@@ -118,17 +158,28 @@ def connect(target: DatabaseTarget, *, create: bool) -> tuple[pw.Database, int |
                 raise StoreError(f"{target.location}: is a folder, not a database file")
             if path.stat().st_size > 0:
                 found_version = _check_sqlite_file(path, target.location)
+            elif not create:
+                raise NotADatabaseError(target.location, "an empty file, not a SQLite database")
         elif not create:
             raise DatabaseNotFoundError(target.location)
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreError(
+                    f"{target.location}: cannot create its folder ({error.strerror or error})"
+                ) from error
         if found_version is not None and found_version > SCHEMA_VERSION:
             raise SchemaTooNewError(target.location, found_version, SCHEMA_VERSION)
+        if found_version is not None and found_version < SCHEMA_VERSION:
+            backup = backup_file(path, found_version)
         database: pw.Database = pw.SqliteDatabase(
-            str(path), pragmas=SQLITE_PRAGMAS, timeout=BUSY_TIMEOUT_MS / 1000
+            str(path), pragmas=SQLITE_PRAGMAS, timeout=BUSY_TIMEOUT_MS / 1000,
+            lock_type="IMMEDIATE",
         )
     elif path is not None:
-        database = pw.SqliteDatabase(":memory:", pragmas={"foreign_keys": 1})
+        database = pw.SqliteDatabase(":memory:", pragmas={"foreign_keys": 1},
+                                     lock_type="IMMEDIATE")
     else:
         try:
             database = connect_url(target.location)
@@ -136,24 +187,40 @@ def connect(target: DatabaseTarget, *, create: bool) -> tuple[pw.Database, int |
             raise StoreError(f"{target.display_name}: cannot open ({error})") from error
     try:
         database.connect(reuse_if_open=True)
+    except pw.ImproperlyConfigured as error:  # the driver for a URL's scheme is missing
+        hint = " (pip install 'policy-desktop[postgres]')" if "psycopg" in str(error) else ""
+        raise StoreError(f"{target.display_name}: cannot open ({error}){hint}") from error
     except pw.DatabaseError as error:
-        raise StoreError(f"{target.display_name}: cannot open ({error})") from error
-    return database, found_version
+        message = str(error).replace(target.location, target.display_name)
+        raise StoreError(f"{target.display_name}: cannot open ({message})") from error
+    return database, found_version, backup
 
 
 def backup_file(path: Path, from_version: int) -> Path:
-    """Copy a SQLite file (checkpointed) next to itself before a migration."""
+    """Copy a SQLite file next to itself before a migration; return the copy's path.
+
+    A file with no log or journal beside it is copied byte for byte; otherwise
+    SQLite's backup API copies a consistent snapshot.
+    """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     backup = path.with_name(f"{path.name}.v{from_version}-{stamp}.bak")
-    source = sqlite3.connect(str(path))
+    counter = 1
+    while backup.exists():
+        counter += 1
+        backup = path.with_name(f"{path.name}.v{from_version}-{stamp}-{counter}.bak")
     try:
-        destination = sqlite3.connect(str(backup))
+        if not _in_use(path):
+            shutil.copy2(path, backup)
+            return backup
+        source = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         try:
-            source.backup(destination)
+            destination = sqlite3.connect(str(backup))
+            try:
+                source.backup(destination)
+            finally:
+                destination.close()
         finally:
-            destination.close()
-    finally:
-        source.close()
-    if not backup.exists():  # pragma: no cover - sqlite3 always writes it
-        shutil.copy2(path, backup)
+            source.close()
+    except (OSError, sqlite3.Error) as error:
+        raise StoreError(f"{path}: cannot back up before migrating ({error})") from error
     return backup

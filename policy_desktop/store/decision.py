@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import numbers
 import secrets
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
 from policy_desktop.store.errors import InvalidRecordError
 from policy_desktop.store.schema import ALL_COLUMNS
-from policy_desktop.vocabulary import LOGGED_DECISIONS, canonical_json
+from policy_desktop.vocabulary import DECISIONS, LOGGED_DECISIONS, canonical_json
 
 REQUIRED_FIELDS: tuple[str, ...] = (
     "timestamp", "situation", "model_name", "model_version", "prompt_version", "decision",
@@ -129,8 +131,15 @@ class PolicyDecision:
         return self.review_reasoning if self.review_reasoning is not None else self.reasoning
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict with the column names (the JSONL line format)."""
-        return asdict(self)
+        """Plain JSON-ready dict with the column names (the JSONL line format).
+
+        ``situation`` is copied one level deep and ``tags`` copied; nested values
+        are shared with this record (no deep copy: it dominated logging and dumping).
+        """
+        record = {name: getattr(self, name) for name in DECISION_FIELDS}
+        record["situation"] = dict(self.situation)
+        record["tags"] = list(self.tags)
+        return record
 
 
 DECISION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(PolicyDecision))
@@ -139,13 +148,36 @@ assert set(DECISION_FIELDS) == set(ALL_COLUMNS), "dataclass and table must agree
 
 def to_row(decision: PolicyDecision) -> dict[str, Any]:
     """Column values for storing ``decision`` (JSON text, 0/1 integers)."""
-    row = decision.to_dict()
-    row["situation"] = json.dumps(decision.situation, ensure_ascii=False)
-    row["tags"] = json.dumps(list(decision.tags), ensure_ascii=False)
-    row["decision_correct"] = None if decision.decision_correct is None else int(
-        bool(decision.decision_correct))
-    row["reviewed"] = int(bool(decision.reviewed))
-    return row
+    return dict(zip(ALL_COLUMNS, to_values(decision), strict=True))
+
+
+_ENCODE_JSON = json.JSONEncoder(ensure_ascii=False).encode
+"""``json.dumps(value, ensure_ascii=False)`` without building an encoder per call."""
+
+
+def to_values(decision: PolicyDecision) -> list[Any]:
+    """Column values in :data:`ALL_COLUMNS` order (the fast path of logging).
+
+    ``situation``/``tags`` become JSON text, booleans 0/1, and numbers plain
+    ``float``/``int`` (so numpy scalars can be stored).
+    """
+    values = [decision.__dict__[name] for name in ALL_COLUMNS]
+    values[_SITUATION] = _ENCODE_JSON(values[_SITUATION])
+    tags = values[_TAGS]
+    values[_TAGS] = _ENCODE_JSON(tags if tags.__class__ is list else list(tags))
+    correct = values[_CORRECT]
+    if correct is not None:
+        values[_CORRECT] = 1 if correct else 0
+    values[_REVIEWED] = 1 if values[_REVIEWED] else 0
+    for position in _FLOAT_POSITIONS:
+        value = values[position]
+        if value is not None and value.__class__ is not float:
+            values[position] = float(value)
+    for position in _INT_POSITIONS:
+        value = values[position]
+        if value is not None and value.__class__ is not int:
+            values[position] = int(value)
+    return values
 
 
 def from_row(row: dict[str, Any]) -> PolicyDecision:
@@ -167,14 +199,12 @@ def content_key(decision: PolicyDecision) -> str:
 
 def derived_decision_id(decision: PolicyDecision) -> str:
     """A stable id from a decision's content (for imported lines that carry none)."""
-    import hashlib
-
     content = {name: decision.to_dict()[name] for name in IMMUTABLE_FIELDS if name != "decision_id"}
     digest = hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
     return make_decision_id(decision.timestamp or now_iso(), digest[:8])
 
 
-# --- validation of records from outside (JSONL import, scripts) -------------------------
+# --- validation -------------------------------------------------------------------------
 
 _TEXT_FIELDS = (
     "decision_id", "timestamp", "team_context", "model_name", "model_version", "prompt_version",
@@ -186,29 +216,14 @@ _FLOAT_FIELDS = ("reasoning_coverage", "confidence", "seconds")
 _INT_FIELDS = ("prompt_tokens", "generated_tokens")
 _BOOL_FIELDS = ("decision_correct", "reviewed")
 _UNIT_INTERVAL = ("reasoning_coverage", "confidence")
+_TIMESTAMP_FIELDS = ("timestamp", "review_timestamp")
 
-
-def _check_types(record: dict[str, Any]) -> None:
-    for name in _TEXT_FIELDS:
-        if record.get(name) is not None and not isinstance(record[name], str):
-            raise InvalidRecordError(f"{name} must be a string, not {_json_type(record[name])}")
-    for name in _BOOL_FIELDS:
-        value = record.get(name)
-        if value is not None and not isinstance(value, bool) and value not in (0, 1):
-            raise InvalidRecordError(f"{name} must be true or false, not {json.dumps(value)}")
-    for name in _FLOAT_FIELDS:
-        value = record.get(name)
-        if value is None:
-            continue
-        is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not is_number or not math.isfinite(value):
-            raise InvalidRecordError(f"{name} must be a number, not {json.dumps(value)}")
-        if name in _UNIT_INTERVAL and not 0.0 <= value <= 1.0:
-            raise InvalidRecordError(f"{name} must be between 0 and 1, not {value}")
-    for name in _INT_FIELDS:
-        value = record.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise InvalidRecordError(f"{name} must be an integer, not {json.dumps(value)}")
+_SITUATION = ALL_COLUMNS.index("situation")
+_TAGS = ALL_COLUMNS.index("tags")
+_CORRECT = ALL_COLUMNS.index("decision_correct")
+_REVIEWED = ALL_COLUMNS.index("reviewed")
+_FLOAT_POSITIONS = tuple(ALL_COLUMNS.index(name) for name in _FLOAT_FIELDS)
+_INT_POSITIONS = tuple(ALL_COLUMNS.index(name) for name in _INT_FIELDS)
 
 
 def _json_type(value: Any) -> str:
@@ -216,7 +231,15 @@ def _json_type(value: Any) -> str:
     for kind, name in names.items():
         if isinstance(value, kind):
             return name
-    return "a number" if isinstance(value, int | float) else "null"
+    return "null" if value is None else "a number" if isinstance(value, int | float) else (
+        type(value).__name__)
+
+
+def _shown(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def validate_decision_value(name: str, value: str | None) -> None:
@@ -226,10 +249,88 @@ def validate_decision_value(name: str, value: str | None) -> None:
             f"{name} {value!r} is not one of {', '.join(LOGGED_DECISIONS)}")
 
 
-def decision_from_record(record: Any) -> PolicyDecision:
+def check_decision(decision: PolicyDecision) -> None:
+    """Raise :class:`InvalidRecordError` unless ``decision`` may be stored as it is.
+
+    The rules of the schema, shared by the API and the JSONL import: required
+    texts present, decisions from the vocabulary, ``situation`` a dict, ``tags``
+    a list of strings, ISO-8601 timestamps, finite numbers (coverage and
+    confidence within 0..1), and a review action only on a reviewed decision.
+    Written for speed: it runs for every logged decision.
+    """
+    record = decision.__dict__
+    wrong_text = [name for name in _TEXT_FIELDS
+                  if record[name] is not None and not isinstance(record[name], str)]
+    if wrong_text:
+        value = record[wrong_text[0]]
+        raise InvalidRecordError(f"{wrong_text[0]} must be a string, not {_json_type(value)}")
+    for name in ("model_name", "model_version", "prompt_version", "decision"):
+        if not record[name]:
+            raise InvalidRecordError(f"{name} is required")
+    if record["decision_id"] is not None and not record["decision_id"].strip():
+        raise InvalidRecordError("decision_id cannot be empty")
+    validate_decision_value("decision", record["decision"])
+    for name in ("expected_decision", "review_decision"):
+        value = record[name]
+        if value is not None and value not in DECISIONS:
+            raise InvalidRecordError(f"{name} {value!r} is not one of {', '.join(DECISIONS)}")
+    if not isinstance(record["situation"], dict):
+        raise InvalidRecordError(
+            f"situation must be an object, not {_json_type(record['situation'])}")
+    tags = record["tags"]
+    if not isinstance(tags, list | tuple) or not all(isinstance(tag, str) for tag in tags):
+        raise InvalidRecordError("tags must be a list of strings")
+    for name in _TIMESTAMP_FIELDS:
+        value = record[name]
+        if value is not None:
+            try:
+                parse_timestamp(value)
+            except ValueError:
+                raise InvalidRecordError(
+                    f"{name} {value!r} is not an ISO-8601 timestamp") from None
+    for name in _FLOAT_FIELDS:
+        value = record[name]
+        if value is None or (value.__class__ is float and 0.0 <= value <= 1.0):
+            continue  # the common case, checked cheaply
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
+                value):
+            raise InvalidRecordError(f"{name} must be a number, not {_shown(value)}")
+        if name in _UNIT_INTERVAL and not 0.0 <= value <= 1.0:
+            raise InvalidRecordError(f"{name} must be between 0 and 1, not {value}")
+    for name in _INT_FIELDS:
+        value = record[name]
+        if value is not None and value.__class__ is not int and (
+                isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise InvalidRecordError(f"{name} must be an integer, not {_shown(value)}")
+    for name in _BOOL_FIELDS:
+        value = record[name]
+        if value is not None and value is not True and value is not False and value not in (
+                0, 1):
+            raise InvalidRecordError(f"{name} must be true or false, not {_shown(value)}")
+    action = record["review_action"]
+    if action is not None:
+        if action not in REVIEW_ACTIONS:
+            raise InvalidRecordError(
+                f"review_action {action!r} is not one of {', '.join(REVIEW_ACTIONS)}")
+        if not record["reviewed"]:
+            raise InvalidRecordError("review_action is set but reviewed is false")
+
+
+def _reject_lone_surrogates(value: Any) -> None:
+    """Text SQLite cannot store (``"\\ud800"`` in JSON decodes to an unpaired surrogate)."""
+    try:
+        canonical_json(value).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRecordError(
+            "text contains an unpaired surrogate (not valid Unicode)") from None
+
+
+def decision_from_record(record: Any, *, check_unicode: bool = True) -> PolicyDecision:
     """Validate a JSON object (one JSONL line) and build a :class:`PolicyDecision`.
 
-    Raises :class:`InvalidRecordError` with a one-line reason.
+    Raises :class:`InvalidRecordError` with a one-line reason. Unknown keys are
+    ignored; ``check_unicode=False`` skips the unpaired-surrogate check (for
+    callers that know the text has no ``\\u`` escapes).
     """
     if not isinstance(record, dict):
         raise InvalidRecordError(f"expected a JSON object, got {_json_type(record)}")
@@ -238,38 +339,27 @@ def decision_from_record(record: Any) -> PolicyDecision:
             raise InvalidRecordError(f"missing required field {name!r}")
         if record[name] is None:
             raise InvalidRecordError(f"required field {name!r} is null")
-    _check_types(record)
-    if not isinstance(record["situation"], dict):
-        raise InvalidRecordError(
-            f"situation must be an object, not {_json_type(record['situation'])}")
-    tags = record.get("tags")
-    tags_ok = isinstance(tags, list) and all(isinstance(t, str) for t in tags)
-    if tags is not None and not tags_ok:
-        raise InvalidRecordError("tags must be a list of strings")
-    for name in ("timestamp", "review_timestamp"):
-        if record.get(name) is not None:
-            try:
-                parse_timestamp(record[name])
-            except ValueError:
-                raise InvalidRecordError(
-                    f"{name} {record[name]!r} is not an ISO-8601 timestamp") from None
-    validate_decision_value("decision", record["decision"])
-    for name in ("expected_decision", "review_decision"):
+    for name in _FLOAT_FIELDS + _INT_FIELDS:  # JSON numbers only: no "0.5", no true
         value = record.get(name)
-        if value is not None and value not in LOGGED_DECISIONS[:-1]:
-            raise InvalidRecordError(f"{name} {value!r} is not one of allow, deny, "
-                                     "require_attestation, require_mfa")
-    if record.get("review_action") not in (None, *REVIEW_ACTIONS):
-        raise InvalidRecordError(f"review_action {record['review_action']!r} is not one of "
-                                 f"{', '.join(REVIEW_ACTIONS)}")
-    values = {name: record.get(name) for name in DECISION_FIELDS if name in record}
-    values["tags"] = list(tags or [])
-    for name in _BOOL_FIELDS:
-        if values.get(name) is not None:
-            values[name] = bool(values[name])
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            kind = "an integer" if name in _INT_FIELDS else "a number"
+            raise InvalidRecordError(f"{name} must be {kind}, not {_shown(value)}")
+    if record.get("tags") is None:
+        record = {**record, "tags": []}
+    values = {name: record[name] for name in DECISION_FIELDS if name in record}
     if values.get("reviewed") is None:
         values["reviewed"] = False
+    decision = PolicyDecision(**values)
+    check_decision(decision)
+    if check_unicode:
+        _reject_lone_surrogates(record)
+    for name in _BOOL_FIELDS:
+        value = getattr(decision, name)
+        if value is not None:
+            setattr(decision, name, bool(value))
     for name in _FLOAT_FIELDS:
-        if values.get(name) is not None:
-            values[name] = float(values[name])
-    return PolicyDecision(**values)
+        value = getattr(decision, name)
+        if value is not None:
+            setattr(decision, name, float(value))
+    decision.tags = list(decision.tags)
+    return decision

@@ -16,11 +16,12 @@ class DatabaseNotFoundError(StoreError):
 
 
 class NotADatabaseError(StoreError):
-    """The file exists but is not a SQLite database."""
+    """The file exists but is not a SQLite database (or not a decision log)."""
 
-    def __init__(self, location: str) -> None:
-        super().__init__(f"{location}: not a SQLite database (the file was left unchanged)")
+    def __init__(self, location: str, reason: str = "not a SQLite database") -> None:
+        super().__init__(f"{location}: {reason} (the file was left unchanged)")
         self.location = location
+        self.reason = reason
 
 
 class SchemaTooNewError(StoreError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -46,7 +46,8 @@ class ImportResult:
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        """True when no line was invalid or in conflict."""
+        return self.invalid == 0 and self.conflicts == 0
 
     def summary(self) -> str:
         text = f"imported {self.imported}, duplicates {self.duplicates}, invalid {self.invalid}"
@@ -56,43 +57,78 @@ class ImportResult:
 ParsedLine = tuple[int, PolicyDecision | LineProblem]
 
 
-def _parse_lines(handle: IO[str], source: str) -> Iterator[ParsedLine]:
-    for number, text in enumerate(handle, start=1):
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _decode(raw: str | bytes) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8")
+    return raw
+
+
+def parse_line(text: str) -> PolicyDecision:
+    """One JSONL line as a validated decision (id derived from content when absent).
+
+    Raises :class:`InvalidRecordError` with the reason.
+    """
+    try:
+        record = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise InvalidRecordError(f"not JSON ({error.msg} at column {error.colno})") from None
+    except ValueError as error:  # NaN / Infinity
+        raise InvalidRecordError(f"not JSON ({error})") from None
+    except RecursionError:
+        raise InvalidRecordError("not JSON (nested too deeply)") from None
+    decision = decision_from_record(record, check_unicode="\\u" in text)
+    if decision.decision_id is None:
+        decision.decision_id = derived_decision_id(decision)
+    return decision
+
+
+def _parse_lines(handle: Iterable[str | bytes], source: str) -> Iterator[ParsedLine]:
+    for number, raw in enumerate(handle, start=1):
+        try:
+            text = _decode(raw)
+        except UnicodeDecodeError as error:
+            yield number, LineProblem(source, number, f"not UTF-8 text ({error.reason} at byte "
+                                                      f"{error.start + 1})")
+            continue
+        if number == 1:
+            text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
         if not text.strip():
             continue
         try:
-            record = json.loads(text)
-        except json.JSONDecodeError as error:
-            yield number, LineProblem(source, number, f"not JSON ({error.msg})")
-            continue
-        try:
-            decision = decision_from_record(record)
+            yield number, parse_line(text)
         except InvalidRecordError as error:
             yield number, LineProblem(source, number, str(error))
-            continue
-        if decision.decision_id is None:
-            decision.decision_id = derived_decision_id(decision)
-        yield number, decision
 
 
 def import_jsonl(
     log: PolicyDecisionLog,
-    handle: IO[str],
+    handle: Iterable[str | bytes],
     source: str,
     result: ImportResult | None = None,
     problems_limit: int = 10_000,
+    report: Callable[[LineProblem], None] | None = None,
 ) -> ImportResult:
     """Store every valid line of ``handle``; collect a :class:`LineProblem` for the rest.
 
-    Streams in batches (constant memory). A line whose id is already stored with
-    the same content is a duplicate; with different content a conflict (the
-    stored row is kept). Review state on a line is kept, and recorded as one
-    history event, so a dump re-imported into an empty database is identical.
+    ``handle`` yields lines as text or as UTF-8 bytes (then a line that is not
+    UTF-8 is reported, not fatal). Streams in batches (constant memory); blank
+    lines are skipped. A line whose id is already stored with the same content
+    is a duplicate; with different content a conflict (the stored row is kept).
+    Review state on a line is kept, and recorded as one history event, so a dump
+    re-imported into an empty database is identical. ``report`` is called with
+    each problem as it is found; ``result.problems`` keeps the first
+    ``problems_limit``.
     """
     result = result or ImportResult()
     batch: list[tuple[int, PolicyDecision]] = []
 
     def note(problem: LineProblem) -> None:
+        if report is not None:
+            report(problem)
         if len(result.problems) < problems_limit:
             result.problems.append(problem)
 
@@ -133,7 +169,7 @@ def import_files(log: PolicyDecisionLog, paths: list[Path]) -> ImportResult:
     """Import several JSONL files (``-`` is not handled here) into ``log``."""
     result = ImportResult()
     for path in paths:
-        with path.open(encoding="utf-8") as handle:
+        with path.open("rb") as handle:
             import_jsonl(log, handle, str(path), result)
     return result
 
@@ -142,9 +178,9 @@ def dump_jsonl(log: PolicyDecisionLog, out: IO[str], selection: str = "all") -> 
     """Write decisions as JSON lines (oldest first); return how many were written."""
     if selection not in DUMP_SELECTIONS:
         raise ValueError(f"unknown selection {selection!r}")
+    encode = json.JSONEncoder(ensure_ascii=False).encode
     count = 0
     for decision in log.iter_decisions(selection):
-        out.write(json.dumps(decision.to_dict(), ensure_ascii=False))
-        out.write("\n")
+        out.write(encode(decision.to_dict()) + "\n")
         count += 1
     return count

@@ -78,24 +78,43 @@ MIGRATIONS: dict[int, Callable[[pw.Database, BoundModels], None]] = {1: _migrate
 """``MIGRATIONS[v]`` upgrades a version-``v`` database to ``v + 1``."""
 
 
+def _stored_version(database: pw.Database, models: BoundModels) -> int | None:
+    """The schema version on disk: None for an empty database, 1 for the seed's table."""
+    tables = set(database.get_tables())
+    if "store_meta" in tables:
+        row = models.Meta.get_or_none(models.Meta.key == "schema_version")
+        if row is not None:
+            return int(row.value)
+    return 1 if "decisions" in tables else None
+
+
 def ensure_schema(
-    database: pw.Database, models: BoundModels, target: DatabaseTarget, found: int | None
+    database: pw.Database,
+    models: BoundModels,
+    target: DatabaseTarget,
+    found: int | None,
+    backup: Path | None = None,
 ) -> Path | None:
-    """Create or upgrade the schema; return the backup file made before migrating, if any."""
-    if found is None:
-        with database.atomic():
-            if "decisions" in database.get_tables():
-                found = 1
-            else:
-                _create_fresh(database, models)
-                return None
-    if found >= SCHEMA_VERSION:
-        return None
-    backup = None
-    if target.sqlite_path is not None and target.sqlite_path.exists():
-        backup = backup_file(target.sqlite_path, found)
-        log.info("Backed up %s to %s before migrating", target.display_name, backup)
+    """Create or upgrade the schema; return the backup file made before migrating, if any.
+
+    ``found`` is the version seen when the file was checked and ``backup`` the copy
+    made then. The version is read again inside a write transaction (``BEGIN
+    IMMEDIATE`` on SQLite), so two processes opening an old file migrate it once.
+    """
+    if found is not None and found >= SCHEMA_VERSION:
+        return backup
     with database.atomic():
-        for version in range(found, SCHEMA_VERSION):
+        current = _stored_version(database, models)
+        if current is None:
+            _create_fresh(database, models)
+            return backup
+        if current >= SCHEMA_VERSION:
+            return backup
+        path = target.sqlite_path
+        if backup is None and path is not None and path.exists():
+            backup = backup_file(path, current)
+        if backup is not None:
+            log.info("Backed up %s to %s before migrating", target.display_name, backup)
+        for version in range(current, SCHEMA_VERSION):
             MIGRATIONS[version](database, models)
     return backup
