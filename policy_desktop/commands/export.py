@@ -75,6 +75,8 @@ def summary(result: ExportResult) -> str:
         excluded.append(f"{preview.suite_examples_excluded} of evaluation-suite situations")
     if preview.empty_reasonings_excluded:
         excluded.append(f"{preview.empty_reasonings_excluded} with an empty reasoning")
+    if preview.unusable_excluded:
+        excluded.append(f"{preview.unusable_excluded} without a usable decision or situation")
     if excluded:
         lines.append(f"Left out: {'; '.join(excluded)} (see analysis_report.json)")
     if FEWSHOT_FILE in result.files:

@@ -45,7 +45,7 @@ from policy_desktop.engine.prompts import (
 )
 from policy_desktop.export.fewshot_selection import Candidate
 from policy_desktop.store.decision import PolicyDecision
-from policy_desktop.vocabulary import DECISIONS
+from policy_desktop.vocabulary import DECISIONS, RISK_LEVELS
 
 # Python's str.splitlines() also breaks at these; escape them so a JSON line stays one line.
 _LINE_BREAK_ESCAPES = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
@@ -124,6 +124,22 @@ def _encoded(text: str) -> str:
 def has_reasoning(decision: PolicyDecision) -> bool:
     """Whether the final (corrected or model) reasoning has any text."""
     return bool((decision.final_reasoning or "").strip())
+
+
+def usable(decision: PolicyDecision) -> bool:
+    """Whether the decision can teach anything: a real final decision and a situation.
+
+    Not so for a reasoning-only correction of an unparseable answer (its final decision
+    stays ``unparseable``) or an empty situation.
+    """
+    return decision.final_decision in DECISIONS and bool(decision.situation)
+
+
+def fewshot_ready(decision: PolicyDecision) -> bool:
+    """Whether the decision can be written as a few-shot example the prompt parser accepts."""
+    classification_ok = decision.classification is None or isinstance(
+        decision.classification, str)
+    return classification_ok and decision.risk_level in (None, *RISK_LEVELS)
 
 
 def corrected_answer(decision: PolicyDecision) -> str:

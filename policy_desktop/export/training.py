@@ -14,8 +14,11 @@ Rules:
   Below it, :class:`TrainingGateError` is raised before anything is created.
 * **Exclusions** (training files only; the analysis covers every correction): decisions
   whose situation is a scenario of the evaluation suite (unless ``allow_suite_examples``),
-  so the suite keeps measuring generalisation; and decisions whose final reasoning is
-  empty, which would teach the model to answer without one.
+  so the suite keeps measuring generalisation; decisions whose final decision is not one
+  of the four or whose situation is empty; and decisions whose final reasoning is empty,
+  which would teach the model to answer without one. Few-shot candidates must also have
+  a risk level the prompt format accepts (one of the four, or none).
+* **Order.** Lines follow ``iter_corrections``: newest decision first.
 * **Which decisions go where.** Few-shot candidates and DPO pairs come from corrections
   only. With ``include_accepted``, decisions accepted as correct are added to the two
   supervised files (seed JSON and chat); they have no rejected answer for DPO.
@@ -46,10 +49,12 @@ from policy_desktop.export.formats import (
     dpo_record,
     fewshot_candidate,
     fewshot_example,
+    fewshot_ready,
     has_reasoning,
     json_line,
     provenance_record,
     seed_record,
+    usable,
 )
 from policy_desktop.export.manifest import build_manifest
 from policy_desktop.export.options import (
@@ -103,6 +108,9 @@ class ExportPreview:
         suite_examples_excluded: decisions left out because the suite has their situation.
         suite_examples_kept: such decisions kept (``allow_suite_examples``).
         empty_reasonings_excluded: decisions left out for an empty final reasoning.
+        unusable_excluded: decisions left out because their final decision is not one of
+            the four (a reasoning-only correction of an unparseable answer) or their
+            situation is empty.
         dpo_pairs_skipped: corrections without a distinct rejected answer.
     """
 
@@ -118,6 +126,7 @@ class ExportPreview:
     suite_examples_excluded: int = 0
     suite_examples_kept: int = 0
     empty_reasonings_excluded: int = 0
+    unusable_excluded: int = 0
     dpo_pairs_skipped: int = 0
 
     @property
@@ -236,6 +245,7 @@ class _Scan:
         self.suite_excluded = 0
         self.suite_kept = 0
         self.empty_excluded = 0
+        self.unusable_excluded = 0
         self.dpo_skipped = 0
 
     def feed(self, decision: PolicyDecision) -> None:
@@ -247,6 +257,9 @@ class _Scan:
                 self.suite_excluded += 1
                 return
             self.suite_kept += 1
+        if not usable(decision):
+            self.unusable_excluded += 1
+            return
         if not has_reasoning(decision):
             self.empty_excluded += 1
             return
@@ -257,7 +270,7 @@ class _Scan:
         if not correction:
             self.accepted += 1
             return
-        if self.options.wants("fewshot"):
+        if self.options.wants("fewshot") and fewshot_ready(decision):
             self.candidates.append(fewshot_candidate(item))
         if item.dpo_answers is None:
             self.dpo_skipped += 1
@@ -283,7 +296,8 @@ class _Scan:
             near_duplicates_skipped=selection.near_duplicates_skipped if selection else None,
             fewshot_candidates=len(self.candidates), accepted_included=self.accepted,
             suite_examples_excluded=self.suite_excluded, suite_examples_kept=self.suite_kept,
-            empty_reasonings_excluded=self.empty_excluded, dpo_pairs_skipped=self.dpo_skipped)
+            empty_reasonings_excluded=self.empty_excluded,
+            unusable_excluded=self.unusable_excluded, dpo_pairs_skipped=self.dpo_skipped)
 
 
 def _inputs(options: ExportOptions) -> tuple[PromptContext, frozenset[str]]:
@@ -397,6 +411,7 @@ def _report(log: PolicyDecisionLog, scan: _Scan, preview: ExportPreview,
         "suite_examples_excluded": preview.suite_examples_excluded,
         "suite_examples_kept": preview.suite_examples_kept,
         "empty_reasonings_excluded": preview.empty_reasonings_excluded,
+        "unusable_excluded": preview.unusable_excluded,
         "dpo_pairs_skipped": preview.dpo_pairs_skipped,
         "accepted_included": preview.accepted_included,
     }

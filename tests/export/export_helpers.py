@@ -76,7 +76,7 @@ def decision(index: int, spec: Spec) -> PolicyDecision:
         review_reasoning = (f"Human reasoning {index}: rule {index % 12 + 1} decides "
                             f"{spec.human}.") if changed else None
     return PolicyDecision(
-        situation=spec.situation or situation(index),
+        situation=situation(index) if spec.situation is None else spec.situation,
         team_context=f"Team context {index}." if spec.team_context == AUTO else spec.team_context,
         model_name=spec.model_name, model_version=spec.model_version,
         prompt_version=spec.prompt_version, decision=spec.model,

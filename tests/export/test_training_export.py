@@ -269,6 +269,32 @@ def test_empty_reasonings_are_left_out(tmp_path: Path) -> None:
     assert result.files[CHAT_FILE].records == 50
 
 
+def test_unusable_decisions_are_left_out(tmp_path: Path) -> None:
+    specs = [*corrections(50),
+             Spec(model="unparseable", human=None, review_reasoning="Explains nothing."),
+             Spec(situation={}, team_context=None)]
+    with build_log(tmp_path / "decisions.db", specs) as log:
+        result = export(log, tmp_path / "out")
+    assert result.preview.unusable_excluded == 2
+    assert result.report["quality"]["unusable_excluded"] == 2
+    assert result.report["total_corrections"] == 52
+    assert result.files[CHAT_FILE].records == result.files[DPO_FILE].records == 50
+    assert result.files[SEED_JSON_FILE].records == 50
+
+
+def test_unknown_risk_level_is_no_fewshot_candidate(tmp_path: Path) -> None:
+    specs = [*corrections(50), Spec(model="deny", human="allow", risk_level="severe")]
+    with build_log(tmp_path / "decisions.db", specs) as log:
+        result = export(log, tmp_path / "out")
+        odd = "dec_2026-02-02T0805_00000032"
+        assert log.get_decision(odd).risk_level == "severe"  # type: ignore[union-attr]
+    assert result.preview.fewshot_candidates == 50
+    assert odd not in result.preview.fewshot_ids
+    assert result.preview.fewshot_per_type == {"deny": 8}
+    assert result.files[CHAT_FILE].records == 51
+    parse_examples((tmp_path / "out" / FEWSHOT_FILE).read_text(encoding="utf-8"))
+
+
 def test_accepted_decisions_only_with_include_accepted(
         log50: PolicyDecisionLog, tmp_path: Path) -> None:
     without = export(log50, tmp_path / "a")
