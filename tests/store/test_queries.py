@@ -1,0 +1,198 @@
+"""The GUI's queries: views, search, facets, sorts, keyset paging and view counts."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from store_helpers import make_decision, timestamp
+
+from policy_desktop.store import PolicyDecision, PolicyDecisionLog
+from policy_desktop.store.decision import CORRECTION_ACTIONS
+from policy_desktop.store.queries import SORTS, VIEWS, DecisionFilter, DecisionQueries
+
+VIEW_TESTS: dict[str, Callable[[PolicyDecision], bool]] = {
+    "unreviewed": lambda d: not d.reviewed,
+    "incorrect": lambda d: d.decision_correct is False,
+    "corrections": lambda d: d.review_action in CORRECTION_ACTIONS,
+    "reviewed": lambda d: d.reviewed,
+    "all": lambda d: True,
+}
+
+
+def expected_order(decisions: list[PolicyDecision], sort: str) -> list[str]:
+    """The order the spec asks for, computed in Python (ties broken by id)."""
+    def ids(rows: list[PolicyDecision]) -> list[str]:
+        return [d.decision_id or "" for d in rows]
+
+    if sort in ("newest", "oldest"):
+        ordered = sorted(decisions, key=lambda d: (d.timestamp, d.decision_id))
+        return ids(ordered[::-1] if sort == "newest" else ordered)
+    nulls = sorted((d for d in decisions if d.confidence is None), key=lambda d: d.decision_id)
+    known = sorted((d for d in decisions if d.confidence is not None),
+                   key=lambda d: (d.confidence, d.decision_id))
+    if sort == "least_confident":  # no confidence = least confident of all
+        return ids(nulls + known)
+    return ids(known[::-1] + nulls[::-1])
+
+
+def matches(decision: PolicyDecision, flt: DecisionFilter) -> bool:
+    if not VIEW_TESTS[flt.view](decision):
+        return False
+    text = flt.text.strip().lower()
+    if text:
+        haystack = (json.dumps(decision.situation, ensure_ascii=False) + "\0"
+                    + (decision.reasoning or "") + "\0" + (decision.decision_id or "")).lower()
+        if text not in haystack:
+            return False
+    return all(value is None or getattr(decision, name) == value for name, value in (
+        ("decision", flt.decision), ("model_name", flt.model_name),
+        ("prompt_version", flt.prompt_version), ("run_id", flt.run_id)))
+
+
+def page_through(queries: DecisionQueries, flt: DecisionFilter, size: int) -> list[str]:
+    """Every page after the first from its cursor, until the cursor is None."""
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10_000):
+        rows, cursor = queries.page(flt, cursor, limit=size)
+        assert len(rows) <= size
+        seen += [row.decision_id for row in rows]
+        if cursor is None:
+            return seen
+    raise AssertionError("paging does not end")
+
+
+def populate(log: PolicyDecisionLog, seed: int, count: int = 120) -> list[PolicyDecision]:
+    """Random decisions with many equal timestamps and NULL confidences, randomly reviewed."""
+    rng = random.Random(seed)
+    decisions = []
+    for index in range(count):
+        decisions.append(make_decision(
+            index, timestamp=timestamp(rng.randrange(8)),
+            decision=rng.choice(("allow", "deny", "require_mfa", "require_attestation",
+                                 "unparseable")),
+            confidence=rng.choice((None, None, 0.1, 0.5, 0.5, 0.9, 1.0, 0.0)),
+            decision_correct=rng.choice((None, True, False)),
+            model_name=rng.choice(("gemma", "phi")), prompt_version=rng.choice(("v1", "v2")),
+            run_id=rng.choice((None, "run_a", "run_b")),
+            reasoning=rng.choice(("Needs MFA for prod.", "Routine read.", "Badge 100% valid")),
+        ))
+    log.log_decisions(decisions)
+    for decision in decisions:
+        roll = rng.random()
+        if roll < 0.2:
+            log.mark_reviewed(decision.decision_id or "")
+        elif roll < 0.4:
+            log.mark_reviewed(decision.decision_id or "", rng.choice(("allow", "deny")),
+                              rng.choice((None, "Human reasoning.")))
+        if rng.random() < 0.1 and log.get_review_history(decision.decision_id or ""):
+            log.undo_review(decision.decision_id or "")
+    return log.get_all_decisions()
+
+
+@pytest.fixture
+def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
+    with PolicyDecisionLog(db_path) as opened:
+        yield opened
+
+
+FILTERS = [
+    {},
+    {"decision": "deny"},
+    {"model_name": "phi", "prompt_version": "v1"},
+    {"run_id": "run_a"},
+    {"text": "mfa"},
+    {"text": "100%"},
+    {"text": "user1"},
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_keyset_paging_returns_every_row_once_in_order(log: PolicyDecisionLog, seed: int) -> None:
+    decisions = populate(log, seed)
+    queries = DecisionQueries(log)
+    rng = random.Random(seed)
+    checked = 0
+    for view in VIEWS:
+        for sort in SORTS:
+            for extra in FILTERS:
+                flt = DecisionFilter(view=view, sort=sort, **extra)
+                expected = expected_order([d for d in decisions if matches(d, flt)], sort)
+                size = rng.choice((1, 3, 7, 50, 500))
+                got = page_through(queries, flt, size)
+                assert got == expected, (flt, size)
+                assert queries.count(flt) == len(expected)
+                checked += len(expected)
+    assert checked > 1000  # the data exercised real paging
+
+
+def test_equal_keys_across_a_page_boundary(log: PolicyDecisionLog) -> None:
+    """All rows share one timestamp and one confidence: the id alone orders them."""
+    same = [make_decision(i, timestamp=timestamp(0), confidence=0.5) for i in range(10)]
+    same += [make_decision(10 + i, timestamp=timestamp(0), confidence=None) for i in range(10)]
+    log.log_decisions(same)
+    queries = DecisionQueries(log)
+    ids = sorted(d.decision_id or "" for d in same)
+    for sort in SORTS:
+        got = page_through(queries, DecisionFilter(view="all", sort=sort), 3)
+        assert sorted(got) == ids and len(set(got)) == 20, sort
+
+
+def test_view_counts_match_count(log: PolicyDecisionLog) -> None:
+    populate(log, 7)
+    queries = DecisionQueries(log)
+    for extra in FILTERS:
+        counts = queries.view_counts(DecisionFilter(**extra))
+        assert set(counts) == set(VIEWS)
+        for view in VIEWS:
+            assert counts[view] == queries.count(DecisionFilter(view=view, **extra)), (extra, view)
+    stats = log.get_statistics()
+    counts = queries.view_counts(DecisionFilter())
+    assert (counts["all"], counts["reviewed"], counts["unreviewed"], counts["corrections"]) == (
+        stats["total"], stats["reviewed"], stats["unreviewed"], stats["corrections"])
+
+
+def test_page_rows_carry_the_table_columns(log: PolicyDecisionLog) -> None:
+    decision_id = log.log_decision(make_decision(
+        3, situation={"actor": "ann", "action": "read", "target": {"repo": "x"}},
+        run_id="run_a", confidence=0.25))
+    log.mark_reviewed(decision_id, "deny", None, "bob")
+    (row,), cursor = DecisionQueries(log).page(DecisionFilter(view="all"))
+    assert cursor is None
+    assert (row.decision_id, row.actor, row.action, row.target) == (
+        decision_id, "ann", "read", '{"repo": "x"}')
+    assert (row.reviewed, row.review_action, row.review_decision, row.reviewer) == (
+        True, "correct_decision", "deny", "bob")
+    assert (row.confidence, row.run_id, row.decision_correct) == (0.25, "run_a", False)
+
+
+def test_text_search_treats_wildcards_literally(log: PolicyDecisionLog) -> None:
+    log.log_decision(make_decision(0, reasoning="Badge 100% valid"))
+    log.log_decision(make_decision(1, reasoning="Badge 1000 valid"))
+    log.log_decision(make_decision(2, reasoning="under_score"))
+    log.log_decision(make_decision(3, reasoning="underXscore"))
+    queries = DecisionQueries(log)
+    assert queries.count(DecisionFilter(view="all", text="100%")) == 1
+    assert queries.count(DecisionFilter(view="all", text="under_score")) == 1
+    assert queries.count(DecisionFilter(view="all", text="  BADGE ")) == 2
+    assert queries.count(DecisionFilter(view="all", text="'); DROP TABLE decisions;--")) == 0
+    assert log.get_statistics()["total"] == 4
+
+
+def test_facets(log: PolicyDecisionLog) -> None:
+    run_id = log.start_run(model_name="gemma")
+    log.log_decision(make_decision(0, model_name="phi", prompt_version="v3", run_id=run_id))
+    log.log_decision(make_decision(1, model_name="gemma", prompt_version="v1"))
+    assert DecisionQueries(log).facets() == {
+        "model_name": ["gemma", "phi"], "prompt_version": ["v1", "v3"], "run_id": [run_id]}
+
+
+def test_filter_rejects_unknown_view_and_sort() -> None:
+    with pytest.raises(ValueError, match="unknown view"):
+        DecisionFilter(view="everything")
+    with pytest.raises(ValueError, match="unknown sort"):
+        DecisionFilter(sort="random")
