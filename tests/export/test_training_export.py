@@ -29,7 +29,7 @@ from policy_desktop.engine.prompts import (
     parse_examples,
 )
 from policy_desktop.engine.scenarios import load_suite
-from policy_desktop.export import training
+from policy_desktop.export import scan, training
 from policy_desktop.export.atomic import OutputExistsError
 from policy_desktop.export.formats import corrected_answer, fewshot_example
 from policy_desktop.export.options import (
@@ -398,7 +398,7 @@ def test_export_without_fewshot_never_embeds(log50: PolicyDecisionLog, tmp_path:
 def test_failure_midway_leaves_no_folder(log50: PolicyDecisionLog, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     calls = 0
-    real = training.chat_record
+    real = scan.chat_record
 
     def failing(*args: Any) -> dict[str, Any]:
         nonlocal calls
@@ -407,7 +407,7 @@ def test_failure_midway_leaves_no_folder(log50: PolicyDecisionLog, tmp_path: Pat
             raise RuntimeError("disk on fire")
         return real(*args)
 
-    monkeypatch.setattr(training, "chat_record", failing)
+    monkeypatch.setattr(scan, "chat_record", failing)
     before = listing(tmp_path)
     with pytest.raises(RuntimeError, match="disk on fire"):
         export(log50, tmp_path / "nested" / "out")
