@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from policy_desktop.commands.common import error, guarded, open_log
-from policy_desktop.store.jsonl import ImportResult, dump_jsonl, import_jsonl
+from policy_desktop.store.jsonl import ImportResult, LineProblem, dump_jsonl, import_jsonl
+
+
+def _report(problem: LineProblem) -> None:
+    print(problem, file=sys.stderr, flush=True)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -20,29 +25,26 @@ def _import(args: argparse.Namespace) -> int:
     with open_log(args.db, create=True) as log:
         for name in args.files:
             if name == "-":
-                import_jsonl(log, sys.stdin, "<stdin>", result)
+                stdin = getattr(sys.stdin, "buffer", sys.stdin)
+                import_jsonl(log, stdin, "<stdin>", result, report=_report)
                 continue
-            try:
-                with open(name, encoding="utf-8") as handle:
-                    import_jsonl(log, handle, name, result)
-            except UnicodeDecodeError as problem:
-                error(f"{name}: not UTF-8 text ({problem.reason})")
-                result.invalid += 1
-    for problem in result.problems:
-        print(problem, file=sys.stderr)
-    hidden = result.invalid + result.conflicts - len(result.problems)
-    if hidden > 0:
-        print(f"... and {hidden} more problems", file=sys.stderr)
+            with open(name, "rb") as handle:  # lines are decoded one by one
+                import_jsonl(log, handle, name, result, report=_report)
     print(result.summary())
-    return 0 if result.invalid == 0 and result.conflicts == 0 else 1
+    return 0 if result.ok else 1
 
 
 def _dump(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    if (getattr(out, "encoding", None) or "utf-8").lower().replace("-", "") != "utf8":
+        out.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
     with open_log(args.db, create=False) as log:
         try:
-            dump_jsonl(log, sys.stdout, args.selection)
-        except BrokenPipeError:  # e.g. `| head`
-            sys.stderr.close()
+            dump_jsonl(log, out, args.selection)
+            out.flush()
+        except BrokenPipeError:  # e.g. `| head`: stop quietly, and stop Python's exit flush
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, out.fileno())
             return 0
     return 0
 

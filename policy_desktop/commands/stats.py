@@ -18,7 +18,10 @@ def readiness_line(stats: dict[str, Any]) -> str:
 
 
 def format_statistics(stats: dict[str, Any], database: str) -> str:
-    """The statistics view as text (shared by ``stats`` and ``review --stats``)."""
+    """The statistics view as text (shared by ``stats`` and ``review --stats``).
+
+    The last line is always ``Training readiness: ...`` so scripts can read it.
+    """
     lines = [RULE, "DECISION LOG STATISTICS", RULE, "", f"Database: {database}", "",
              f"Total decisions: {stats['total']}",
              f"Reviewed: {stats['reviewed']}",
@@ -42,7 +45,7 @@ def format_statistics(stats: dict[str, Any], database: str) -> str:
         actions = ", ".join(f"{name} {count}" for name, count in
                             sorted(stats["review_actions"].items()))
         lines.append(f"Reviews: {actions}")
-    lines += ["", f"Training readiness: {readiness_line(stats)}", RULE]
+    lines += [RULE, f"Training readiness: {readiness_line(stats)}"]
     return "\n".join(lines)
 
 
