@@ -174,7 +174,8 @@ def main() -> None:
               "the benchmark uses import_decisions in batches instead)\n")
         header = (f"{'corrections':>11}  {'build s':>8}  {'export s':>8}  {'load s':>6}  "
                   f"{'embed s':>7}  "
-                  f"{'peak RSS MB':>11}  {'output MB':>9}  {'chat lines':>10}  {'suite excl':>10}")
+                  f"{'peak RSS MB':>11}  {'output MB':>9}  {'chat lines':>10}  {'suite excl':>10}  "
+                  f"{'few-shot':>8}")
         print(header)
         print("-" * len(header))
         for size in args.sizes:
@@ -190,7 +191,7 @@ def main() -> None:
                   f"{row['load_seconds']:>6.1f}  {row['embed_seconds']:>7.1f}  "
                   f"{row['peak_rss_mb']:>11.0f}  "
                   f"{row['output_mb']:>9.0f}  {row['chat_lines']:>10,}  "
-                  f"{row['suite_excluded']:>10,}", flush=True)
+                  f"{row['suite_excluded']:>10,}  {row['fewshot']:>8}", flush=True)
             shutil.rmtree(folder / f"out_{size}", ignore_errors=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

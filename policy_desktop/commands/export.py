@@ -18,14 +18,16 @@ from policy_desktop.export.options import (
     CHAT_FILE,
     DPO_FILE,
     FEWSHOT_FILE,
+    MANIFEST_FILE,
     PROVENANCE_FILE,
     SEED_JSON_FILE,
     ExportOptions,
 )
 from policy_desktop.export.training import ExportResult, export_training_data
 
-_UNITS = {FEWSHOT_FILE: "examples", SEED_JSON_FILE: "entries", CHAT_FILE: "lines",
-          DPO_FILE: "pairs", PROVENANCE_FILE: "lines"}
+_UNITS = {FEWSHOT_FILE: ("example", "examples"), SEED_JSON_FILE: ("entry", "entries"),
+          CHAT_FILE: ("line", "lines"), DPO_FILE: ("pair", "pairs"),
+          PROVENANCE_FILE: ("line", "lines")}
 
 
 def options_from_args(args: argparse.Namespace) -> ExportOptions:
@@ -58,18 +60,23 @@ class _TerminalProgress:
             self.width = 0
 
 
-def summary(result: ExportResult) -> str:
+def summary(result: ExportResult, options: ExportOptions) -> str:
     """What was written, what was left out, and the next step."""
     preview = result.preview
     lines = [f"Exported training data to {result.output_dir}/"]
-    width = max(len(name) for name in result.files)
+    width = max(len(name) for name in (*result.files, MANIFEST_FILE))
     for name, info in sorted(result.files.items()):
         unit = _UNITS.get(name)
-        detail = f"{info.records:>8,} {unit}" if unit else ""
+        detail = f"{info.records:>8,} {unit[info.records != 1]}" if unit else ""
         if name == FEWSHOT_FILE and preview.fewshot_per_type:
             balance = ", ".join(f"{kind} {n}" for kind, n in preview.fewshot_per_type.items())
             detail += f" ({balance})"
         lines.append(f"  {name:<{width}}  {detail}".rstrip())
+    lines.append(f"  {MANIFEST_FILE}")
+    chosen = preview.lines.get(FEWSHOT_FILE)
+    if chosen is not None and chosen < options.fewshot_count:
+        lines.append(f"Note: only {chosen} of {options.fewshot_count} few-shot examples: the "
+                     "other eligible corrections are (near-)duplicates of those chosen")
     excluded = []
     if preview.suite_examples_excluded:
         excluded.append(f"{preview.suite_examples_excluded} of evaluation-suite situations")
@@ -96,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         with open_log(args.db, create=False) as log:
             result = export_training_data(log, Path(args.directory), options)
         _clear_progress(options)
-        print(summary(result))
+        print(summary(result, options))
         return 0
 
     try:

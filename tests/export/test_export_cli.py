@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,7 @@ def test_default_folder_in_the_current_directory(db: Path, tmp_path: Path,
     assert "Exported training data to training_export/" in out
     assert "Left out: 1 of evaluation-suite situations" in out
     assert "prompts create NAME --from training_export/fewshot_examples.txt" in out
+    assert "Note: only" not in out
 
 
 def test_lowering_the_gate_is_a_usage_error(db: Path, tmp_path: Path,
@@ -129,6 +131,18 @@ def test_scenarios_option_and_broken_suite(db: Path, tmp_path: Path,
     assert "broken.toml" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_too_few_distinct_examples_are_noted(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "decisions.db"
+    same = [Spec(situation={"actor": "a", "action": "read"}, team_context="t",
+                 review_reasoning=f"Same.~{i}") for i in range(50)]
+    build_log(path, same).close()
+    assert run_cli("export", str(tmp_path / "out"), "--db", str(path)) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"fewshot_examples.txt +1 example \(deny 1\)\n", out)
+    assert "Note: only 1 of 8 few-shot examples" in out
 
 
 def test_fewshot_count_must_be_positive(db: Path, tmp_path: Path,
