@@ -10,12 +10,19 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from policy_desktop.engine.prompts import PromptVersion
 from policy_desktop.engine.scenarios import Scenario
 from policy_desktop.store import PolicyDecisionLog
+
+if TYPE_CHECKING:
+    from policy_desktop.engine.embeddings import Embedder
+    from policy_desktop.engine.evaluation import SemanticEvaluator
+    from policy_desktop.engine.llm import PolicyModel
+    from policy_desktop.engine.runner import ScenarioResult
 
 
 @dataclass(frozen=True)
@@ -60,9 +67,9 @@ class RunWorker(QObject):
         super().__init__()
         self._log = log
         self._stop = threading.Event()
-        self._model: object | None = None
+        self._model: PolicyModel | None = None
         self._model_key: tuple[object, ...] | None = None
-        self._embedder: object | None = None
+        self._embedder: Embedder | None = None
 
     def request_stop(self) -> None:
         """Ask the current run to stop (safe to call from any thread)."""
@@ -80,7 +87,7 @@ class RunWorker(QObject):
             if self._stop.is_set():
                 self.runFailed.emit("Cancelled before the run started.")
                 return
-            runner = ScenarioRunner(self._log, model, self._evaluator(job))  # type: ignore[arg-type]
+            runner = ScenarioRunner(self._log, model, self._evaluator(job))
             request = RunRequest(job.scenarios, job.prompt_version, job.policy,
                                  suite_path=job.suite_path, tags=job.tags)
             summary = runner.run(request, listener=self, should_stop=self._stop.is_set)
@@ -95,7 +102,7 @@ class RunWorker(QObject):
         else:
             self.runFinished.emit(summary)
 
-    def _load_model(self, job: RunJob) -> object:
+    def _load_model(self, job: RunJob) -> PolicyModel:
         from policy_desktop.engine.llm import EngineSettings, PolicyModel
 
         key = (job.model_path, job.n_threads, job.n_gpu_layers)
@@ -108,18 +115,18 @@ class RunWorker(QObject):
         self._model_key = key
         return self._model
 
-    def _evaluator(self, job: RunJob) -> object:
+    def _evaluator(self, job: RunJob) -> SemanticEvaluator:
         from policy_desktop.engine.embeddings import Embedder
         from policy_desktop.engine.evaluation import SemanticEvaluator
 
         if self._embedder is None:
             self._embedder = Embedder()
-        return SemanticEvaluator(self._embedder, match_threshold=job.match_threshold,  # type: ignore[arg-type]
+        return SemanticEvaluator(self._embedder, match_threshold=job.match_threshold,
                                  pass_coverage=job.pass_coverage)
 
     def _release_model(self) -> None:
         if self._model is not None:
-            self._model.close()  # type: ignore[attr-defined]
+            self._model.close()
         self._model = None
         self._model_key = None
 
@@ -141,7 +148,7 @@ class RunWorker(QObject):
     def text_generated(self, piece: str) -> None:
         self.textGenerated.emit(piece)
 
-    def decision_logged(self, index: int, total: int, result: object) -> None:
+    def decision_logged(self, index: int, total: int, result: ScenarioResult) -> None:
         self.decisionLogged.emit(result)
 
 

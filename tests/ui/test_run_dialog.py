@@ -1,0 +1,145 @@
+"""The run dialog: choosing what to run, a real run followed live, errors, closing mid-run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from policy_desktop.engine.prompts import FewShotExample, PromptCatalog, format_examples
+from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.ui.run_dialog import RunDialog
+from policy_desktop.ui.run_worker import RunController
+from policy_desktop.ui.settings import Settings
+
+
+@pytest.fixture
+def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
+    log = PolicyDecisionLog(db_path)
+    yield log
+    log.close()
+
+
+@pytest.fixture
+def controller(log: PolicyDecisionLog) -> Iterator[RunController]:
+    controller = RunController(log)
+    yield controller
+    assert controller.shutdown()
+
+
+@pytest.fixture
+def dialog(controller: RunController, tmp_path: Path, qtbot: QtBot) -> RunDialog:
+    dialog = RunDialog(controller, Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(dialog)
+    return dialog
+
+
+@pytest.fixture
+def message_boxes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    shown: list[tuple[str, str]] = []
+
+    def record(kind: str):
+        def show(parent: object, title: str, text: str, *args: object) -> object:
+            shown.append((title, text))
+            return QMessageBox.StandardButton.Yes
+        return show
+
+    for kind in ("critical", "information", "question", "warning"):
+        monkeypatch.setattr(QMessageBox, kind, staticmethod(record(kind)))
+    return shown
+
+
+def test_created_prompt_version_is_offered(controller: RunController, tmp_path: Path,
+                                           qtbot: QtBot) -> None:
+    examples = tmp_path / "fewshot_examples.txt"
+    examples.write_text(format_examples([FewShotExample(
+        situation={"actor": "ann", "role": "guest", "action": "write", "target": "src/x.py"},
+        team_context=None, decision="deny", classification="role_violation",
+        risk_level="medium", reasoning="Guests only read public docs.")]), encoding="utf-8")
+    PromptCatalog().create("v3_reviewed", examples)
+    dialog = RunDialog(controller, Settings(tmp_path / "s.ini"))
+    qtbot.addWidget(dialog)
+    assert "v3_reviewed" in dialog.prompt_versions()
+    assert dialog.prompt_versions()[0] == "v2_fewshot_8examples"
+
+
+def test_subset_and_modes_build_the_right_job(dialog: RunDialog) -> None:
+    job = dialog.build_job()
+    assert job is not None
+    assert [s.scenario_id for s in job.scenarios] == ["E01", "E02", "M01"]
+    dialog.select_full()
+    assert len(dialog.build_job().scenarios) == 8  # type: ignore[union-attr]
+    dialog.select_subset(["H02", "E03"])
+    job = dialog.build_job()
+    assert job is not None and {s.scenario_id for s in job.scenarios} == {"E03", "H02"}
+    assert job.tags == ("subset",)
+
+
+def test_nothing_ticked_explains_instead_of_running(dialog: RunDialog,
+                                                    message_boxes: list[tuple[str, str]]) -> None:
+    dialog.select_subset([])
+    dialog.start_run()
+    assert message_boxes and "scenario" in message_boxes[0][1].lower()
+
+
+def test_broken_model_file_is_named_in_a_dialog(dialog: RunDialog, tmp_path: Path,
+                                                message_boxes: list[tuple[str, str]],
+                                                log: PolicyDecisionLog) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_text("not a model")
+    dialog._model_path = broken  # as if the file broke after it was chosen
+    dialog.start_run()
+    assert message_boxes and str(broken) in message_boxes[0][1]
+    assert not dialog._controller.running
+    assert log.get_all_decisions() == []
+
+
+def test_invalid_suite_file_is_reported_and_the_old_suite_kept(
+        dialog: RunDialog, tmp_path: Path, message_boxes: list[tuple[str, str]]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[scenario]]\nid = 3\n")
+    assert not dialog.load_suite_file(bad)
+    assert str(bad) in message_boxes[0][1]
+    assert len(dialog.build_job().scenarios) == 3  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_real_run_streams_lists_results_and_offers_failures(
+        dialog: RunDialog, log: PolicyDecisionLog, qtbot: QtBot, tmp_path: Path) -> None:
+    dialog.select_subset(["E02"])
+    dialog.show()
+    qtbot.mouseClick(dialog._start, Qt.MouseButton.LeftButton)
+    # Mid-run: the answer streams in while the run goes on (worker signals are queued to
+    # the dialog, so waiting on the dialog's own state is what a user sees).
+    qtbot.waitUntil(lambda: '"decision"' in dialog._stream.toPlainText(), timeout=240_000)
+    assert dialog._controller.running
+    assert dialog.grab().save(str(tmp_path / "run-dialog-mid-run.png"))
+    qtbot.waitUntil(lambda: "pass rate" in dialog._summary.text(), timeout=240_000)
+    assert not dialog._controller.running
+    assert dialog._results.rowCount() == 1
+    assert dialog._results.item(0, 0).text() == "E02"
+    [decision] = log.get_all_decisions()
+    assert decision.full_response and decision.full_response in dialog._stream.toPlainText()
+    with qtbot.waitSignal(dialog.reviewFailuresRequested) as requested:
+        qtbot.mouseClick(dialog._review, Qt.MouseButton.LeftButton)
+    assert requested.args == [decision.run_id]
+
+
+@pytest.mark.slow
+def test_closing_mid_run_asks_then_cancels_cleanly(
+        dialog: RunDialog, log: PolicyDecisionLog, qtbot: QtBot,
+        message_boxes: list[tuple[str, str]]) -> None:
+    dialog.select_subset(["E02", "E01"])
+    dialog.show()
+    dialog.start_run()
+    qtbot.waitUntil(lambda: '"decision"' in dialog._stream.toPlainText(), timeout=240_000)
+    dialog.close()
+    qtbot.waitUntil(lambda: not dialog._controller.running, timeout=60_000)
+    assert message_boxes[0][0] == "Cancel the run?"
+    qtbot.waitUntil(lambda: not dialog.isVisible())
+    assert log.list_runs()[0].status == "cancelled"
+    assert len(log.get_all_decisions()) <= 1
