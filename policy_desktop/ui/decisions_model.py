@@ -1,0 +1,525 @@
+"""The decisions table: a lazy, keyset-paged QAbstractTableModel over the store.
+
+Rows are loaded a page at a time through :class:`DecisionQueries.page` on the
+database thread (``fetchMore`` returns at once; the rows are inserted when the
+page arrives). The model holds at most ``max_rows`` rows (:data:`MAX_ROWS`);
+past that, :attr:`DecisionsModel.capped` is true and the window asks the
+reviewer to narrow the filter. Everything shown is plain text.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QIcon
+
+from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.store.decision import CORRECTION_ACTIONS, parse_timestamp
+from policy_desktop.store.queries import (
+    DecisionFilter,
+    DecisionQueries,
+    DecisionSummary,
+    PageCursor,
+)
+from policy_desktop.ui.decision_style import DECISION_GLYPHS, decision_short_label
+from policy_desktop.ui.tasks import DbExecutor
+
+PAGE_SIZE = 200
+MAX_ROWS = 50_000
+"""Rows held at most (about 1.5 KB each); a review session never gets near it."""
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class Col(IntEnum):
+    """The table's columns, in display order."""
+
+    TIME = 0
+    ACTOR = 1
+    ACTION = 2
+    TARGET = 3
+    DECISION = 4
+    EXPECTED = 5
+    CORRECT = 6
+    CONFIDENCE = 7
+    COVERAGE = 8
+    REVIEW = 9
+    REVIEWER = 10
+    SCENARIO = 11
+
+
+HEADERS: dict[Col, tuple[str, str]] = {
+    Col.TIME: ("Time", "When the model decided (local time); click to sort"),
+    Col.ACTOR: ("Actor", "Who asked"),
+    Col.ACTION: ("Action", "What they asked to do"),
+    Col.TARGET: ("Target", "What they asked to act on"),
+    Col.DECISION: ("Decision", "The model's decision"),
+    Col.EXPECTED: ("Expected", "The decision the scenario expects"),
+    Col.CORRECT: ("Correct", "Whether the model's decision matched the expected one"),
+    Col.COVERAGE: ("Coverage", "Share of the expected reasoning points the model stated"),
+    Col.CONFIDENCE: ("Confidence", "The model's confidence; click to sort least confident first"),
+    Col.REVIEW: ("Review", "unreviewed, accepted or corrected"),
+    Col.REVIEWER: ("Reviewer", "Who reviewed it"),
+    Col.SCENARIO: ("Scenario", "Scenario id of the test suite (— for other decisions)"),
+}
+
+SORTABLE: dict[Col, tuple[str, str]] = {
+    # column: (store sort for ascending indicator, for descending indicator)
+    Col.TIME: ("oldest", "newest"),
+    Col.CONFIDENCE: ("least_confident", "most_confident"),
+}
+
+UNREVIEWED, ACCEPTED, CORRECTED = "unreviewed", "accepted", "corrected"
+
+
+def sort_indicator(sort: str) -> tuple[Col, Qt.SortOrder]:
+    """The header column and arrow that show a store sort."""
+    for column, (ascending, descending) in SORTABLE.items():
+        if sort == ascending:
+            return column, Qt.SortOrder.AscendingOrder
+        if sort == descending:
+            return column, Qt.SortOrder.DescendingOrder
+    raise ValueError(f"unknown sort {sort!r}")
+
+
+def review_state(summary: DecisionSummary) -> str:
+    """``unreviewed``, ``accepted`` or ``corrected``."""
+    if not summary.reviewed:
+        return UNREVIEWED
+    return CORRECTED if summary.review_action in CORRECTION_ACTIONS else ACCEPTED
+
+
+def format_time(timestamp: str, today: date) -> tuple[str, str]:
+    """Compact local time for the table and the full local time for its tooltip."""
+    try:
+        moment = parse_timestamp(timestamp).astimezone()
+    except (ValueError, OverflowError):
+        return timestamp, timestamp
+    day = moment.date()
+    clock = moment.strftime("%H:%M")
+    if day == today:
+        short = f"today {clock}"
+    elif day == today - timedelta(days=1):
+        short = f"yesterday {clock}"
+    elif day.year == today.year:
+        short = f"{day.day} {moment.strftime('%b')} {clock}"
+    else:
+        short = f"{day.day} {moment.strftime('%b %Y')}"
+    return short, moment.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def decision_cell(value: str | None) -> str:
+    """A decision as glyph and short name, e.g. ``✕ Deny`` (readable without colour)."""
+    if value is None:
+        return "—"
+    return f"{DECISION_GLYPHS.get(value, '?')} {decision_short_label(value)}"
+
+
+def _review_text(summary: DecisionSummary, state: str) -> str:
+    if state == CORRECTED and summary.review_decision not in (None, summary.decision):
+        return f"corrected → {decision_short_label(summary.review_decision)}"
+    return state
+
+
+@dataclass(frozen=True, slots=True)
+class TableRow:
+    """One row: the store's summary and its display texts (made off the GUI thread)."""
+
+    summary: DecisionSummary
+    texts: tuple[str, ...]
+    time_tooltip: str
+    state: str
+
+    @classmethod
+    def from_summary(cls, summary: DecisionSummary, today: date) -> TableRow:
+        short_time, long_time = format_time(summary.timestamp, today)
+        state = review_state(summary)
+        # the icon beside it shows a check or a cross, so the text is a word
+        correct = {True: "yes", False: "no", None: "—"}[summary.decision_correct]
+        cells = {
+            Col.TIME: short_time, Col.ACTOR: _one_line(summary.actor),
+            Col.ACTION: _one_line(summary.action), Col.TARGET: _one_line(summary.target),
+            Col.DECISION: decision_cell(summary.decision),
+            Col.EXPECTED: decision_cell(summary.expected_decision), Col.CORRECT: correct,
+            Col.CONFIDENCE: _percent(summary.confidence),
+            Col.COVERAGE: _percent(summary.reasoning_coverage),
+            Col.REVIEW: _review_text(summary, state), Col.REVIEWER: _one_line(summary.reviewer),
+            Col.SCENARIO: _one_line(summary.scenario_id) or "—",
+        }
+        return cls(summary, tuple(cells[column] for column in Col), long_time, state)
+
+
+def make_rows(summaries: Sequence[DecisionSummary]) -> list[TableRow]:
+    """Table rows for ``summaries`` (run on the database thread)."""
+    today = datetime.now().astimezone().date()
+    return [TableRow.from_summary(summary, today) for summary in summaries]
+
+
+def plain_tooltip(text: str) -> str:
+    """A tooltip that shows ``text`` literally (tooltips otherwise guess rich text)."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
+
+
+@dataclass
+class RowStyle:
+    """Colours and icons for correctness and review state (set by the theme)."""
+
+    good: QColor = field(default_factory=lambda: QColor("#1a7f37"))
+    bad: QColor = field(default_factory=lambda: QColor("#cf222e"))
+    changed: QColor = field(default_factory=lambda: QColor("#9a6700"))
+    muted: QColor = field(default_factory=lambda: QColor("#6e7781"))
+    icons: dict[str, QIcon] = field(default_factory=dict)
+
+
+@dataclass
+class _Page:
+    rows: list[TableRow]
+    cursor: PageCursor | None
+    revision: int
+
+
+def _load_page(flt: DecisionFilter, after: PageCursor | None,
+               limit: int) -> Callable[[PolicyDecisionLog], _Page]:
+    def job(log: PolicyDecisionLog) -> _Page:
+        revision = log.revision()  # read first: a write after it is noticed by the next poll
+        summaries, cursor = DecisionQueries(log).page(flt, after=after, limit=limit)
+        return _Page(make_rows(summaries), cursor, revision)
+
+    return job
+
+
+class DecisionsModel(QAbstractTableModel):
+    """Decisions matching a :class:`DecisionFilter`, loaded lazily from the store.
+
+    Args:
+        executor: the database thread.
+        page_size: rows per page.
+        max_rows: rows held at most.
+
+    Signals:
+        reloaded(int): the first page of a filter replaced the rows; the store revision.
+        about_to_merge(): re-read rows are about to be merged in (views save their place).
+        refreshed(int): loaded rows were re-read and merged; the store revision.
+        load_failed(BaseException): a page could not be read.
+    """
+
+    reloaded = Signal(int)
+    about_to_merge = Signal()
+    refreshed = Signal(int)
+    load_failed = Signal(object)
+
+    IdRole = Qt.ItemDataRole.UserRole + 1
+    SummaryRole = Qt.ItemDataRole.UserRole + 2
+    StateRole = Qt.ItemDataRole.UserRole + 3
+
+    def __init__(self, executor: DbExecutor, *, page_size: int = PAGE_SIZE,
+                 max_rows: int = MAX_ROWS, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._executor = executor
+        self._page_size = page_size
+        self._max_rows = max(page_size, max_rows)
+        self._rows: list[TableRow] = []
+        self._cursor: PageCursor | None = None
+        self._filter = DecisionFilter()
+        self._generation = 0  # bumped by reload/refresh; older pages are dropped
+        self._loading = False
+        self._active = False
+        self.style = RowStyle()
+
+    # --- state -----------------------------------------------------------------------
+
+    @property
+    def filter(self) -> DecisionFilter:
+        """The filter the rows were (or are being) loaded for."""
+        return self._filter
+
+    @property
+    def loading(self) -> bool:
+        """True while a page is being read."""
+        return self._loading
+
+    @property
+    def capped(self) -> bool:
+        """True when more rows match than the model will hold."""
+        return self._cursor is not None and len(self._rows) >= self._max_rows
+
+    @property
+    def max_rows(self) -> int:
+        return self._max_rows
+
+    def summary(self, row: int) -> DecisionSummary | None:
+        """The summary shown in ``row``, or None."""
+        return self._rows[row].summary if 0 <= row < len(self._rows) else None
+
+    def decision_id(self, row: int) -> str | None:
+        """The decision id shown in ``row``, or None."""
+        summary = self.summary(row)
+        return summary.decision_id if summary else None
+
+    def row_of(self, decision_id: str | None) -> int:
+        """The row showing ``decision_id``, or -1."""
+        if decision_id is not None:
+            for number, row in enumerate(self._rows):
+                if row.summary.decision_id == decision_id:
+                    return number
+        return -1
+
+    def set_style(self, style: RowStyle) -> None:
+        """Use new colours and icons (theme change)."""
+        self.style = style
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(self._rows) - 1, len(Col) - 1))
+
+    # --- loading ---------------------------------------------------------------------
+
+    def set_filter(self, flt: DecisionFilter) -> None:
+        """Show the decisions of ``flt``, starting again from the first page."""
+        self._filter = flt
+        self._active = True
+        self._generation += 1
+        generation = self._generation
+        self._loading = True
+        self._executor.submit(
+            _load_page(flt, None, self._page_size),
+            lambda page: self._apply_reload(generation, page),
+            lambda error: self._failed(generation, error))
+
+    def reload(self) -> None:
+        """Load the current filter again from the first page."""
+        self.set_filter(self._filter)
+
+    def clear(self) -> None:
+        """Show nothing (no database open)."""
+        self._active = False
+        self._generation += 1
+        self._loading = False
+        self.beginResetModel()
+        self._rows = []
+        self._cursor = None
+        self.endResetModel()
+
+    def refresh(self) -> None:
+        """Re-read the loaded rows (another process or a review changed the data).
+
+        Rows that left the filter are removed, new ones inserted, changed ones
+        updated in place, so the view keeps its selection.
+        """
+        if not self._active:
+            return
+        self._generation += 1
+        generation = self._generation
+        self._loading = True
+        limit = min(self._max_rows, max(len(self._rows), self._page_size))
+        self._executor.submit(
+            _load_page(self._filter, None, limit),
+            lambda page: self._apply_refresh(generation, page),
+            lambda error: self._failed(generation, error))
+
+    def _failed(self, generation: int, error: BaseException) -> None:
+        if generation == self._generation:
+            self._loading = False
+            self.load_failed.emit(error)
+
+    def _apply_reload(self, generation: int, page: _Page) -> None:
+        if generation != self._generation:
+            return
+        self._loading = False
+        self.beginResetModel()
+        self._rows = page.rows
+        self._cursor = page.cursor
+        self.endResetModel()
+        self.reloaded.emit(page.revision)
+
+    def canFetchMore(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
+        if parent.isValid() or not self._active or self._loading:
+            return False
+        return self._cursor is not None and len(self._rows) < self._max_rows
+
+    def fetchMore(self, parent: AnyIndex = QModelIndex()) -> None:  # noqa: B008
+        if not self.canFetchMore(parent):
+            return
+        generation = self._generation
+        self._loading = True
+        limit = min(self._page_size, self._max_rows - len(self._rows))
+        self._executor.submit(
+            _load_page(self._filter, self._cursor, limit),
+            lambda page: self._apply_more(generation, page),
+            lambda error: self._failed(generation, error))
+
+    def _apply_more(self, generation: int, page: _Page) -> None:
+        if generation != self._generation:
+            return
+        self._loading = False
+        self._cursor = page.cursor
+        if page.rows:
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(page.rows) - 1)
+            self._rows.extend(page.rows)
+            self.endInsertRows()
+
+    def _apply_refresh(self, generation: int, page: _Page) -> None:
+        if generation != self._generation:
+            return
+        self._loading = False
+        self.about_to_merge.emit()
+        self._merge(page.rows)
+        self._cursor = page.cursor
+        self.refreshed.emit(page.revision)
+
+    def _merge(self, new_rows: list[TableRow]) -> None:
+        """Turn the held rows into ``new_rows`` with row removals, insertions and updates.
+
+        Sort keys (time, confidence) never change, so rows present before and
+        after keep their relative order and a linear merge suffices.
+        """
+        new_ids = {row.summary.decision_id for row in new_rows}
+        # 1. remove rows that left, bottom-up in contiguous runs
+        end = len(self._rows)
+        while end > 0:
+            if self._rows[end - 1].summary.decision_id in new_ids:
+                end -= 1
+                continue
+            start = end - 1
+            while start > 0 and self._rows[start - 1].summary.decision_id not in new_ids:
+                start -= 1
+            self.beginRemoveRows(QModelIndex(), start, end - 1)
+            del self._rows[start:end]
+            self.endRemoveRows()
+            end = start
+        # 2. insert new rows, top-down in contiguous runs; update kept ones
+        old_ids = {row.summary.decision_id for row in self._rows}
+        position = 0
+        changed: list[int] = []
+        index = 0
+        while index < len(new_rows):
+            row = new_rows[index]
+            if row.summary.decision_id in old_ids:
+                if self._rows[position] != row:
+                    self._rows[position] = row
+                    changed.append(position)
+                position += 1
+                index += 1
+                continue
+            run_end = index
+            while run_end < len(new_rows) and new_rows[run_end].summary.decision_id not in old_ids:
+                run_end += 1
+            self.beginInsertRows(QModelIndex(), position, position + run_end - index - 1)
+            self._rows[position:position] = new_rows[index:run_end]
+            self.endInsertRows()
+            position += run_end - index
+            index = run_end
+        if changed:
+            self.dataChanged.emit(self.index(min(changed), 0),
+                                  self.index(max(changed), len(Col) - 1))
+
+    # --- Qt model API ------------------------------------------------------------------
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(Col)
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemNeverHasChildren)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Col):
+            return None
+        title, description = HEADERS[Col(section)]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return title
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return description
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = Col(index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return row.texts[column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, column)
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._icon(row, column)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._colour(row, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if column in (Col.COVERAGE, Col.CONFIDENCE):
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        if role == self.IdRole:
+            return row.summary.decision_id
+        if role == self.SummaryRole:
+            return row.summary
+        if role == self.StateRole:
+            return row.state
+        return None
+
+    def _tooltip(self, row: TableRow, column: Col) -> str | None:
+        if column == Col.TIME:
+            return plain_tooltip(row.time_tooltip)
+        if column == Col.REVIEW and row.summary.review_action:
+            by = f" by {row.summary.reviewer}" if row.summary.reviewer else ""
+            return plain_tooltip(f"{row.summary.review_action.replace('_', ' ')}{by}")
+        text = row.texts[column]
+        return plain_tooltip(text) if text and text != "—" else None
+
+    def _icon(self, row: TableRow, column: Col) -> QIcon | None:
+        if column == Col.CORRECT:
+            key = {True: "correct", False: "incorrect", None: "unknown"}[
+                row.summary.decision_correct]
+            return self.style.icons.get(key)
+        if column == Col.REVIEW:
+            return self.style.icons.get(row.state)
+        return None
+
+    def _colour(self, row: TableRow, column: Col) -> QColor | None:
+        if column == Col.CORRECT:
+            return {True: self.style.good, False: self.style.bad, None: self.style.muted}[
+                row.summary.decision_correct]
+        if column == Col.REVIEW:
+            return {UNREVIEWED: self.style.muted, ACCEPTED: self.style.good,
+                    CORRECTED: self.style.changed}[row.state]
+        if column == Col.DECISION and row.summary.decision == "unparseable":
+            return self.style.bad
+        if row.texts[column] == "—":
+            return self.style.muted
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort by time or confidence (in the store); other columns are not sortable."""
+        if column not in SORTABLE:
+            return
+        ascending, descending = SORTABLE[Col(column)]
+        sort = ascending if order == Qt.SortOrder.AscendingOrder else descending
+        if sort != self._filter.sort:
+            self.set_filter(replace(self._filter, sort=sort))
