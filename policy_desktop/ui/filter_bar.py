@@ -1,0 +1,233 @@
+"""The filter bar above the table: views with their counts, search and facet menus.
+
+It only describes a :class:`DecisionFilter`; the store applies it in SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QIcon
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QLineEdit,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from policy_desktop.store.queries import VIEWS, DecisionFilter
+from policy_desktop.ui.decision_style import decision_label
+from policy_desktop.vocabulary import LOGGED_DECISIONS
+
+VIEW_LABELS: dict[str, str] = {
+    "unreviewed": "Unreviewed", "incorrect": "Incorrect", "corrections": "Corrections",
+    "reviewed": "Reviewed", "all": "All",
+}  # fmt: skip
+VIEW_TIPS: dict[str, str] = {
+    "unreviewed": "Decisions nobody has reviewed yet",
+    "incorrect": "Decisions that did not match the scenario's expected decision",
+    "corrections": "Decisions a reviewer corrected (decision, reasoning or both)",
+    "reviewed": "Decisions already reviewed (accepted or corrected)",
+    "all": "Every decision",
+}
+SEARCH_DELAY_MS = 300
+# facet key in DecisionFilter -> (key in DecisionQueries.facets(), "any" label)
+FACETS: dict[str, tuple[str, str]] = {
+    "model_name": ("model_name", "Any model"),
+    "prompt_version": ("prompt_version", "Any prompt"),
+    "run_id": ("run_id", "Any run"),
+}
+
+
+def view_text(view: str, count: int | None) -> str:
+    """``Unreviewed (1,204)``; just the name while the count is unknown."""
+    label = VIEW_LABELS[view]
+    return label if count is None else f"{label} ({count:,})"
+
+
+class FilterBar(QWidget):
+    """View buttons with counts, a debounced text search and facet menus.
+
+    Signals:
+        filter_changed(DecisionFilter): the reviewer changed the filter.
+    """
+
+    filter_changed = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("filterBar")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self._filter = DecisionFilter()
+        self._counts: dict[str, int] = {}
+
+        self.view_group = QButtonGroup(self)
+        self.view_group.setExclusive(True)
+        self.view_buttons: dict[str, QToolButton] = {}
+        views = QHBoxLayout()
+        views.setSpacing(2)
+        for view in VIEWS:
+            button = QToolButton()
+            button.setObjectName(f"view_{view}")
+            button.setProperty("viewButton", True)
+            button.setCheckable(True)
+            button.setToolTip(VIEW_TIPS[view])
+            button.setText(view_text(view, None))
+            button.setAutoRaise(True)
+            self.view_group.addButton(button)
+            self.view_buttons[view] = button
+            views.addWidget(button)
+            button.clicked.connect(lambda _=False, v=view: self.set_view(v))
+        self.view_buttons[self._filter.view].setChecked(True)
+
+        self.search = QLineEdit()
+        self.search.setObjectName("search")
+        self.search.setPlaceholderText("Search actor, target, reasoning…")
+        self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(250)
+        self.search.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.search_icon = QAction(self.search)
+        self.search.addAction(self.search_icon, QLineEdit.ActionPosition.LeadingPosition)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._apply_search)
+        self.search.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search.returnPressed.connect(self._apply_search)
+
+        self.decision_combo = self._combo("decisionFilter", "Only decisions of this kind")
+        self.decision_combo.addItem("Any decision", None)
+        for value in LOGGED_DECISIONS:
+            self.decision_combo.addItem(decision_label(value), value)
+        self.decision_combo.currentIndexChanged.connect(self._apply_facets)
+        self.facet_combos: dict[str, QComboBox] = {}
+        tips = {"model_name": "Only decisions of this model",
+                "prompt_version": "Only decisions made with this prompt version",
+                "run_id": "Only decisions of this scenario run"}
+        for key, (_, any_label) in FACETS.items():
+            combo = self._combo(f"{key}Filter", tips[key])
+            combo.addItem(any_label, None)
+            combo.currentIndexChanged.connect(self._apply_facets)
+            self.facet_combos[key] = combo
+
+        self.clear_button = QToolButton()
+        self.clear_button.setObjectName("clearFilters")
+        self.clear_button.setText("Clear filters")
+        self.clear_button.setAutoRaise(True)
+        self.clear_button.setToolTip("Clear the search and the menus (keeps the view)")
+        self.clear_button.clicked.connect(self.clear_facets)
+        self.clear_button.setVisible(False)
+
+        top = QHBoxLayout()
+        top.setSpacing(8)
+        top.addLayout(views)
+        top.addStretch(1)
+        facets = QHBoxLayout()
+        facets.setSpacing(6)
+        facets.addWidget(self.search, 1)
+        facets.addWidget(self.decision_combo)
+        for combo in self.facet_combos.values():
+            facets.addWidget(combo)
+        facets.addWidget(self.clear_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(6)
+        layout.addLayout(top)
+        layout.addLayout(facets)
+
+    def _combo(self, name: str, tip: str) -> QComboBox:
+        combo = QComboBox()
+        combo.setObjectName(name)
+        combo.setToolTip(tip)
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(11)
+        return combo
+
+    # --- state -----------------------------------------------------------------------
+
+    @property
+    def filter(self) -> DecisionFilter:
+        """The filter the bar describes."""
+        return self._filter
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """The counts shown on the view buttons."""
+        return dict(self._counts)
+
+    def set_search_icon(self, icon: QIcon) -> None:
+        """Show ``icon`` at the start of the search field."""
+        self.search_icon.setIcon(icon)
+
+    def set_counts(self, counts: dict[str, int] | None) -> None:
+        """Show each view's count (None: unknown)."""
+        self._counts = dict(counts or {})
+        for view, button in self.view_buttons.items():
+            button.setText(view_text(view, self._counts.get(view)))
+
+    def set_facets(self, facets: dict[str, list[str]]) -> None:
+        """Fill the model, prompt and run menus, keeping the current choices."""
+        for key, (facet_key, any_label) in FACETS.items():
+            combo = self.facet_combos[key]
+            current = getattr(self._filter, key)
+            values = list(facets.get(facet_key, []))
+            if current is not None and current not in values:
+                values.insert(0, current)
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem(any_label, None)
+            for value in values:
+                combo.addItem(value, value)
+                combo.setItemData(combo.count() - 1, value, Qt.ItemDataRole.ToolTipRole)
+            combo.setCurrentIndex(max(0, combo.findData(current)) if current else 0)
+            combo.blockSignals(False)
+
+    def focus_search(self) -> None:
+        """Put the focus in the search field with its text selected."""
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    # --- changes ---------------------------------------------------------------------
+
+    def set_view(self, view: str) -> None:
+        """Show ``view`` (a :data:`VIEWS` name)."""
+        self.view_buttons[view].setChecked(True)
+        self._change(view=view)
+
+    def set_sort(self, sort: str) -> None:
+        """Order rows by ``sort`` (a store sort name)."""
+        self._change(sort=sort)
+
+    def clear_facets(self) -> None:
+        """Clear the search text and every menu, keeping the view and the order."""
+        self._search_timer.stop()
+        for combo in (self.decision_combo, *self.facet_combos.values()):
+            combo.blockSignals(True)
+            combo.setCurrentIndex(0)
+            combo.blockSignals(False)
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
+        self._change(text="", decision=None, model_name=None, prompt_version=None, run_id=None)
+
+    def _apply_search(self) -> None:
+        self._search_timer.stop()
+        self._change(text=self.search.text().strip())
+
+    def _apply_facets(self) -> None:
+        values = {key: combo.currentData() for key, combo in self.facet_combos.items()}
+        self._change(decision=self.decision_combo.currentData(), **values)
+
+    def _change(self, **changes: object) -> None:
+        updated = replace(self._filter, **changes)  # type: ignore[arg-type]
+        has_facets = any((updated.text, updated.decision, updated.model_name,
+                          updated.prompt_version, updated.run_id))
+        self.clear_button.setVisible(has_facets)
+        if updated != self._filter:
+            self._filter = updated
+            self.filter_changed.emit(updated)

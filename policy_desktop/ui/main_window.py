@@ -1,0 +1,1070 @@
+"""The main window: the decisions table with its filters, the review panel, statistics.
+
+The window never runs a query itself: every database call goes through the
+:class:`DbExecutor` and its result comes back as a callback on the GUI thread.
+The review panel, statistics view and shortcut list are built by the caller
+(``app.py``) and passed in as :class:`WindowParts`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from policy_desktop.paths import default_database
+from policy_desktop.store import PolicyDecision, PolicyDecisionLog, ReviewEvent
+from policy_desktop.store.jsonl import ImportResult
+from policy_desktop.store.queries import DecisionFilter, DecisionQueries
+from policy_desktop.ui.decisions_model import (
+    MAX_ROWS,
+    PAGE_SIZE,
+    SORTABLE,
+    Col,
+    DecisionsModel,
+    sort_indicator,
+)
+from policy_desktop.ui.filter_bar import VIEW_LABELS, FilterBar
+from policy_desktop.ui.import_dialog import ImportResultDialog, choose_import_files, import_job
+from policy_desktop.ui.live_updates import POLL_INTERVAL_MS, LiveUpdates
+from policy_desktop.ui.preferences_dialog import PreferencesDialog
+from policy_desktop.ui.session_progress import SessionProgress, progress_text, session_text
+from policy_desktop.ui.settings import Settings
+from policy_desktop.ui.tasks import DbExecutor, OpenedDatabase
+from policy_desktop.ui.theme import Theme
+from policy_desktop.ui.welcome import EmptyViewMessage, WelcomePanel
+from policy_desktop.ui.window_actions import (
+    ShortcutLike,
+    SingleKeyGuard,
+    build_actions,
+    retint_icons,
+    single_key_sequences,
+)
+from policy_desktop.vocabulary import DECISIONS
+
+APP_TITLE = "Policy Desktop"
+SORT_LABELS: dict[str, str] = {
+    "newest": "Newest first", "oldest": "Oldest first",
+    "least_confident": "Least confident first", "most_confident": "Most confident first",
+}  # fmt: skip
+# Column widths as the text that must fit (plus room for padding and icons).
+COLUMN_SAMPLES: dict[Col, str] = {
+    Col.TIME: "yesterday 00:00", Col.ACTOR: "deploy-bot", Col.ACTION: "rotate_key",
+    Col.TARGET: "secrets/api_keys.env··", Col.DECISION: "✎ Attestation",
+    Col.EXPECTED: "✎ Attestation", Col.CORRECT: "Correct··", Col.CONFIDENCE: "Confidence",
+    Col.COVERAGE: "Coverage", Col.REVIEW: "corrected → MFA", Col.REVIEWER: "Reviewer",
+    Col.SCENARIO: "Scenario",
+}  # fmt: skip
+EMPTY_VIEW_TEXT: dict[str, tuple[str, str]] = {
+    "unreviewed": ("All caught up", "Every decision in this view has been reviewed."),
+    "incorrect": ("Nothing incorrect", "No decision here missed its expected decision."),
+    "corrections": ("No corrections yet", "Decisions you correct will be listed here."),
+    "reviewed": ("Nothing reviewed yet", "Decisions you review will be listed here."),
+    "all": ("No decisions", "No decision matches."),
+}
+TABLE_PAGE, WELCOME_PAGE, EMPTY_PAGE = 0, 1, 2
+HEADER_STATE = "table_header_v2"  # bump when the columns change: old widths would not fit
+STATUS_MESSAGE_MS = 6000
+
+
+class ReviewPanelLike(Protocol):
+    """What the window needs of :class:`policy_desktop.ui.review_panel.ReviewPanel`."""
+
+    submitted: Any
+    skipped: Any
+
+    def show_decision(self, decision: PolicyDecision | None,
+                      history: list[ReviewEvent]) -> None: ...
+    def set_blind_review(self, enabled: bool) -> None: ...
+    def accept(self) -> None: ...
+    def choose_decision(self, decision: str) -> None: ...
+    def focus_reasoning(self) -> None: ...
+    def commit(self) -> None: ...
+    def skip(self) -> None: ...
+
+
+@dataclass
+class WindowParts:
+    """The widgets other modules provide, built once by the composition root.
+
+    Args:
+        review_panel: the detail pane and correction form (a QWidget).
+        shortcuts: the keyboard shortcut list.
+        is_text_input: whether a widget takes typed text (single keys stay there).
+        statistics_view: the statistics tab (``set_data``), or None.
+        collect_statistics: computes the statistics view's data from the log.
+        shortcuts_dialog: builds the Help → Keyboard shortcuts dialog.
+    """
+
+    review_panel: QWidget
+    shortcuts: Sequence[ShortcutLike]
+    is_text_input: Callable[[QWidget | None], bool]
+    statistics_view: QWidget | None = None
+    collect_statistics: Callable[[PolicyDecisionLog], object] | None = None
+    shortcuts_dialog: Callable[[QWidget], QDialog] | None = None
+
+
+@dataclass(frozen=True)
+class _Counts:
+    views: dict[str, int]
+    total: int
+    revision: int
+
+
+def _counts_job(flt: DecisionFilter) -> Callable[[PolicyDecisionLog], _Counts]:
+    def job(log: PolicyDecisionLog) -> _Counts:
+        revision = log.revision()
+        queries = DecisionQueries(log)
+        views = queries.view_counts(flt)
+        faceted = any((flt.text.strip(), flt.decision, flt.model_name, flt.prompt_version,
+                       flt.run_id))
+        total = queries.count(DecisionFilter(view="all")) if faceted else views["all"]
+        return _Counts(views, total, revision)
+
+    return job
+
+
+def _facets_job(log: PolicyDecisionLog) -> dict[str, list[str]]:
+    return DecisionQueries(log).facets()
+
+
+class MainWindow(QMainWindow):
+    """Policy Desktop's main window.
+
+    Args:
+        settings: the app's settings (reviewer, theme, window state…).
+        executor: the database thread.
+        theme: the current theme (icons, colours).
+        parts: the review panel, statistics view and shortcut list.
+        poll_interval_ms: how often to look for writes by other processes.
+        page_size: table rows read per page.
+        max_rows: table rows held at most.
+
+    Signals:
+        run_quick_suite_requested(): "Run quick suite" was asked for.
+        database_opened(str): a database was opened (its display name).
+        review_written(str, str): a review was stored (decision id, action).
+        review_undone(str): a review made in this window was undone (decision id).
+        theme_changed(str): the reviewer chose another theme.
+    """
+
+    run_quick_suite_requested = Signal()
+    database_opened = Signal(str)
+    review_written = Signal(str, str)
+    review_undone = Signal(str)
+    theme_changed = Signal(str)
+
+    def __init__(self, settings: Settings, executor: DbExecutor, theme: Theme,
+                 parts: WindowParts, *, poll_interval_ms: int = POLL_INTERVAL_MS,
+                 page_size: int = PAGE_SIZE, max_rows: int = MAX_ROWS,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.settings = settings
+        self.executor = executor
+        self.theme = theme
+        self.parts = parts
+        self.panel: QWidget = parts.review_panel
+        self.database: OpenedDatabase | None = None
+        self.session = SessionProgress()
+        self._undo_stack: list[str] = []
+        self._shown_id: str | None = None
+        self._writing = False
+        self._select_after_refresh: str | None = None
+        self._counts: _Counts | None = None
+        self._counts_in_flight = False
+        self._counts_dirty = False
+        self._statistics_dirty = True
+        self._scroll_anchor: tuple[str | None, int, int] | None = None
+        self._closing = False
+        self.shown_decision: PolicyDecision | None = None
+        self.dialogs: list[QWidget] = []  # open non-modal dialogs (kept alive)
+
+        self.model = DecisionsModel(executor, page_size=page_size, max_rows=max_rows,
+                                    parent=self)
+        self.model.set_style(theme.row_style())
+        self.live = LiveUpdates(executor, poll_interval_ms, self)
+
+        self._build_central()
+        self._build_status_bar()
+        self.actions_by_id = build_actions(self, parts.shortcuts, self._handlers(), theme)
+        self._build_menus()
+        self._build_toolbar()
+        self.guard = SingleKeyGuard(single_key_sequences(parts.shortcuts),
+                                    parts.is_text_input, self)
+        self._connect()
+        self._restore_state()
+        self._apply_blind(settings.blind_review)
+        self.filter_bar.set_search_icon(theme.icon("search"))
+        self._update_title()
+        self._show_no_database("Opening the database…")
+        self._update_actions()
+
+    # --- building --------------------------------------------------------------------
+
+    def _build_central(self) -> None:
+        self.filter_bar = FilterBar()
+        self.table = QTableView()
+        self.table.setObjectName("decisionsTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTabKeyNavigation(False)
+        vertical = self.table.verticalHeader()
+        vertical.setVisible(False)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(max(26, self.fontMetrics().height() + 10))
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setSectionsMovable(True)
+        header.setStretchLastSection(True)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        header.setSortIndicatorShown(True)
+        header.setSectionsClickable(True)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        metrics = self.table.fontMetrics()
+        for column, sample in COLUMN_SAMPLES.items():
+            header.resizeSection(column, metrics.horizontalAdvance(sample) + 22)
+        self._show_sort_indicator(self.filter_bar.filter.sort)
+
+        self.welcome = WelcomePanel()
+        self.empty_view = EmptyViewMessage()
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.table)
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(self.empty_view)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.setSpacing(0)
+        left_layout.addWidget(self.filter_bar)
+        left_layout.addWidget(self.pages, 1)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("reviewSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.panel)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([820, 560])
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.splitter, "Review")
+        if self.parts.statistics_view is not None:
+            self.tabs.addTab(self.parts.statistics_view, "Statistics")
+        self.setCentralWidget(self.tabs)
+        self.resize(1440, 860)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        bar.setSizeGripEnabled(False)
+        self.cap_label = QLabel()
+        self.cap_label.setObjectName("capLabel")
+        self.cap_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.cap_label.hide()
+        self.progress_label = QLabel(progress_text(None, None))
+        self.progress_label.setObjectName("progressLabel")
+        self.progress_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("reviewProgress")
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.setFixedWidth(120)
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.session_label = QLabel(session_text(self.session))
+        self.session_label.setObjectName("sessionLabel")
+        self.session_label.setTextFormat(Qt.TextFormat.PlainText)
+        bar.addPermanentWidget(self.cap_label)
+        bar.addPermanentWidget(self.progress_label)
+        bar.addPermanentWidget(self.progress_bar)
+        bar.addPermanentWidget(self.session_label)
+        self._pace_timer = QTimer(self)
+        self._pace_timer.setInterval(15_000)
+        self._pace_timer.timeout.connect(self._update_session_label)
+        self._pace_timer.start()
+
+    def _handlers(self) -> dict[str, Callable[[], object]]:
+        panel: Any = self.panel
+        handlers: dict[str, Callable[[], object]] = {
+            "accept": panel.accept,
+            "commit": panel.commit,
+            "skip": panel.skip,
+            "focus_reasoning": panel.focus_reasoning,
+            "undo": self.undo_last_review,
+            "toggle_blind": self.toggle_blind_review,
+            "next": self.select_next,
+            "previous": self.select_previous,
+            "search": self.filter_bar.focus_search,
+            "show_shortcuts": self.show_shortcuts,
+            "quit": self.close,
+            "open_database": self.choose_database_to_open,
+            "new_database": self.choose_database_to_create,
+            "import_log": self.choose_files_to_import,
+            "preferences": self.show_preferences,
+            "refresh": self.reload,
+            "dark_theme": self.toggle_dark_theme,
+            "statistics": self.show_statistics,
+            "about": self.show_about,
+        }
+        names = ("choose_allow", "choose_deny", "choose_attestation", "choose_mfa")
+        for action_id, decision in zip(names, DECISIONS, strict=True):
+            handlers[action_id] = lambda d=decision: panel.choose_decision(d)
+        if self.parts.statistics_view is None:
+            del handlers["statistics"]
+        return handlers
+
+    def _build_menus(self) -> None:
+        a = self.actions_by_id
+        menu = self.menuBar()
+
+        def add(target: QMenu, *ids: str | None) -> None:
+            for action_id in ids:
+                if action_id is None:
+                    target.addSeparator()
+                elif action_id in a:
+                    target.addAction(a[action_id])
+
+        add(menu.addMenu("&File"), "open_database", "new_database", None, "import_log", None,
+            "quit")
+        add(menu.addMenu("&Edit"), "undo", None, "preferences")
+        add(menu.addMenu("&Review"), "accept", "choose_allow", "choose_deny",
+            "choose_attestation", "choose_mfa", "focus_reasoning", "commit", "skip", None,
+            "toggle_blind")
+        view = menu.addMenu("&View")
+        add(view, "next", "previous", "search", None)
+        self.view_actions: dict[str, QAction] = {}
+        for name, label in VIEW_LABELS.items():
+            action = view.addAction(label)
+            action.setObjectName(f"action_view_{name}")
+            action.setCheckable(True)
+            action.triggered.connect(lambda _c=False, v=name: self.filter_bar.set_view(v))
+            self.view_actions[name] = action
+        sort_menu = view.addMenu("&Sort")
+        self.sort_actions: dict[str, QAction] = {}
+        for name, label in SORT_LABELS.items():
+            action = sort_menu.addAction(label)
+            action.setObjectName(f"action_sort_{name}")
+            action.setCheckable(True)
+            action.triggered.connect(lambda _c=False, s=name: self.filter_bar.set_sort(s))
+            self.sort_actions[name] = action
+        add(view, None, "statistics", "refresh", "dark_theme")
+        add(menu.addMenu("&Help"), "show_shortcuts", None, "about")
+        self._sync_menu_checks()
+
+    def _build_toolbar(self) -> None:
+        toolbar = QToolBar("Main toolbar")
+        toolbar.setObjectName("mainToolBar")
+        toolbar.setMovable(False)
+        toolbar.setFloatable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.setIconSize(toolbar.iconSize().scaled(18, 18, Qt.AspectRatioMode.KeepAspectRatio))
+        a = self.actions_by_id
+        for action_id in ("open_database", "import_log", None, "accept", "commit", "skip",
+                          "undo", None, "previous", "next", None, "toggle_blind"):
+            if action_id is None:
+                toolbar.addSeparator()
+            elif action_id in a:
+                toolbar.addAction(a[action_id])
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+        self.toolbar = toolbar
+
+    def _connect(self) -> None:
+        panel: Any = self.panel
+        panel.submitted.connect(self._on_submitted)
+        panel.skipped.connect(self._on_skipped)
+        self.filter_bar.filter_changed.connect(self._on_filter_changed)
+        self.model.reloaded.connect(self._on_reloaded)
+        self.model.about_to_merge.connect(self._save_scroll_anchor)
+        self.model.refreshed.connect(self._on_refreshed)
+        self.model.rowsInserted.connect(self._update_cap_label)
+        self.model.load_failed.connect(self._on_load_failed)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        header = self.table.horizontalHeader()
+        header.sectionClicked.connect(self._on_header_clicked)
+        header.customContextMenuRequested.connect(self._column_menu)
+        self.live.changed.connect(self._on_external_change)
+        self.live.failed.connect(lambda e: self._status(f"Cannot check for updates: {e}"))
+        self.executor.unhandled_error.connect(lambda e: self._status(f"Database error: {e}"))
+        self.welcome.run_quick_suite_requested.connect(self.run_quick_suite_requested)
+        self.welcome.import_requested.connect(self.choose_files_to_import)
+        self.welcome.open_requested.connect(self.choose_database_to_open)
+        self.welcome.new_requested.connect(self.choose_database_to_create)
+        # The run dialog (a later issue) takes this over; until then explain the command.
+        self.run_quick_suite_requested.connect(self._explain_run_command)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+
+    def _restore_state(self) -> None:
+        geometry = self.settings.window_state("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        splitter = self.settings.window_state("splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+        header = self.settings.window_state(HEADER_STATE)
+        if header is not None:
+            self.table.horizontalHeader().restoreState(header)
+        self._show_sort_indicator(self.filter_bar.filter.sort)
+
+    def save_state(self) -> None:
+        """Remember geometry, splitter and column widths."""
+        self.settings.set_window_state("geometry", self.saveGeometry())
+        self.settings.set_window_state("splitter", self.splitter.saveState())
+        self.settings.set_window_state(HEADER_STATE,
+                                       self.table.horizontalHeader().saveState())
+        self.settings.sync()
+
+    # --- database --------------------------------------------------------------------
+
+    def open_database(self, database: str | None, *, create: bool = True,
+                      remember: bool = False) -> None:
+        """Open ``database`` (None: the default) on the database thread.
+
+        On failure a dialog names the file and the window stays usable: the
+        previous database (if any) stays open, else the welcome panel offers
+        File → Open database… and New database….
+        """
+        shown = database or default_database()
+        self._status(f"Opening {shown}…", 0)
+
+        def opened(info: OpenedDatabase) -> None:
+            self._on_opened(info, remember)
+
+        self.executor.open(database, create=create, on_done=opened,
+                           on_error=lambda error: self._on_open_failed(shown, error))
+
+    def _on_opened(self, info: OpenedDatabase, remember: bool) -> None:
+        self.database = info
+        if remember:
+            self.settings.database = info.location
+        self._undo_stack.clear()
+        self._counts = None
+        self._shown_id = None
+        self._statistics_dirty = True
+        self.live.reset()
+        self._update_title()
+        self.statusBar().clearMessage()
+        if info.backup_path is not None:
+            self._status(f"Upgraded the database; the old file is kept as {info.backup_path}")
+        self._show_decision(None, [])
+        self.model.set_filter(self.filter_bar.filter)
+        self._refresh_counts()
+        self._refresh_facets()
+        if self._statistics_visible():
+            self._refresh_statistics()
+        self.live.start()
+        self._update_actions()
+        self.database_opened.emit(info.display_name)
+
+    def _on_open_failed(self, shown: str, error: BaseException) -> None:
+        self.statusBar().clearMessage()
+        self.show_message(QMessageBox.Icon.Warning, "Cannot open database",
+                          f"Could not open the database\n{shown}", str(error))
+        if self.database is None:
+            self._show_no_database(f"Could not open {shown}.\n{error}")
+
+    def _show_no_database(self, reason: str) -> None:
+        self.welcome.show_no_database(reason)
+        self.pages.setCurrentIndex(WELCOME_PAGE)
+
+    def choose_database_to_open(self) -> None:
+        """File → Open database…"""
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Open database", self._dialog_folder(),
+            "Decision databases (*.db *.sqlite *.sqlite3);;All files (*)")
+        if name:
+            self.open_database(name, create=False, remember=True)
+
+    def choose_database_to_create(self) -> None:
+        """File → New database…"""
+        name, _ = QFileDialog.getSaveFileName(
+            self, "New database", self._dialog_folder(), "Decision databases (*.db)")
+        if not name:
+            return
+        path = Path(name)
+        if path.exists() and path.stat().st_size > 0:
+            self.show_message(QMessageBox.Icon.Warning, "Cannot create database",
+                              f"{path} already exists.",
+                              "Choose File → Open database… to open it.")
+            return
+        self.open_database(str(path), create=True, remember=True)
+
+    def _dialog_folder(self) -> str:
+        if self.database is not None and self.database.display_name:
+            return str(Path(self.database.display_name).expanduser().parent)
+        return str(Path(default_database()).parent)
+
+    def reload(self) -> None:
+        """View → Reload: read rows, counts and menus again."""
+        if self.database is None:
+            return
+        self.model.reload()
+        self._refresh_counts()
+        self._refresh_facets()
+
+    # --- filters, counts, pages ------------------------------------------------------
+
+    def _on_filter_changed(self, flt: DecisionFilter) -> None:
+        previous = self.model.filter
+        self._sync_menu_checks()
+        self._show_sort_indicator(flt.sort)
+        if self.database is None:
+            return
+        self.model.set_filter(flt)
+        facets_changed = (previous.text, previous.decision, previous.model_name,
+                          previous.prompt_version, previous.run_id) != (
+            flt.text, flt.decision, flt.model_name, flt.prompt_version, flt.run_id)
+        if facets_changed:
+            self._refresh_counts()
+
+    def _sync_menu_checks(self) -> None:
+        flt = self.filter_bar.filter
+        for name, action in getattr(self, "view_actions", {}).items():
+            action.setChecked(name == flt.view)
+        for name, action in getattr(self, "sort_actions", {}).items():
+            action.setChecked(name == flt.sort)
+
+    def _show_sort_indicator(self, sort: str) -> None:
+        column, order = sort_indicator(sort)
+        self.table.horizontalHeader().setSortIndicator(column, order)
+
+    def _on_header_clicked(self, section: int) -> None:
+        current = self.filter_bar.filter.sort
+        if section not in SORTABLE:
+            self._show_sort_indicator(current)
+            self._status("Sort by time or confidence: click those column headers")
+            return
+        first, second = SORTABLE[Col(section)]
+        if section == Col.TIME:  # newest first is the natural first click on time
+            first, second = second, first
+        self.filter_bar.set_sort(second if current == first else first)
+
+    def _refresh_counts(self) -> None:
+        if self.database is None:
+            return
+        if self._counts_in_flight:
+            self._counts_dirty = True
+            return
+        self._counts_in_flight = True
+        flt = self.filter_bar.filter
+        self.executor.submit(_counts_job(flt), lambda c: self._on_counts(flt, c),
+                             self._on_counts_failed)
+
+    def _on_counts(self, flt: DecisionFilter, counts: _Counts) -> None:
+        self._counts_in_flight = False
+        stale = not self._facets_equal(flt)
+        if self._counts_dirty or stale:
+            self._counts_dirty = False
+            self._refresh_counts()
+            if stale:
+                return
+        self._counts = counts
+        self.filter_bar.set_counts(counts.views)
+        self._update_progress()
+        self._update_page()
+
+    def _facets_equal(self, flt: DecisionFilter) -> bool:
+        current = self.filter_bar.filter
+        return (flt.text, flt.decision, flt.model_name, flt.prompt_version, flt.run_id) == (
+            current.text, current.decision, current.model_name, current.prompt_version,
+            current.run_id)
+
+    def _on_counts_failed(self, error: BaseException) -> None:
+        self._counts_in_flight = False
+        self._status(f"Cannot count decisions: {error}")
+
+    def _refresh_facets(self) -> None:
+        self.executor.submit(_facets_job, self.filter_bar.set_facets,
+                             lambda e: self._status(f"Cannot read the filter menus: {e}"))
+
+    def _update_progress(self) -> None:
+        counts = self._counts
+        if counts is None:
+            self.progress_label.setText(progress_text(None, None))
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+            return
+        reviewed, total = counts.views["reviewed"], counts.views["all"]
+        self.progress_label.setText(progress_text(reviewed, total))
+        # QProgressBar holds ints: scale to permille for very large logs
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(round(1000 * reviewed / total) if total else 0)
+
+    def _update_session_label(self) -> None:
+        self.session_label.setText(session_text(self.session))
+
+    def _update_cap_label(self) -> None:
+        if self.model.capped:
+            self.cap_label.setText(f"Showing the first {self.model.max_rows:,} rows — "
+                                   "narrow the filter to see the rest")
+            self.cap_label.show()
+        else:
+            self.cap_label.hide()
+
+    def _update_page(self) -> None:
+        if self.database is None:
+            return
+        counts = self._counts
+        if counts is not None and counts.total == 0:
+            self.welcome.show_empty_database(self.database.display_name)
+            self.pages.setCurrentIndex(WELCOME_PAGE)
+        elif self.model.rowCount() == 0 and not self.model.loading and counts is not None:
+            view = self.filter_bar.filter.view
+            title, text = EMPTY_VIEW_TEXT[view]
+            if counts.views["all"] == 0 or self.filter_bar.clear_button.isVisible():
+                title, text = "No decisions match", "Change the search or clear the filters."
+            self.empty_view.show_message(title, text, self.theme.icon("accept"))
+            self.pages.setCurrentIndex(EMPTY_PAGE)
+        else:
+            self.pages.setCurrentIndex(TABLE_PAGE)
+
+    # --- table and selection ---------------------------------------------------------
+
+    def _on_reloaded(self, revision: int) -> None:
+        self.live.seen(revision)
+        self._update_cap_label()
+        self._update_page()
+        self.table.scrollToTop()
+        target = self._select_after_refresh
+        self._select_after_refresh = None
+        if not self.select_decision(target):
+            self.select_row(0)
+            if self.model.rowCount() == 0:
+                self._show_decision(None, [])
+
+    def _save_scroll_anchor(self) -> None:
+        bar = self.table.verticalScrollBar()
+        height = self.table.verticalHeader().defaultSectionSize()
+        top_row = bar.value() // height if height else 0
+        self._scroll_anchor = (self.model.decision_id(top_row), bar.value() % height,
+                               bar.value())
+
+    def _restore_scroll_anchor(self) -> None:
+        anchor, self._scroll_anchor = self._scroll_anchor, None
+        if anchor is None:
+            return
+        top_id, offset, value = anchor
+        bar = self.table.verticalScrollBar()
+        if value == 0:  # at the top: show what arrived there
+            bar.setValue(0)
+            return
+        row = self.model.row_of(top_id)
+        if row >= 0:
+            self.table.updateGeometries()
+            bar.setValue(row * self.table.verticalHeader().defaultSectionSize() + offset)
+
+    def _on_refreshed(self, revision: int) -> None:
+        self.live.seen(revision)
+        self._restore_scroll_anchor()
+        self._update_cap_label()
+        self._update_page()
+        target = self._select_after_refresh
+        self._select_after_refresh = None
+        if target is not None:
+            if not self.select_decision(target):
+                self.table.clearSelection()
+                self._load_panel(target, force=True)
+            elif target == self._shown_id:
+                self._load_panel(target, force=True)
+        elif not self.table.currentIndex().isValid() and self.model.rowCount():
+            self.select_row(0)
+
+    def _on_load_failed(self, error: BaseException) -> None:
+        self._status(f"Cannot read decisions: {error}")
+        self._update_page()
+
+    def select_row(self, row: int) -> bool:
+        """Select ``row`` of the table (and show it in the review panel)."""
+        if not 0 <= row < self.model.rowCount():
+            return False
+        index = self.model.index(row, 0)
+        self.table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows)
+        self.table.scrollTo(index)
+        return True
+
+    def select_decision(self, decision_id: str | None) -> bool:
+        """Select the row of ``decision_id`` if the table holds it."""
+        return self.select_row(self.model.row_of(decision_id))
+
+    def selected_decision_id(self) -> str | None:
+        """The id of the selected row, or None."""
+        index = self.table.currentIndex()
+        return self.model.decision_id(index.row()) if index.isValid() else None
+
+    def select_next(self) -> None:
+        """Move to the next decision in the table."""
+        index = self.table.currentIndex()
+        row = index.row() + 1 if index.isValid() else 0
+        if row >= self.model.rowCount() and self.model.canFetchMore():
+            self.model.fetchMore()
+        self.select_row(min(row, self.model.rowCount() - 1))
+
+    def select_previous(self) -> None:
+        """Move to the previous decision in the table."""
+        index = self.table.currentIndex()
+        self.select_row(max(0, index.row() - 1) if index.isValid() else 0)
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        decision_id = self.model.decision_id(current.row()) if current.isValid() else None
+        if decision_id != self._shown_id:
+            self._load_panel(decision_id)
+
+    def _load_panel(self, decision_id: str | None, *, force: bool = False) -> None:
+        if decision_id == self._shown_id and not force:
+            return
+        self._shown_id = decision_id
+        self._update_actions()
+        if decision_id is None:
+            self._show_decision(None, [])
+            return
+
+        def job(log: PolicyDecisionLog) -> tuple[PolicyDecision | None, list[ReviewEvent]]:
+            return log.get_decision(decision_id), log.get_review_history(decision_id)
+
+        def loaded(result: tuple[PolicyDecision | None, list[ReviewEvent]]) -> None:
+            if decision_id == self._shown_id:
+                self._show_decision(*result)
+
+        self.executor.submit(job, loaded)
+
+    def _show_decision(self, decision: PolicyDecision | None,
+                       history: list[ReviewEvent]) -> None:
+        panel: Any = self.panel
+        panel.show_decision(decision, history)
+        self.shown_decision = decision
+
+    def _column_menu(self, position: Any) -> None:
+        header = self.table.horizontalHeader()
+        menu = QMenu(self)
+        for column in Col:
+            title = self.model.headerData(column, Qt.Orientation.Horizontal)
+            action = menu.addAction(str(title))
+            action.setCheckable(True)
+            action.setChecked(not header.isSectionHidden(column))
+            action.setEnabled(column != Col.TIME)
+            action.toggled.connect(lambda on, c=column: header.setSectionHidden(c, not on))
+        menu.popup(header.mapToGlobal(position))
+
+    # --- reviewing -------------------------------------------------------------------
+
+    def reviewer_name(self) -> str:
+        """The reviewer's name; asked for (and remembered) when not set yet."""
+        if not self.settings.reviewer:
+            name, ok = QInputDialog.getText(
+                self, "Your name", "Your name is recorded with each review:",
+                text=os.environ.get("USER", ""))
+            if ok and name.strip():
+                self.settings.reviewer = name.strip()
+                self.settings.sync()
+        return self.settings.reviewer
+
+    def _on_submitted(self, submission: Any) -> None:
+        if self.database is None or self._writing:
+            return
+        if submission.decision_id != self._shown_id:
+            return  # the panel still shows a decision the reviewer has moved away from
+        reviewer = self.reviewer_name()
+        if not reviewer:
+            self._status("Not saved: a reviewer name is needed to record reviews")
+            return
+        self._writing = True
+        decision_id = submission.decision_id
+
+        def job(log: PolicyDecisionLog) -> str:
+            return log.mark_reviewed(decision_id, submission.review_decision,
+                                     submission.review_reasoning, reviewer,
+                                     blind_decision=submission.blind_decision)
+
+        self.executor.submit(job, lambda action: self._on_reviewed(decision_id, action),
+                             self._on_write_failed)
+
+    def _on_reviewed(self, decision_id: str, action: str) -> None:
+        self._writing = False
+        self._undo_stack.append(decision_id)
+        self.session.record_review()
+        self._update_session_label()
+        self._move_past(decision_id)
+        self._after_write()
+        self._status(f"Saved: {action.replace('_', ' ')}", 2500)
+        self.review_written.emit(decision_id, action)
+
+    def _on_write_failed(self, error: BaseException) -> None:
+        self._writing = False
+        self.show_message(QMessageBox.Icon.Warning, "Review not saved",
+                          "The review could not be saved.", str(error))
+
+    def _on_skipped(self) -> None:
+        if self._shown_id is not None:
+            self._move_past(self._shown_id)
+
+    def _move_past(self, decision_id: str) -> None:
+        row = self.model.row_of(decision_id)
+        if row < 0:
+            return
+        if row + 1 < self.model.rowCount():
+            self.select_row(row + 1)
+        elif self.model.canFetchMore():
+            self.model.fetchMore()
+
+    def _after_write(self) -> None:
+        self.model.refresh()
+        self._refresh_counts()
+        self._statistics_dirty = True
+        self._update_actions()
+
+    def undo_last_review(self) -> None:
+        """Edit → Undo review: take back the last review made in this window."""
+        if not self._undo_stack or self._writing or self.database is None:
+            return
+        decision_id = self._undo_stack.pop()
+        reviewer = self.settings.reviewer or None
+        self._writing = True
+
+        def job(log: PolicyDecisionLog) -> PolicyDecision:
+            return log.undo_review(decision_id, reviewer)
+
+        def undone(_decision: PolicyDecision) -> None:
+            self._writing = False
+            self.session.record_undo()
+            self._update_session_label()
+            self._select_after_refresh = decision_id
+            self._after_write()
+            self._status("Review undone (the history keeps both entries)", 2500)
+            self.review_undone.emit(decision_id)
+
+        def failed(error: BaseException) -> None:
+            self._writing = False
+            self._update_actions()
+            self.show_message(QMessageBox.Icon.Warning, "Cannot undo",
+                              "The review could not be undone.", str(error))
+
+        self.executor.submit(job, undone, failed)
+
+    def _on_external_change(self, _revision: int) -> None:
+        self.model.refresh()
+        self._refresh_counts()
+        self._refresh_facets()
+        self._statistics_dirty = True
+        if self._statistics_visible():
+            self._refresh_statistics()
+
+    def _update_actions(self) -> None:
+        a = self.actions_by_id
+        has_decision = self._shown_id is not None
+        for action_id in ("accept", "commit", "skip", "focus_reasoning", "choose_allow",
+                          "choose_deny", "choose_attestation", "choose_mfa"):
+            if action_id in a:
+                a[action_id].setEnabled(has_decision)
+        if "undo" in a:
+            a["undo"].setEnabled(bool(self._undo_stack))
+        if "import_log" in a:
+            a["import_log"].setEnabled(self.database is not None)
+
+    # --- blind review, theme, preferences --------------------------------------------
+
+    def _apply_blind(self, enabled: bool) -> None:
+        panel: Any = self.panel
+        panel.set_blind_review(enabled)
+        if "toggle_blind" in self.actions_by_id:
+            self.actions_by_id["toggle_blind"].setChecked(enabled)
+
+    def toggle_blind_review(self) -> None:
+        """Review → Blind review: hide the model's answer until a decision is chosen."""
+        self.settings.blind_review = not self.settings.blind_review
+        self._apply_blind(self.settings.blind_review)
+        state = "on" if self.settings.blind_review else "off"
+        self._status(f"Blind review {state}", 2500)
+
+    def toggle_dark_theme(self) -> None:
+        """View → Dark theme."""
+        self.set_theme("light" if self.theme.name == "dark" else "dark")
+
+    def set_theme(self, name: str) -> None:
+        """Switch to the ``light`` or ``dark`` theme and remember it."""
+        self.settings.theme = name
+        if name == self.theme.name:
+            return
+        self.theme = Theme(name)
+        app = self._app()
+        if app is not None:
+            self.theme.apply(app)
+        retint_icons(self.actions_by_id, self.theme)
+        self.model.set_style(self.theme.row_style())
+        self.filter_bar.set_search_icon(self.theme.icon("search"))
+        self.actions_by_id["dark_theme"].setChecked(name == "dark")
+        self._update_page()
+        self.theme_changed.emit(name)
+
+    @staticmethod
+    def _app() -> Any:
+        from PySide6.QtWidgets import QApplication
+
+        return QApplication.instance()
+
+    def show_preferences(self) -> None:
+        """Edit → Preferences…"""
+        dialog = PreferencesDialog(self.settings, self)
+        dialog.accepted.connect(self._preferences_saved)
+        self._keep(dialog)
+        dialog.open()
+
+    def _preferences_saved(self) -> None:
+        self._apply_blind(self.settings.blind_review)
+        self.set_theme(self.settings.theme)
+
+    # --- import, run, help -----------------------------------------------------------
+
+    def choose_files_to_import(self) -> None:
+        """File → Import log…: pick JSONL files and import them in the background."""
+        if self.database is None:
+            return
+        paths = choose_import_files(self)
+        if paths:
+            self.import_files(paths)
+
+    def import_files(self, paths: Sequence[Path]) -> None:
+        """Import ``paths`` on the database thread, then show the outcome."""
+        files = list(paths)
+        names = ", ".join(path.name for path in files)
+        self._status(f"Importing {names}…", 0)
+        self.actions_by_id["import_log"].setEnabled(False)
+
+        def done(result: ImportResult) -> None:
+            self.statusBar().clearMessage()
+            self._update_actions()
+            self._keep(ImportResultDialog(result, files, self)).open()
+            self.model.refresh()
+            self._refresh_counts()
+            self._refresh_facets()
+            self._statistics_dirty = True
+
+        def failed(error: BaseException) -> None:
+            self.statusBar().clearMessage()
+            self._update_actions()
+            self.show_message(QMessageBox.Icon.Warning, "Import failed",
+                              f"Could not import {names}", str(error))
+
+        self.executor.submit(import_job(files), done, failed)
+
+    def _explain_run_command(self) -> None:
+        database = self.database.display_name if self.database else default_database()
+        self.show_message(
+            QMessageBox.Icon.Information, "Run the quick suite",
+            "Running scenarios from the app arrives with the run dialog. For now, run the "
+            "quick suite in a terminal:",
+            f"policy-desktop run --db {database}\n\nIts decisions appear here within "
+            "seconds, while it runs.")
+
+    def show_shortcuts(self) -> None:
+        """Help → Keyboard shortcuts."""
+        if self.parts.shortcuts_dialog is None:
+            return
+        self._keep(self.parts.shortcuts_dialog(self)).open()
+
+    def show_statistics(self) -> None:
+        """View → Statistics: switch to the statistics tab."""
+        if self.parts.statistics_view is not None:
+            self.tabs.setCurrentWidget(self.parts.statistics_view)
+
+    def show_about(self) -> None:
+        """Help → About."""
+        from policy_desktop import __version__
+
+        self.show_message(QMessageBox.Icon.Information, "About Policy Desktop",
+                          f"Policy Desktop {__version__}",
+                          "Log, run, review and export the access-policy decisions of a "
+                          "local LLM.")
+
+    def _statistics_visible(self) -> bool:
+        view = self.parts.statistics_view
+        return view is not None and self.tabs.currentWidget() is view
+
+    def _on_tab_changed(self, _index: int) -> None:
+        if self._statistics_visible() and self._statistics_dirty:
+            self._refresh_statistics()
+
+    def _refresh_statistics(self) -> None:
+        collect, view = self.parts.collect_statistics, self.parts.statistics_view
+        if collect is None or view is None or self.database is None:
+            return
+        self._statistics_dirty = False
+        target: Any = view
+        self.executor.submit(collect, target.set_data,
+                             lambda e: self._status(f"Cannot compute statistics: {e}"))
+
+    # --- messages and lifetime -------------------------------------------------------
+
+    def show_message(self, icon: QMessageBox.Icon, title: str, text: str,
+                     details: str = "") -> QMessageBox:
+        """A window-modal message box that does not block (``open``, not ``exec``)."""
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        if details:
+            box.setInformativeText(details)
+        self._keep(box).open()
+        return box
+
+    def _keep(self, dialog: QWidget) -> QWidget:
+        self.dialogs.append(dialog)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+
+        def forget(*_args: object) -> None:
+            if dialog in self.dialogs:
+                self.dialogs.remove(dialog)
+
+        if isinstance(dialog, QDialog):
+            dialog.finished.connect(forget)
+        return dialog
+
+    def _status(self, text: str, timeout: int = STATUS_MESSAGE_MS) -> None:
+        self.statusBar().showMessage(text, timeout)
+
+    def _update_title(self) -> None:
+        if self.database is None:
+            self.setWindowTitle(APP_TITLE)
+        else:
+            self.setWindowTitle(f"{self.database.display_name} — {APP_TITLE}")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._closing = True
+        self.live.stop()
+        self._pace_timer.stop()
+        self.guard.stop()
+        self.save_state()
+        super().closeEvent(event)

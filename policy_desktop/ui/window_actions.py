@@ -1,0 +1,183 @@
+"""The window's QActions built from the shortcut list, and the text-field guard.
+
+:class:`SingleKeyGuard` keeps single-key shortcuts (``A``, ``1``…``4``, ``J``,
+``Down``…) from firing while a text field has the focus: it accepts the
+``ShortcutOverride`` event there, so Qt delivers the key to the field instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QWidget
+
+from policy_desktop.ui.theme import Theme
+
+
+class ShortcutLike(Protocol):
+    """What the window needs of a :class:`policy_desktop.ui.shortcuts.Shortcut`."""
+
+    @property
+    def keys(self) -> Sequence[str] | str: ...
+    @property
+    def action_id(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def single_key(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ActionLook:
+    """How an action appears in menus and the toolbar."""
+
+    text: str
+    icon: str | None = None
+    checkable: bool = False
+    short: str | None = None  # toolbar text when shorter than the menu text
+
+
+ACTION_LOOKS: dict[str, ActionLook] = {
+    "accept": ActionLook("&Accept", "accept"),
+    "choose_allow": ActionLook("Choose a&llow"),
+    "choose_deny": ActionLook("Choose &deny"),
+    "choose_attestation": ActionLook("Choose require a&ttestation"),
+    "choose_mfa": ActionLook("Choose require &MFA"),
+    "focus_reasoning": ActionLook("Edit &reasoning"),
+    "commit": ActionLook("&Save review", "commit"),
+    "skip": ActionLook("S&kip", "skip"),
+    "undo": ActionLook("&Undo review", "undo", short="Undo"),
+    "toggle_blind": ActionLook("&Blind review", "blind", checkable=True),
+    "next": ActionLook("&Next decision", "next", short="Next"),
+    "previous": ActionLook("&Previous decision", "previous", short="Previous"),
+    "search": ActionLook("&Search…", "search"),
+    "show_shortcuts": ActionLook("&Keyboard shortcuts", "shortcuts"),
+    "quit": ActionLook("&Quit", "quit"),
+    # window actions that have no entry in the shortcut list
+    "open_database": ActionLook("&Open database…", "open", short="Open"),
+    "new_database": ActionLook("&New database…", "new-database"),
+    "import_log": ActionLook("&Import log…", "import", short="Import"),
+    "preferences": ActionLook("&Preferences…", "preferences"),
+    "refresh": ActionLook("&Reload", "refresh"),
+    "dark_theme": ActionLook("&Dark theme", "theme", checkable=True),
+    "statistics": ActionLook("S&tatistics", "statistics"),
+    "about": ActionLook("&About Policy Desktop"),
+}
+STANDARD_KEYS: dict[str, QKeySequence.StandardKey] = {
+    "open_database": QKeySequence.StandardKey.Open,
+    "new_database": QKeySequence.StandardKey.New,
+    "preferences": QKeySequence.StandardKey.Preferences,
+    "refresh": QKeySequence.StandardKey.Refresh,
+}
+
+
+def _key_list(keys: Sequence[str] | str) -> list[str]:
+    return [keys] if isinstance(keys, str) else list(keys)
+
+
+def build_actions(parent: QWidget, shortcuts: Iterable[ShortcutLike],
+                  handlers: Mapping[str, Callable[[], object]], theme: Theme
+                  ) -> dict[str, QAction]:
+    """One QAction per handler, with the keys and description of the shortcut list.
+
+    Actions are added to ``parent`` so their shortcuts work anywhere in the window.
+    """
+    by_id = {shortcut.action_id: shortcut for shortcut in shortcuts}
+    actions: dict[str, QAction] = {}
+    for action_id, handler in handlers.items():
+        look = ACTION_LOOKS.get(action_id, ActionLook(action_id.replace("_", " ").capitalize()))
+        action = QAction(look.text, parent)
+        action.setObjectName(f"action_{action_id}")
+        action.setCheckable(look.checkable)
+        if look.short:
+            action.setIconText(look.short)
+        if look.icon:
+            action.setIcon(theme.icon(look.icon))
+        shortcut = by_id.get(action_id)
+        if shortcut is not None:
+            action.setShortcuts([QKeySequence(key) for key in _key_list(shortcut.keys)])
+            action.setStatusTip(shortcut.description)
+            action.setToolTip(f"{shortcut.description} ({action.shortcut().toString()})")
+        elif action_id in STANDARD_KEYS:
+            action.setShortcuts(QKeySequence.keyBindings(STANDARD_KEYS[action_id]))
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(lambda _checked=False, h=handler: h())
+        parent.addAction(action)
+        actions[action_id] = action
+    return actions
+
+
+def retint_icons(actions: Mapping[str, QAction], theme: Theme) -> None:
+    """Reload the actions' icons for ``theme``."""
+    for action_id, action in actions.items():
+        look = ACTION_LOOKS.get(action_id)
+        if look is not None and look.icon:
+            action.setIcon(theme.icon(look.icon))
+
+
+def single_key_sequences(shortcuts: Iterable[ShortcutLike]) -> set[str]:
+    """The portable texts of every single-key shortcut's keys."""
+    keys: set[str] = set()
+    for shortcut in shortcuts:
+        if shortcut.single_key:
+            keys.update(QKeySequence(key).toString() for key in _key_list(shortcut.keys))
+    return keys
+
+
+class SingleKeyGuard(QObject):
+    """Lets text fields have the single keys the window uses as shortcuts.
+
+    While a text input has the focus (see ``is_text_input``), the guard watches
+    it and accepts ``ShortcutOverride`` for those keys, so the key is typed.
+
+    Args:
+        keys: key texts as from :func:`single_key_sequences`.
+        is_text_input: tells whether a widget takes typed text.
+        parent: the window (the guard stops with it).
+    """
+
+    def __init__(self, keys: set[str], is_text_input: Callable[[QWidget | None], bool],
+                 parent: QObject) -> None:
+        super().__init__(parent)
+        self._keys = keys
+        self._is_text_input = is_text_input
+        self._watched: QWidget | None = None
+        app = QApplication.instance()
+        assert isinstance(app, QApplication)
+        app.focusChanged.connect(self._focus_changed)
+        self._focus_changed(None, QApplication.focusWidget())
+
+    def stop(self) -> None:
+        """Stop watching focus changes."""
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            with contextlib.suppress(RuntimeError, TypeError):
+                app.focusChanged.disconnect(self._focus_changed)
+        self._unwatch()
+
+    def _unwatch(self) -> None:
+        if self._watched is not None:
+            with contextlib.suppress(RuntimeError):  # the widget is gone already
+                self._watched.removeEventFilter(self)
+            self._watched = None
+
+    def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        self._unwatch()
+        if new is not None and self._is_text_input(new):
+            new.installEventFilter(self)
+            self._watched = new
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+            if modifiers == Qt.KeyboardModifier.NoModifier:
+                text = QKeySequence(event.key()).toString()
+                if text in self._keys:
+                    event.accept()
+                    return True
+        return False

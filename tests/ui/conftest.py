@@ -1,0 +1,90 @@
+"""Fixtures for the main-window tests: real SQLite files, the real window, a clean teardown.
+
+The window tests are strict: any Qt warning fails them (``qt_log_level_fail``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+from window_helpers import wait_idle
+
+from policy_desktop.ui.main_window import MainWindow, WindowParts
+from policy_desktop.ui.review_panel import ReviewPanel
+from policy_desktop.ui.settings import Settings
+from policy_desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog, is_text_input
+from policy_desktop.ui.tasks import DbExecutor
+from policy_desktop.ui.theme import Theme
+
+WINDOW_TESTS = {
+    "test_decisions_model.py", "test_main_window.py", "test_filters.py", "test_live_update.py",
+    "test_settings.py", "test_import_dialog.py", "test_app_entry.py", "test_tasks.py",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Qt warnings fail the window tests (the offscreen plugin's size-hint note aside)."""
+    for item in items:
+        if item.path.name in WINDOW_TESTS and item.path.parent.name == "ui":
+            item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
+            item.add_marker(pytest.mark.qt_log_ignore("propagateSizeHints"))
+
+
+@pytest.fixture
+def executor() -> Iterator[DbExecutor]:
+    """The database thread; shut down (joined) at teardown."""
+    worker = DbExecutor()
+    yield worker
+    worker.shutdown()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Settings in the test's own config folder, with a reviewer already named."""
+    value = Settings()
+    value.reviewer = "tess"
+    return value
+
+
+def real_parts() -> WindowParts:
+    """The other engineer's review panel, shortcut list and help dialog."""
+    return WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
+                       is_text_input=is_text_input,
+                       shortcuts_dialog=lambda parent: ShortcutsDialog(parent, SHORTCUTS))
+
+
+WindowFactory = Callable[..., MainWindow]
+
+
+@pytest.fixture
+def make_window(qtbot: QtBot, settings: Settings,
+                executor: DbExecutor) -> Iterator[WindowFactory]:
+    """Build the main window on a database and wait until its first rows are shown.
+
+    At teardown every window is closed and the database thread joined.
+    """
+    windows: list[MainWindow] = []
+
+    def build(database: Path | str | None, *, wait: bool = True,
+              parts: WindowParts | None = None, **options: Any) -> MainWindow:
+        options.setdefault("poll_interval_ms", 100)
+        window = MainWindow(settings, executor, Theme(settings.theme), parts or real_parts(),
+                            **options)
+        windows.append(window)
+        window.show()
+        qtbot.waitExposed(window)
+        window.open_database(None if database is None else str(database))
+        if wait:
+            wait_idle(qtbot, window)
+        return window
+
+    yield build
+    for window in windows:
+        window.close()
+    executor.shutdown()
+    for window in windows:
+        window.deleteLater()

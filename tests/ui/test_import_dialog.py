@@ -1,0 +1,70 @@
+"""Import from the welcome panel: background import, then a dialog listing the bad lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+from pytestqt.qtbot import QtBot
+from window_helpers import HOSTILE, WAIT_MS, make_decision, wait_idle
+
+from policy_desktop.store.jsonl import ImportResult, LineProblem
+from policy_desktop.ui.import_dialog import ImportResultDialog, summary_text
+from policy_desktop.ui.main_window import TABLE_PAGE
+
+
+def jsonl_file(path: Path) -> Path:
+    good = [make_decision(n).to_dict() for n in range(2)]
+    good[1]["reasoning"] = HOSTILE
+    lines = [json.dumps(good[0]), "{not json", json.dumps({"decision": "allow"}),
+             json.dumps(good[1]), ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_import_from_the_welcome_panel_lists_each_bad_line(
+        qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    source = jsonl_file(tmp_path / "run.jsonl")
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(source)], ""))
+    window = make_window(db_path)
+    qtbot.mouseClick(window.welcome.import_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.findChild(ImportResultDialog) is not None, timeout=WAIT_MS)
+    dialog = window.findChild(ImportResultDialog)
+    assert dialog is not None
+    assert dialog.summary.text().startswith("Imported 2 decisions from run.jsonl.")
+    assert "2 lines could not be read" in dialog.summary.text()
+    lines = dialog.problem_lines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{source}:2: not JSON")
+    assert lines[1].startswith(f"{source}:3: missing required field")
+    wait_idle(qtbot, window)
+    assert window.pages.currentIndex() == TABLE_PAGE
+    assert window.model.rowCount() == 2
+    dialog.reject()
+
+
+def test_an_unreadable_file_is_reported(
+        qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path) -> None:
+    window = make_window(db_path)
+    missing = tmp_path / "gone.jsonl"
+    window.import_files([missing])
+    wait_idle(qtbot, window)
+    box = window.findChild(QMessageBox)
+    assert box is not None and "gone.jsonl" in box.text()
+
+
+def test_dialog_without_problems(qtbot: QtBot) -> None:
+    dialog = ImportResultDialog(ImportResult(imported=1, duplicates=3), [Path("a.jsonl")])
+    qtbot.addWidget(dialog)
+    assert dialog.problem_lines() == []
+    assert dialog.problems.isHidden()
+    assert dialog.summary.textFormat() == Qt.TextFormat.PlainText
+    result = ImportResult(invalid=1, conflicts=1, problems=[LineProblem("x", 4, "bad")])
+    text = summary_text(result, [Path("a"), Path("b")])
+    assert text.startswith("Imported 0 decisions from 2 files.")
+    assert "conflicted" in text

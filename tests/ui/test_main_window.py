@@ -1,0 +1,306 @@
+"""The main window driven as a reviewer would: keys and clicks, then the database is checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QWidget,
+)
+from pytestqt.qtbot import QtBot
+from window_helpers import HOSTILE, WAIT_MS, fill, make_decision, wait_idle
+
+from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.ui.decisions_model import Col
+from policy_desktop.ui.main_window import EMPTY_PAGE, TABLE_PAGE, WELCOME_PAGE, MainWindow
+from policy_desktop.ui.settings import Settings
+
+
+def activate(qtbot: QtBot, window: MainWindow) -> None:
+    """Make the window active and put the focus in the table, as after a click."""
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=WAIT_MS)
+    window.table.setFocus()
+
+
+def key(qtbot: QtBot, window: MainWindow, name: Qt.Key | str,
+        modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+    """Press a key where the focus is, then wait for the database work it caused."""
+    target = window.focusWidget() or window.table
+    qtbot.keyClick(target, name, modifier)
+    wait_idle(qtbot, window)
+
+
+def stored(path: Path, decision_id: str) -> Any:
+    with PolicyDecisionLog(path) as log:
+        return log.get_decision(decision_id)
+
+
+def history(path: Path, decision_id: str) -> list[str]:
+    with PolicyDecisionLog(path) as log:
+        return [event.action for event in log.get_review_history(decision_id)]
+
+
+def shown_id(window: MainWindow) -> str | None:
+    return window.shown_decision.decision_id if window.shown_decision else None
+
+
+def test_title_table_and_panel_show_the_database(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    ids = fill(db_path, 5)
+    window = make_window(db_path)
+    assert str(db_path) in window.windowTitle()
+    assert window.pages.currentIndex() == TABLE_PAGE
+    assert window.model.rowCount() == 5
+    assert window.selected_decision_id() == ids[-1]  # newest first, first row selected
+    assert shown_id(window) == ids[-1]
+    assert window.filter_bar.view_buttons["unreviewed"].text() == "Unreviewed (5)"
+    assert window.progress_label.text() == "Reviewed 0 of 5 (0%)"
+
+
+def test_keyboard_review_flow_writes_the_database(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    ids = list(reversed(fill(db_path, 6)))  # as the table shows them: newest first
+    window = make_window(db_path)
+    activate(qtbot, window)
+
+    key(qtbot, window, Qt.Key.Key_A)  # accept the first
+    first = stored(db_path, ids[0])
+    assert first.reviewed and first.review_action == "accept" and first.reviewer == "tess"
+    qtbot.waitUntil(lambda: window.model.row_of(ids[0]) == -1, timeout=WAIT_MS)
+    assert window.selected_decision_id() == ids[1]  # the next row, now at the top
+    qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
+
+    key(qtbot, window, Qt.Key.Key_2)  # choose deny …
+    key(qtbot, window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # … and save
+    second = stored(db_path, ids[1])
+    assert second.review_decision == "deny" and second.review_action == "correct_decision"
+    assert second.decision == "allow"  # the model's output is never overwritten
+    qtbot.waitUntil(lambda: shown_id(window) == ids[2], timeout=WAIT_MS)
+
+    key(qtbot, window, Qt.Key.Key_S)  # skip: nothing written
+    assert not stored(db_path, ids[2]).reviewed
+    assert window.selected_decision_id() == ids[3]
+
+    key(qtbot, window, Qt.Key.Key_K)  # back up …
+    assert window.selected_decision_id() == ids[2]
+    key(qtbot, window, Qt.Key.Key_J)  # … and down again
+    key(qtbot, window, Qt.Key.Key_Down)
+    assert window.selected_decision_id() == ids[4]
+    key(qtbot, window, Qt.Key.Key_Up)
+    assert window.selected_decision_id() == ids[3]
+
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo the deny
+    assert not stored(db_path, ids[1]).reviewed
+    assert history(db_path, ids[1]) == ["correct_decision", "undo"]
+    qtbot.waitUntil(lambda: window.selected_decision_id() == ids[1], timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
+    assert window.session.count == 1
+    assert window.filter_bar.counts["unreviewed"] == 5
+    assert "1 review this session" in window.session_label.text()
+
+
+def test_commit_with_the_numeric_enter_key_and_the_toolbar(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    ids = list(reversed(fill(db_path, 3)))
+    window = make_window(db_path)
+    activate(qtbot, window)
+    key(qtbot, window, Qt.Key.Key_4)
+    key(qtbot, window, Qt.Key.Key_Enter, Qt.KeyboardModifier.ControlModifier)
+    assert stored(db_path, ids[0]).review_decision == "require_mfa"
+    qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
+    window.actions_by_id["accept"].trigger()
+    wait_idle(qtbot, window)
+    assert stored(db_path, ids[1]).review_action == "accept"
+
+
+def test_single_keys_type_into_text_fields(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    ids = list(reversed(fill(db_path, 3)))
+    window = make_window(db_path)
+    activate(qtbot, window)
+    qtbot.mouseClick(window.filter_bar.search, Qt.MouseButton.LeftButton)
+    assert window.focusWidget() is window.filter_bar.search
+    for letter in (Qt.Key.Key_A, Qt.Key.Key_J, Qt.Key.Key_S, Qt.Key.Key_2):
+        key(qtbot, window, letter)
+    assert window.filter_bar.search.text() == "ajs2"
+    assert window.selected_decision_id() == ids[0]
+    with PolicyDecisionLog(db_path) as log:
+        assert log.get_statistics()["reviewed"] == 0
+
+    editor = window.panel.findChild(QPlainTextEdit, "reasoningEditor")
+    assert editor is not None
+    window.actions_by_id["focus_reasoning"].trigger()  # R
+    assert window.focusWidget() is editor
+    before = editor.toPlainText()
+    key(qtbot, window, Qt.Key.Key_1)
+    key(qtbot, window, Qt.Key.Key_A)
+    assert editor.toPlainText() == before + "1a"
+    assert window.panel.form.chosen_decision() == "allow"  # "1" did not choose allow again
+    with PolicyDecisionLog(db_path) as log:
+        assert log.get_statistics()["reviewed"] == 0
+    key(qtbot, window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # Ctrl still works
+    saved = stored(db_path, ids[0])
+    assert saved.review_action == "correct_reasoning"
+    assert saved.review_reasoning == (before + "1a").strip()
+
+
+def test_reviewer_is_asked_for_at_the_first_review(
+        qtbot: QtBot, make_window: Any, settings: Settings, db_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = list(reversed(fill(db_path, 2)))
+    settings.reviewer = ""
+    asked: list[str] = []
+
+    def get_text(*args: Any, **kwargs: Any) -> tuple[str, bool]:
+        asked.append(args[2])
+        return "  Quinn ", True
+
+    monkeypatch.setattr(QInputDialog, "getText", get_text)
+    window = make_window(db_path)
+    activate(qtbot, window)
+    key(qtbot, window, Qt.Key.Key_A)
+    assert stored(db_path, ids[0]).reviewer == "Quinn"
+    assert Settings().reviewer == "Quinn"
+    qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
+    key(qtbot, window, Qt.Key.Key_A)
+    assert len(asked) == 1  # remembered
+
+
+def test_hostile_content_appears_literally(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    with PolicyDecisionLog(db_path) as log:
+        log.log_decision(make_decision(1, situation={"actor": HOSTILE, "action": "read",
+                                                     "target": "<b>bold</b>"},
+                                       reasoning=HOSTILE, team_context="<b>bold</b>"))
+    window = make_window(db_path)
+    assert window.model.data(window.model.index(0, Col.ACTOR)) == HOSTILE
+    assert window.model.data(window.model.index(0, Col.TARGET)) == "<b>bold</b>"
+    qtbot.waitUntil(lambda: window.shown_decision is not None, timeout=WAIT_MS)
+    showing = [label for label in window.findChildren(QLabel)
+               if HOSTILE in label.text() or "<b>bold</b>" in label.text()]
+    assert showing, "the hostile text should be on screen"
+    for label in showing:
+        assert label.textFormat() == Qt.TextFormat.PlainText, label.objectName()
+    editors = [e for e in window.findChildren(QPlainTextEdit) if HOSTILE in e.toPlainText()]
+    assert editors  # the reasoning editor holds it as plain text
+
+
+def test_welcome_panel_on_an_empty_database(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    window = make_window(db_path)
+    assert window.pages.currentIndex() == WELCOME_PAGE
+    assert window.welcome.title.text() == "No decisions yet"
+    assert str(db_path) in window.welcome.database.text()
+    assert window.welcome.run_button.isVisible() and window.welcome.import_button.isVisible()
+    with qtbot.waitSignal(window.run_quick_suite_requested, timeout=WAIT_MS):
+        qtbot.mouseClick(window.welcome.run_button, Qt.MouseButton.LeftButton)
+    box = window.findChild(QMessageBox)
+    assert box is not None
+    assert "policy-desktop run" in box.informativeText()
+    assert str(db_path) in box.informativeText()
+
+
+def test_empty_view_says_so(qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    fill(db_path, 2)
+    window = make_window(db_path)
+    qtbot.mouseClick(window.filter_bar.view_buttons["corrections"], Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert window.pages.currentIndex() == EMPTY_PAGE
+    assert window.empty_view.title.text() == "No corrections yet"
+
+
+def test_an_unopenable_database_names_the_file_and_the_app_stays_usable(
+        qtbot: QtBot, make_window: Any, tmp_path: Path, db_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "broken.db"
+    bad.write_bytes(b"this is not sqlite" * 10)
+    window = make_window(bad)
+    box = window.findChild(QMessageBox)
+    assert box is not None and box.isVisible()
+    assert str(bad) in box.text()
+    assert window.database is None
+    assert window.pages.currentIndex() == WELCOME_PAGE
+    assert window.welcome.title.text() == "No database open"
+    assert window.welcome.open_button.isVisible()
+    box.accept()
+
+    fill(db_path, 3)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda *args, **kwargs: (str(db_path), ""))
+    qtbot.mouseClick(window.welcome.open_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert window.database is not None
+    assert window.model.rowCount() == 3
+    assert window.pages.currentIndex() == TABLE_PAGE
+    assert window.settings.database == str(db_path)
+
+
+def test_new_database_from_the_file_menu(
+        qtbot: QtBot, make_window: Any, tmp_path: Path, db_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fill(db_path, 2)
+    window = make_window(db_path)
+    fresh = tmp_path / "fresh.db"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(fresh), ""))
+    window.actions_by_id["new_database"].trigger()
+    wait_idle(qtbot, window)
+    assert fresh.exists()
+    assert str(fresh) in window.windowTitle()
+    assert window.pages.currentIndex() == WELCOME_PAGE
+
+
+def test_window_state_is_remembered(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    fill(db_path, 2)
+    window = make_window(db_path)
+    window.splitter.setSizes([900, 400])
+    window.table.horizontalHeader().resizeSection(Col.TARGET, 333)
+    sizes = window.splitter.sizes()
+    window.close()
+    again = make_window(db_path)
+    restored = again.splitter.sizes()  # the offscreen screen may give a smaller window
+    assert restored[0] / sum(restored) == pytest.approx(sizes[0] / sum(sizes), abs=0.02)
+    assert again.table.horizontalHeader().sectionSize(Col.TARGET) == 333
+
+
+def test_statistics_tab_gets_data_from_the_background(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    from conftest import real_parts
+
+    fill(db_path, 4)
+
+    class Stats(QWidget):
+        def __init__(self) -> None:
+            super().__init__()
+            self.data: list[object] = []
+
+        def set_data(self, data: object) -> None:
+            self.data.append(data)
+
+    parts = real_parts()
+    parts.statistics_view = Stats()
+    parts.collect_statistics = lambda log: log.get_statistics()["total"]
+    window = make_window(db_path, parts=parts)
+    window.actions_by_id["statistics"].trigger()
+    qtbot.waitUntil(lambda: parts.statistics_view.data == [4], timeout=WAIT_MS)  # type: ignore[attr-defined]
+
+
+def test_closing_while_work_is_queued_is_clean(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    fill(db_path, 50)
+    window = make_window(db_path, page_size=10)
+    for _ in range(5):
+        window.model.refresh()
+        window.reload()
+    window.close()
+    window.executor.shutdown()
+    assert window.executor.idle
