@@ -141,6 +141,18 @@ class Settings:
             raise ValueError(f"unknown theme {value!r}; choose one of {', '.join(THEMES)}")
         self._set("view/theme", value)
 
+    # --- export -----------------------------------------------------------------------
+
+    @property
+    def export_folder(self) -> str | None:
+        """The folder the export wizard wrote to last (its next default)."""
+        value = str(self._get("export/folder", "", str)).strip()
+        return value or None
+
+    @export_folder.setter
+    def export_folder(self, value: str | None) -> None:
+        self._set("export/folder", (value or "").strip() or None)
+
     # --- window state (opaque Qt blobs) ----------------------------------------------
 
     def window_state(self, name: str) -> QByteArray | None:

@@ -1,0 +1,449 @@
+"""The export wizard: from reviewed corrections to training data and a new prompt version.
+
+Readiness → Options → Preview → (Finish) → Result. The 50-correction gate is the
+export package's own rule (``ExportOptions`` / ``export_training_data``); the wizard
+only shows it. Previews and exports run on an :class:`ExportController` thread.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
+
+from policy_desktop.engine.prompts import PromptCatalog, PromptError, format_example
+from policy_desktop.export.options import (
+    CHAT_FILE,
+    DPO_FILE,
+    FEWSHOT_FILE,
+    FORMAT_FILES,
+    SEED_JSON_FILE,
+    ExportOptions,
+)
+from policy_desktop.ui.export_worker import ExportController
+from policy_desktop.ui.settings import Settings
+from policy_desktop.vocabulary import DECISIONS, TRAINING_GATE
+
+if TYPE_CHECKING:
+    from policy_desktop.export.fewshot_selection import EmbedFn
+    from policy_desktop.export.results import ExportPreview, ExportResult
+
+FORMAT_LABELS: dict[str, str] = {
+    "fewshot": "Few-shot examples for a new prompt version",
+    "seed_json": "Fine-tuning dataset (the seed's prompt/response JSON)",
+    "chat_jsonl": "Chat fine-tuning lines (OpenAI / TRL SFTTrainer messages)",
+    "dpo": "Preference pairs (TRL DPO: chosen = correction, rejected = model)",
+}
+FILE_DESCRIPTIONS: dict[str, str] = {
+    FEWSHOT_FILE: "examples in the prompt's own format",
+    SEED_JSON_FILE: "prompt/response pairs with metadata",
+    CHAT_FILE: "one {\"messages\": [...]} per line",
+    DPO_FILE: "one {\"prompt\", \"chosen\", \"rejected\"} per line",
+}
+
+
+class PageId(IntEnum):
+    READINESS = 0
+    OPTIONS = 1
+    PREVIEW = 2
+    RESULT = 3
+
+
+def _plain_label(text: str = "", *, wrap: bool = True) -> QLabel:
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(wrap)
+    return label
+
+
+def _human_size(size: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:,} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1000  # type: ignore[assignment]
+    return f"{size} bytes"
+
+
+class ReadinessPage(QWizardPage):
+    """Corrections so far against the gate; below it, how many more and no way on."""
+
+    def __init__(self, corrections: int) -> None:
+        super().__init__()
+        self.setTitle("Ready to export?")
+        self.setSubTitle("Training data needs enough human corrections to be worth learning from.")
+        self.corrections = corrections
+        layout = QVBoxLayout(self)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, TRAINING_GATE)
+        self.bar.setValue(min(corrections, TRAINING_GATE))
+        self.bar.setFormat(f"{corrections} of {TRAINING_GATE} corrections")
+        self.message = _plain_label()
+        if self.isComplete():
+            self.message.setText(
+                f"{corrections} corrections are ready. Next: choose what to write.")
+        else:
+            more = TRAINING_GATE - corrections
+            self.message.setText(
+                f"{corrections} corrections so far; {more} more needed before training data "
+                f"can be exported. Review more decisions (the Incorrect filter is a good "
+                f"place to start) and come back.")
+        layout.addWidget(self.bar)
+        layout.addWidget(self.message)
+        layout.addStretch(1)
+
+    def isComplete(self) -> bool:
+        return self.corrections >= TRAINING_GATE
+
+
+class OptionsPage(QWizardPage):
+    """Destination, formats and selection options (the CLI's options, with checkboxes)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.setTitle("What to export")
+        self.setSubTitle("The folder is written atomically: complete, or not at all.")
+        self._settings = settings
+        layout = QVBoxLayout(self)
+        folder_row = QHBoxLayout()
+        self.folder = QLineEdit(self._default_folder())
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Destination folder:", folder_row)
+        self.fewshot_count = QSpinBox()
+        self.fewshot_count.setRange(1, 64)
+        self.fewshot_count.setValue(8)
+        form.addRow("Few-shot examples:", self.fewshot_count)
+        layout.addLayout(form)
+        formats = QGroupBox("Formats")
+        formats_layout = QVBoxLayout(formats)
+        self.formats: dict[str, QCheckBox] = {}
+        for key, label in FORMAT_LABELS.items():
+            box = QCheckBox(label)
+            box.setChecked(True)
+            box.toggled.connect(self.completeChanged)
+            formats_layout.addWidget(box)
+            self.formats[key] = box
+        layout.addWidget(formats)
+        self.include_accepted = QCheckBox(
+            "Include decisions reviewers accepted as correct (fine-tuning files)")
+        self.exclude_suite = QCheckBox(
+            "Exclude situations of the evaluation suite (they would teach the test)")
+        self.exclude_suite.setChecked(True)
+        self.replace_existing = QCheckBox("Replace the folder if it already holds files")
+        for box in (self.include_accepted, self.exclude_suite, self.replace_existing):
+            layout.addWidget(box)
+        layout.addStretch(1)
+        self.folder.textChanged.connect(self.completeChanged)
+
+    def _default_folder(self) -> str:
+        remembered = self._settings.export_folder
+        if remembered:
+            return remembered
+        return str(Path.home() / "policy-desktop-exports" / f"training_export_{date.today()}")
+
+    def _browse(self) -> None:
+        start = str(Path(self.folder.text()).parent)
+        chosen = QFileDialog.getExistingDirectory(self, "Export into folder", start)
+        if chosen:
+            self.folder.setText(chosen)
+
+    def isComplete(self) -> bool:
+        return bool(self.folder.text().strip()) and any(
+            box.isChecked() for box in self.formats.values())
+
+    def validatePage(self) -> bool:
+        target = Path(self.folder.text().strip()).expanduser()
+        if target.exists() and (not target.is_dir() or any(target.iterdir())) \
+                and not self.replace_existing.isChecked():
+            QMessageBox.warning(
+                self, "Folder not empty",
+                f"{target} already holds files. Choose another folder, or tick "
+                f"\"Replace the folder if it already holds files\".")
+            return False
+        self._settings.export_folder = str(target)
+        return True
+
+    def options(self) -> ExportOptions:
+        """The choices as the export package's options."""
+        return ExportOptions(
+            fewshot_count=self.fewshot_count.value(),
+            include_accepted=self.include_accepted.isChecked(),
+            allow_suite_examples=not self.exclude_suite.isChecked(),
+            force=self.replace_existing.isChecked(),
+            formats=frozenset(key for key, box in self.formats.items() if box.isChecked()),
+        )
+
+    def target(self) -> Path:
+        return Path(self.folder.text().strip()).expanduser()
+
+
+class PreviewPage(QWizardPage):
+    """The selected examples, their balance over decision types, and each file's lines."""
+
+    def __init__(self, controller: ExportController) -> None:
+        super().__init__()
+        self.setTitle("Preview")
+        self.setSubTitle("Nothing is written yet. Finish writes these files.")
+        self.setCommitPage(True)
+        self._controller = controller
+        self.preview: ExportPreview | None = None
+        layout = QVBoxLayout(self)
+        self.status = _plain_label("Selecting examples…")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.balance = _plain_label()
+        self.files = QTableWidget(0, 3)
+        self.files.setHorizontalHeaderLabels(("File", "Records", "Contents"))
+        self.files.verticalHeader().setVisible(False)
+        self.files.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.files.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.files.setMaximumHeight(150)
+        self.examples = QPlainTextEdit()
+        self.examples.setReadOnly(True)
+        self.examples.setPlaceholderText("The selected few-shot examples appear here.")
+        layout.addWidget(self.status)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.balance)
+        layout.addWidget(self.files)
+        layout.addWidget(_plain_label("Few-shot examples:"))
+        layout.addWidget(self.examples, 1)
+        controller.worker.previewReady.connect(self._show)
+        controller.worker.progress.connect(self._progress)
+
+    def initializePage(self) -> None:
+        wizard = self.wizard()
+        assert isinstance(wizard, ExportWizard)
+        self.preview = None
+        self.busy.show()
+        self.status.setText("Selecting examples (loading the embedding model the first time)…")
+        self.examples.clear()
+        self.files.setRowCount(0)
+        self.balance.setText("")
+        self.completeChanged.emit()
+        self._controller.preview(wizard.options_page.options())
+
+    def _progress(self, stage: str, _fraction: float) -> None:
+        if self.preview is None and self.isVisible():
+            self.status.setText(f"{stage}…")
+
+    def _show(self, preview: ExportPreview) -> None:
+        self.preview = preview
+        self.busy.hide()
+        self.status.setText(
+            f"{preview.corrections} corrections; {preview.fewshot_candidates} usable as "
+            f"few-shot examples; {preview.suite_examples_excluded} excluded as suite "
+            f"situations, {preview.empty_reasonings_excluded} for an empty reasoning.")
+        if preview.fewshot:
+            balance = ", ".join(f"{name} {preview.fewshot_per_type.get(name, 0)}"
+                                for name in DECISIONS)
+            skipped = preview.near_duplicates_skipped or 0
+            self.balance.setText(f"Balance of the {len(preview.fewshot)} examples: {balance}. "
+                                 f"Near-duplicates skipped: {skipped}.")
+        self.examples.setPlainText("\n\n".join(format_example(e) for e in preview.fewshot))
+        self.files.setRowCount(0)
+        for key, count in preview.lines.items():
+            name = FORMAT_FILES.get(key, key)
+            row = self.files.rowCount()
+            self.files.insertRow(row)
+            for column, text in enumerate((name, f"{count:,}", FILE_DESCRIPTIONS.get(name, ""))):
+                self.files.setItem(row, column, QTableWidgetItem(text))
+        self.files.resizeColumnsToContents()
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.preview is not None
+
+
+class ResultPage(QWizardPage):
+    """Runs the export with progress; then the files, Open folder, and closing the loop."""
+
+    promptVersionCreated = Signal(str)
+
+    def __init__(self, controller: ExportController, catalog: PromptCatalog) -> None:
+        super().__init__()
+        self.setTitle("Export")
+        self.setSubTitle("The files are written in the background; then close the loop: a new "
+                         "prompt version from the examples, measured by a run.")
+        self._controller = controller
+        self._catalog = catalog
+        self.result: ExportResult | None = None
+        self.created_version: str | None = None
+        layout = QVBoxLayout(self)
+        self.status = _plain_label("Writing…")
+        self.loop_status = _plain_label("")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 100)
+        self.files = QTableWidget(0, 2)
+        self.files.setHorizontalHeaderLabels(("File", "Size"))
+        self.files.verticalHeader().setVisible(False)
+        self.files.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.files.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        buttons = QHBoxLayout()
+        self.open_folder = QPushButton("Open folder")
+        self.create_prompt = QPushButton("Create prompt version from these examples…")
+        self.run_suite = QPushButton("Run the suite with it")
+        for button in (self.open_folder, self.create_prompt, self.run_suite):
+            button.setEnabled(False)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout.addWidget(self.status)
+        layout.addWidget(self.bar)
+        self.files.setMinimumHeight(120)
+        layout.addWidget(self.files, 1)
+        layout.addLayout(buttons)
+        self.loop_status.setMinimumHeight(self.loop_status.fontMetrics().lineSpacing() * 2 + 4)
+        layout.addWidget(self.loop_status)
+        self.open_folder.clicked.connect(self._open_folder)
+        self.create_prompt.clicked.connect(self.ask_and_create_prompt_version)
+        worker = controller.worker
+        worker.progress.connect(self._progress)
+        worker.exported.connect(self._done)
+        worker.failed.connect(self._failed)
+        worker.cancelled.connect(lambda: self._failed("The export was cancelled."))
+
+    def initializePage(self) -> None:
+        wizard = self.wizard()
+        assert isinstance(wizard, ExportWizard)
+        self.result = None
+        self.bar.setValue(0)
+        self.status.setText("Writing the export…")
+        self._controller.export(wizard.options_page.target(), wizard.options_page.options())
+
+    def _progress(self, stage: str, fraction: float) -> None:
+        if self.result is None and self.isVisible():
+            self.status.setText(f"{stage}…")
+            self.bar.setValue(round(fraction * 100))
+
+    def _done(self, result: ExportResult) -> None:
+        self.result = result
+        self.bar.setValue(100)
+        self.status.setText(f"Exported to {result.output_dir}")
+        self.files.setRowCount(0)
+        for path in sorted(result.output_dir.iterdir()):
+            row = self.files.rowCount()
+            self.files.insertRow(row)
+            self.files.setItem(row, 0, QTableWidgetItem(path.name))
+            size = QTableWidgetItem(_human_size(path.stat().st_size))
+            size.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.files.setItem(row, 1, size)
+        self.files.resizeColumnsToContents()
+        self.open_folder.setEnabled(True)
+        self.create_prompt.setEnabled((result.output_dir / FEWSHOT_FILE).exists())
+        self.completeChanged.emit()
+
+    def _failed(self, message: str) -> None:
+        self.status.setText(f"Nothing was written: {message}")
+        self.bar.setValue(0)
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.result is not None or self.status.text().startswith("Nothing was written")
+
+    def _open_folder(self) -> None:
+        if self.result is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.result.output_dir)))
+
+    def suggested_name(self) -> str:
+        base = f"v3_reviewed_{date.today():%Y%m%d}"
+        name, number = base, 2
+        while name in self._catalog.names():
+            name, number = f"{base}_{number}", number + 1
+        return name
+
+    def ask_and_create_prompt_version(self) -> None:
+        name, ok = QInputDialog.getText(self, "New prompt version",
+                                        "Name of the new prompt version:",
+                                        text=self.suggested_name())
+        if ok and name.strip():
+            self.create_prompt_version(name.strip())
+
+    def create_prompt_version(self, name: str) -> bool:
+        """Create ``name`` from the exported examples; True when it was created."""
+        assert self.result is not None
+        try:
+            version = self._catalog.create(
+                name, self.result.output_dir / FEWSHOT_FILE,
+                description=f"Few-shot examples from reviewed corrections ({date.today()})")
+        except PromptError as problem:
+            QMessageBox.warning(self, "Could not create the prompt version", str(problem))
+            return False
+        self.created_version = version.name
+        self.loop_status.setText(f"Created prompt version {version.name} with "
+                                 f"{len(version.examples)} examples. Next: run the suite with "
+                                 f"it and compare the run with the previous one.")
+        self.run_suite.setEnabled(True)
+        self.promptVersionCreated.emit(version.name)
+        return True
+
+
+class ExportWizard(QWizard):
+    """Readiness → options → preview → export; the one-click path to training data.
+
+    Signals:
+        runSuiteRequested(prompt_version): "Run the suite with it" was clicked.
+    """
+
+    runSuiteRequested = Signal(str)
+
+    def __init__(self, database: str, corrections: int, settings: Settings,
+                 catalog: PromptCatalog | None = None, parent: QWidget | None = None, *,
+                 embed: EmbedFn | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export training data")
+        self.setObjectName("exportWizard")
+        self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
+        self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)
+        self.setButtonText(QWizard.WizardButton.CommitButton, "Finish")
+        self.setButtonText(QWizard.WizardButton.FinishButton, "Close")
+        self.controller = ExportController(database, self, embed=embed)
+        catalog = catalog or PromptCatalog()
+        self.readiness_page = ReadinessPage(corrections)
+        self.options_page = OptionsPage(settings)
+        self.preview_page = PreviewPage(self.controller)
+        self.result_page = ResultPage(self.controller, catalog)
+        for page_id, page in ((PageId.READINESS, self.readiness_page),
+                              (PageId.OPTIONS, self.options_page),
+                              (PageId.PREVIEW, self.preview_page),
+                              (PageId.RESULT, self.result_page)):
+            self.setPage(page_id, page)
+        self.result_page.run_suite.clicked.connect(self._run_suite)
+        self.resize(760, 600)
+
+    def _run_suite(self) -> None:
+        if self.result_page.created_version:
+            self.runSuiteRequested.emit(self.result_page.created_version)
+            self.accept()
+
+    def done(self, result: int) -> None:
+        self.controller.shutdown()
+        super().done(result)

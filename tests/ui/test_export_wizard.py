@@ -1,0 +1,145 @@
+"""The export wizard: blocked below the gate, Next → Next → Finish exports, closing the loop."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWizard
+from pytestqt.qtbot import QtBot
+
+from policy_desktop.engine.prompts import PromptCatalog, parse_examples
+from policy_desktop.store import PolicyDecision, PolicyDecisionLog
+from policy_desktop.ui.export_wizard import ExportWizard, PageId
+from policy_desktop.ui.settings import Settings
+from policy_desktop.vocabulary import DECISIONS
+
+
+def fake_embed(texts: Sequence[str]) -> np.ndarray:
+    """Deterministic unit vectors (the real MiniLM is exercised in tests/export)."""
+    rows = []
+    for text in texts:
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+        vector = np.random.default_rng(seed).standard_normal(16)
+        rows.append(vector / np.linalg.norm(vector))
+    return np.array(rows, dtype=np.float32).reshape(len(texts), 16)
+
+
+def build(path: Path, corrections: int) -> Path:
+    log = PolicyDecisionLog(path)
+    decisions = [PolicyDecision(
+        situation={"actor": f"user{i}", "role": "member", "action": "write",
+                   "target": f"repo/file{i}.py", "trust_score": round(0.3 + i / 200, 3)},
+        model_name="Gemma 3 270m", model_version="Q4_K_M", prompt_version="v2_fewshot_8examples",
+        decision="allow", classification="code_change", risk_level="medium",
+        reasoning=f"Members may write code in development ({i}).", expected_decision="deny",
+        decision_correct=False) for i in range(corrections + 5)]
+    ids = [log.log_decision(d) for d in decisions]
+    for i, decision_id in enumerate(ids[:corrections]):
+        log.mark_reviewed(decision_id, review_decision=DECISIONS[1 + i % 3],
+                          review_reasoning=f"Corrected reasoning number {i} for this change.",
+                          reviewer="dana")
+    log.close()
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(tmp_path / "settings.ini")
+
+
+@pytest.fixture
+def make_wizard(qtbot: QtBot, settings: Settings) -> Iterator:
+    made: list[ExportWizard] = []
+
+    def make(database: Path, corrections: int) -> ExportWizard:
+        wizard = ExportWizard(str(database), corrections, settings, embed=fake_embed)
+        qtbot.addWidget(wizard)
+        wizard.show()
+        made.append(wizard)
+        return wizard
+
+    yield make
+    for wizard in made:
+        assert wizard.controller.shutdown()
+
+
+def _click(qtbot: QtBot, wizard: ExportWizard, which: QWizard.WizardButton) -> None:
+    button = wizard.button(which)
+    assert button.isEnabled() and button.isVisible(), f"{which} not available"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_blocked_at_49_corrections(tmp_path: Path, make_wizard, qtbot: QtBot) -> None:
+    wizard = make_wizard(build(tmp_path / "d.db", 49), 49)
+    assert wizard.currentId() == PageId.READINESS
+    assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+    text = wizard.readiness_page.message.text()
+    assert "49 corrections" in text and "1 more needed" in text
+    assert wizard.readiness_page.bar.text() == "49 of 50 corrections"
+
+
+def test_next_next_finish_exports_at_50(tmp_path: Path, make_wizard, qtbot: QtBot,
+                                        settings: Settings) -> None:
+    database = build(tmp_path / "d.db", 50)
+    target = tmp_path / "out" / "training_export"
+    wizard = make_wizard(database, 50)
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    wizard.options_page.folder.setText(str(target))
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    assert wizard.currentId() == PageId.PREVIEW
+    qtbot.waitUntil(lambda: wizard.preview_page.preview is not None, timeout=30_000)
+    preview = wizard.preview_page.preview
+    assert preview is not None and len(preview.fewshot) == 8
+    assert set(preview.fewshot_per_type) == {"deny", "require_attestation", "require_mfa"}
+    assert wizard.preview_page.files.rowCount() == 4
+    assert "### Situation" in wizard.preview_page.examples.toPlainText()
+    commit = wizard.button(QWizard.WizardButton.CommitButton)
+    assert commit.text() == "Finish"
+    _click(qtbot, wizard, QWizard.WizardButton.CommitButton)
+    qtbot.waitUntil(lambda: wizard.result_page.result is not None, timeout=60_000)
+    names = sorted(p.name for p in target.iterdir())
+    assert {"fewshot_examples.txt", "finetuning_dataset.json", "finetuning_chat.jsonl",
+            "dpo_pairs.jsonl", "analysis_report.json", "manifest.json"} <= set(names)
+    assert wizard.result_page.files.rowCount() == len(names)
+    chat_lines = (target / "finetuning_chat.jsonl").read_text().splitlines()
+    assert len(chat_lines) == 50 and "messages" in json.loads(chat_lines[0])
+    assert settings.export_folder == str(target)
+
+    # Closing the loop: a prompt version from the examples, then "Run the suite with it".
+    assert wizard.result_page.create_prompt_version("v3_from_wizard")
+    version = PromptCatalog().get("v3_from_wizard")
+    exported = parse_examples((target / "fewshot_examples.txt").read_text())
+    assert list(version.examples) == exported
+    with qtbot.waitSignal(wizard.runSuiteRequested) as requested:
+        _click_button(qtbot, wizard.result_page.run_suite)
+    assert requested.args == ["v3_from_wizard"]
+
+
+def _click_button(qtbot: QtBot, button) -> None:  # noqa: ANN001
+    assert button.isEnabled()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_non_empty_folder_needs_replace(tmp_path: Path, make_wizard, qtbot: QtBot,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning",
+                        staticmethod(lambda parent, title, text, *a: warnings.append(text)))
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    wizard = make_wizard(build(tmp_path / "d.db", 50), 50)
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    wizard.options_page.folder.setText(str(target))
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    assert wizard.currentId() == PageId.OPTIONS
+    assert warnings and str(target) in warnings[0]
+    assert (target / "keep.txt").read_text() == "mine"
