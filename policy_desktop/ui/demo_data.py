@@ -134,10 +134,14 @@ def build_demo_log(log: PolicyDecisionLog, count: int = 400, *, seed: int = 7,
     older = decisions[: int(len(decisions) * 0.8)]
     for decision in rng.sample(older, int(len(decisions) * reviewed_share)):
         assert decision.decision_id is not None
+        better = (f"The policy asks for this: a {decision.situation['role']} may not do this "
+                  "alone, and the target is sensitive.")
         if decision.decision == "unparseable" or decision.decision_correct is False:
             fixed = decision.expected_decision or "deny"
-            log.mark_reviewed(decision.decision_id, fixed,
-                              f"{fixed} is right here: the policy requires it for this role.",
+            with_reason = decision.decision == "unparseable" or rng.random() < 0.5
+            log.mark_reviewed(decision.decision_id, fixed, better if with_reason else None,
                               reviewer)
+        elif rng.random() < 0.15:
+            log.mark_reviewed(decision.decision_id, review_reasoning=better, reviewer=reviewer)
         else:
             log.mark_reviewed(decision.decision_id, reviewer=reviewer)

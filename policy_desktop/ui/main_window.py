@@ -74,7 +74,7 @@ SORT_LABELS: dict[str, str] = {
 # Column widths as the text that must fit (plus room for padding and icons).
 COLUMN_SAMPLES: dict[Col, str] = {
     Col.TIME: "yesterday 00:00", Col.ACTOR: "deploy-bot", Col.ACTION: "rotate_key",
-    Col.TARGET: "secrets/api_keys.env··", Col.DECISION: "✎ Attestation",
+    Col.TARGET: "secrets/api_keys.env··", Col.DECISION: "? Unparseable",
     Col.EXPECTED: "✎ Attestation", Col.CORRECT: "Correct··", Col.CONFIDENCE: "Confidence",
     Col.COVERAGE: "Coverage", Col.REVIEW: "corrected → MFA", Col.REVIEWER: "Reviewer",
     Col.SCENARIO: "Scenario",
@@ -87,6 +87,9 @@ EMPTY_VIEW_TEXT: dict[str, tuple[str, str]] = {
     "all": ("No decisions", "No decision matches."),
 }
 TABLE_PAGE, WELCOME_PAGE, EMPTY_PAGE = 0, 1, 2
+KEYS_HINT = "A accept · 1–4 choose · R reasoning · Ctrl+Enter save · S skip · J/K move · F1 keys"
+REVIEW_ACTIONS = ("accept", "commit", "skip", "focus_reasoning", "choose_allow", "choose_deny",
+                  "choose_attestation", "choose_mfa")
 HEADER_STATE = "table_header_v2"  # bump when the columns change: old widths would not fit
 STATUS_MESSAGE_MS = 6000
 
@@ -293,6 +296,10 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         bar.setSizeGripEnabled(False)
+        self.keys_hint = QLabel(KEYS_HINT)
+        self.keys_hint.setObjectName("keysHint")
+        self.keys_hint.setTextFormat(Qt.TextFormat.PlainText)
+        bar.addWidget(self.keys_hint, 1)
         self.cap_label = QLabel()
         self.cap_label.setObjectName("capLabel")
         self.cap_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -499,7 +506,18 @@ class MainWindow(QMainWindow):
 
     def _show_no_database(self, reason: str) -> None:
         self.welcome.show_no_database(reason)
-        self.pages.setCurrentIndex(WELCOME_PAGE)
+        self._set_page(WELCOME_PAGE)
+
+    def _set_page(self, page: int) -> None:
+        """Show the table, the welcome panel or the empty-view message."""
+        welcome = page == WELCOME_PAGE
+        self.pages.setCurrentIndex(page)
+        # Nothing to filter or review yet: the welcome panel gets the whole width.
+        self.filter_bar.setVisible(not welcome)
+        self.panel.setVisible(not welcome)
+        for widget in (self.progress_label, self.progress_bar, self.keys_hint):
+            widget.setVisible(not welcome)
+        self._update_actions()
 
     def choose_database_to_open(self) -> None:
         """File → Open database…"""
@@ -641,16 +659,16 @@ class MainWindow(QMainWindow):
         counts = self._counts
         if counts is not None and counts.total == 0:
             self.welcome.show_empty_database(self.database.display_name)
-            self.pages.setCurrentIndex(WELCOME_PAGE)
+            self._set_page(WELCOME_PAGE)
         elif self.model.rowCount() == 0 and not self.model.loading and counts is not None:
             view = self.filter_bar.filter.view
             title, text = EMPTY_VIEW_TEXT[view]
             if counts.views["all"] == 0 or self.filter_bar.clear_button.isVisible():
                 title, text = "No decisions match", "Change the search or clear the filters."
             self.empty_view.show_message(title, text, self.theme.icon("accept"))
-            self.pages.setCurrentIndex(EMPTY_PAGE)
+            self._set_page(EMPTY_PAGE)
         else:
-            self.pages.setCurrentIndex(TABLE_PAGE)
+            self._set_page(TABLE_PAGE)
 
     # --- table and selection ---------------------------------------------------------
 
@@ -885,12 +903,16 @@ class MainWindow(QMainWindow):
             self._refresh_statistics()
 
     def _update_actions(self) -> None:
-        a = self.actions_by_id
-        has_decision = self._shown_id is not None
-        for action_id in ("accept", "commit", "skip", "focus_reasoning", "choose_allow",
-                          "choose_deny", "choose_attestation", "choose_mfa"):
+        a = getattr(self, "actions_by_id", {})
+        reviewing = not self._statistics_visible()  # no hidden reviews from the other tab
+        has_decision = self._shown_id is not None and reviewing
+        for action_id in REVIEW_ACTIONS:
             if action_id in a:
                 a[action_id].setEnabled(has_decision)
+        has_rows = reviewing and self.pages.currentIndex() == TABLE_PAGE
+        for action_id in ("next", "previous"):
+            if action_id in a:
+                a[action_id].setEnabled(has_rows)
         if "undo" in a:
             a["undo"].setEnabled(bool(self._undo_stack))
         if "import_log" in a:
@@ -1016,6 +1038,7 @@ class MainWindow(QMainWindow):
         return view is not None and self.tabs.currentWidget() is view
 
     def _on_tab_changed(self, _index: int) -> None:
+        self._update_actions()
         if self._statistics_visible() and self._statistics_dirty:
             self._refresh_statistics()
 

@@ -15,6 +15,14 @@ from PySide6.QtWidgets import (
 
 from policy_desktop.ui.theme import app_icon
 
+TEXT_WIDTH = 440
+
+
+def _set_wrapped(label: QLabel, text: str) -> None:
+    """Set a wrapped label's text and reserve its height (layouts with alignment do not)."""
+    label.setText(text)
+    label.setMinimumHeight(label.heightForWidth(TEXT_WIDTH))
+
 
 def _label(name: str, text: str = "", *, wrap: bool = True) -> QLabel:
     label = QLabel(text)
@@ -49,7 +57,7 @@ class WelcomePanel(QWidget):
         self.icon.setPixmap(app_icon().pixmap(QSize(72, 72)))
         self.title = _label("welcomeTitle")
         self.text = _label("welcomeText")
-        self.text.setMaximumWidth(460)
+        self.text.setFixedWidth(TEXT_WIDTH)
         self.database = _label("welcomeDatabase")
         self.database.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -97,8 +105,9 @@ class WelcomePanel(QWidget):
     def show_empty_database(self, database: str) -> None:
         """The database has no decisions yet: offer a run or an import."""
         self.title.setText("No decisions yet")
-        self.text.setText("This database holds no policy decisions. Run the quick scenario "
-                          "suite on the local model, or import a decision log (JSONL).")
+        _set_wrapped(self.text, "This database holds no policy decisions. Run the quick "
+                                "scenario suite on the local model, or import a decision log "
+                                "(JSONL).")
         self.database.setText(database)
         self.database.setVisible(bool(database))
         for button, visible in ((self.run_button, True), (self.import_button, True),
@@ -108,7 +117,7 @@ class WelcomePanel(QWidget):
     def show_no_database(self, reason: str) -> None:
         """No database could be opened: offer to open or create one."""
         self.title.setText("No database open")
-        self.text.setText(reason or "Open a decision database, or create a new one.")
+        _set_wrapped(self.text, reason or "Open a decision database, or create a new one.")
         self.database.setVisible(False)
         for button, visible in ((self.run_button, False), (self.import_button, False),
                                 (self.open_button, True), (self.new_button, True)):
