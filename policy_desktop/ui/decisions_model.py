@@ -84,6 +84,18 @@ SORTABLE: dict[Col, tuple[str, str]] = {
 
 UNREVIEWED, ACCEPTED, CORRECTED = "unreviewed", "accepted", "corrected"
 
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_ALIGNMENTS: tuple[int, ...] = tuple(
+    int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    if column in (Col.COVERAGE, Col.CONFIDENCE)
+    else int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter) for column in Col)
+_ROW_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+              | Qt.ItemFlag.ItemNeverHasChildren)
+
 
 def sort_indicator(sort: str) -> tuple[Col, Qt.SortOrder]:
     """The header column and arrow that show a store sort."""
@@ -150,6 +162,8 @@ class TableRow:
     texts: tuple[str, ...]
     time_tooltip: str
     state: str
+    tints: tuple[str | None, ...]  # RowStyle colour name per column (None: default)
+    icons: tuple[str | None, ...]  # icon name per column
 
     @classmethod
     def from_summary(cls, summary: DecisionSummary, today: date) -> TableRow:
@@ -167,7 +181,18 @@ class TableRow:
             Col.REVIEW: _review_text(summary, state), Col.REVIEWER: _one_line(summary.reviewer),
             Col.SCENARIO: _one_line(summary.scenario_id) or "—",
         }
-        return cls(summary, tuple(cells[column] for column in Col), long_time, state)
+        texts = tuple(cells[column] for column in Col)
+        judged = {True: "good", False: "bad", None: "muted"}[summary.decision_correct]
+        tints: list[str | None] = ["muted" if text == "—" else None for text in texts]
+        tints[Col.CORRECT] = judged
+        tints[Col.REVIEW] = {UNREVIEWED: "muted", ACCEPTED: "good", CORRECTED: "changed"}[state]
+        if summary.decision == "unparseable":
+            tints[Col.DECISION] = "bad"
+        icons: list[str | None] = [None] * len(Col)
+        icons[Col.CORRECT] = {True: "correct", False: "incorrect", None: "unknown"}[
+            summary.decision_correct]
+        icons[Col.REVIEW] = state
+        return cls(summary, texts, long_time, state, tuple(tints), tuple(icons))
 
 
 def make_rows(summaries: Sequence[DecisionSummary]) -> list[TableRow]:
@@ -190,6 +215,10 @@ class RowStyle:
     changed: QColor = field(default_factory=lambda: QColor("#9a6700"))
     muted: QColor = field(default_factory=lambda: QColor("#6e7781"))
     icons: dict[str, QIcon] = field(default_factory=dict)
+
+    def colours(self) -> dict[str, QColor]:
+        """The colours by the names rows use."""
+        return {"good": self.good, "bad": self.bad, "changed": self.changed, "muted": self.muted}
 
 
 @dataclass
@@ -246,6 +275,7 @@ class DecisionsModel(QAbstractTableModel):
         self._loading = False
         self._active = False
         self.style = RowStyle()
+        self._colours = self.style.colours()
 
     # --- state -----------------------------------------------------------------------
 
@@ -288,6 +318,7 @@ class DecisionsModel(QAbstractTableModel):
     def set_style(self, style: RowStyle) -> None:
         """Use new colours and icons (theme change)."""
         self.style = style
+        self._colours = style.colours()
         if self._rows:
             self.dataChanged.emit(self.index(0, 0),
                                   self.index(len(self._rows) - 1, len(Col) - 1))
@@ -443,10 +474,7 @@ class DecisionsModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(Col)
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                | Qt.ItemFlag.ItemNeverHasChildren)
+        return _ROW_FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -459,23 +487,25 @@ class DecisionsModel(QAbstractTableModel):
             return description
         return None
 
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+    def data(self, index: AnyIndex, role: int = _DISPLAY) -> Any:
+        # Called for every visible cell and role on each paint: kept to cheap lookups.
+        number = index.row()
+        if number < 0 or number >= len(self._rows):
             return None
-        row = self._rows[index.row()]
-        column = Col(index.column())
-        if role == Qt.ItemDataRole.DisplayRole:
+        row = self._rows[number]
+        column = index.column()
+        if role == _DISPLAY:
             return row.texts[column]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row, column)
-        if role == Qt.ItemDataRole.DecorationRole:
-            return self._icon(row, column)
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return self._colour(row, column)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            if column in (Col.COVERAGE, Col.CONFIDENCE):
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        if role == _FOREGROUND:
+            tint = row.tints[column]
+            return None if tint is None else self._colours[tint]
+        if role == _DECORATION:
+            icon = row.icons[column]
+            return None if icon is None else self.style.icons.get(icon)
+        if role == _ALIGNMENT:
+            return _ALIGNMENTS[column]
+        if role == _TOOLTIP:
+            return self._tooltip(row, Col(column))
         if role == self.IdRole:
             return row.summary.decision_id
         if role == self.SummaryRole:
@@ -492,28 +522,6 @@ class DecisionsModel(QAbstractTableModel):
             return plain_tooltip(f"{row.summary.review_action.replace('_', ' ')}{by}")
         text = row.texts[column]
         return plain_tooltip(text) if text and text != "—" else None
-
-    def _icon(self, row: TableRow, column: Col) -> QIcon | None:
-        if column == Col.CORRECT:
-            key = {True: "correct", False: "incorrect", None: "unknown"}[
-                row.summary.decision_correct]
-            return self.style.icons.get(key)
-        if column == Col.REVIEW:
-            return self.style.icons.get(row.state)
-        return None
-
-    def _colour(self, row: TableRow, column: Col) -> QColor | None:
-        if column == Col.CORRECT:
-            return {True: self.style.good, False: self.style.bad, None: self.style.muted}[
-                row.summary.decision_correct]
-        if column == Col.REVIEW:
-            return {UNREVIEWED: self.style.muted, ACCEPTED: self.style.good,
-                    CORRECTED: self.style.changed}[row.state]
-        if column == Col.DECISION and row.summary.decision == "unparseable":
-            return self.style.bad
-        if row.texts[column] == "—":
-            return self.style.muted
-        return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Sort by time or confidence (in the store); other columns are not sortable."""

@@ -151,6 +151,16 @@ def _counts_job(flt: DecisionFilter) -> Callable[[PolicyDecisionLog], _Counts]:
     return job
 
 
+_Details = tuple[PolicyDecision | None, list[ReviewEvent]]
+
+
+def _details_job(decision_id: str) -> Callable[[PolicyDecisionLog], _Details]:
+    def job(log: PolicyDecisionLog) -> _Details:
+        return log.get_decision(decision_id), log.get_review_history(decision_id)
+
+    return job
+
+
 def _facets_job(log: PolicyDecisionLog) -> dict[str, list[str]]:
     return DecisionQueries(log).facets()
 
@@ -198,6 +208,8 @@ class MainWindow(QMainWindow):
         self._shown_id: str | None = None
         self._writing = False
         self._select_after_refresh: str | None = None
+        self._after_panel: Callable[[], None] | None = None
+        self._prefetched: dict[str, _Details] = {}
         self._counts: _Counts | None = None
         self._counts_in_flight = False
         self._counts_dirty = False
@@ -479,6 +491,7 @@ class MainWindow(QMainWindow):
         if remember:
             self.settings.database = info.location
         self._undo_stack.clear()
+        self._prefetched.clear()
         self._counts = None
         self._shown_id = None
         self._statistics_dirty = True
@@ -771,15 +784,40 @@ class MainWindow(QMainWindow):
         if decision_id is None:
             self._show_decision(None, [])
             return
+        cached = None if force else self._prefetched.pop(decision_id, None)
+        if cached is not None:  # read ahead while the reviewer looked at the previous one
+            self._show_decision(*cached)
+            self._prefetch_after(decision_id)
+            QTimer.singleShot(0, self._run_after_panel)  # after the panel is painted
+            return
 
-        def job(log: PolicyDecisionLog) -> tuple[PolicyDecision | None, list[ReviewEvent]]:
-            return log.get_decision(decision_id), log.get_review_history(decision_id)
-
-        def loaded(result: tuple[PolicyDecision | None, list[ReviewEvent]]) -> None:
+        def loaded(result: _Details) -> None:
             if decision_id == self._shown_id:
                 self._show_decision(*result)
+                self._prefetch_after(decision_id)
+            self._run_after_panel()
 
-        self.executor.submit(job, loaded)
+        def failed(error: BaseException) -> None:
+            self._status(f"Cannot read the decision: {error}")
+            self._run_after_panel()
+
+        self.executor.submit(_details_job(decision_id), loaded, failed)
+
+    def _prefetch_after(self, decision_id: str) -> None:
+        """Read the next row's details ahead, so moving on after a review is instant."""
+        following = self.model.decision_id(self.model.row_of(decision_id) + 1)
+        if following is None or following in self._prefetched:
+            return
+
+        def keep(result: _Details) -> None:
+            self._prefetched = {following: result}  # only the one after the current
+
+        self.executor.submit(_details_job(following), keep, lambda _error: None)
+
+    def _run_after_panel(self) -> None:
+        follow_up, self._after_panel = self._after_panel, None
+        if follow_up is not None:
+            follow_up()
 
     def _show_decision(self, decision: PolicyDecision | None,
                        history: list[ReviewEvent]) -> None:
@@ -837,8 +875,13 @@ class MainWindow(QMainWindow):
         self._undo_stack.append(decision_id)
         self.session.record_review()
         self._update_session_label()
+        self._prefetched.pop(decision_id, None)
+        # Re-read rows and counts once the next decision is on show: the reviewer
+        # waits for that, not for the table (the worker and the GUI share the GIL).
+        self._after_panel = self._after_write
         self._move_past(decision_id)
-        self._after_write()
+        if self._shown_id == decision_id:  # nothing new to show
+            self._run_after_panel()
         self._status(f"Saved: {action.replace('_', ' ')}", 2500)
         self.review_written.emit(decision_id, action)
 
@@ -871,6 +914,7 @@ class MainWindow(QMainWindow):
         if not self._undo_stack or self._writing or self.database is None:
             return
         decision_id = self._undo_stack.pop()
+        self._prefetched.pop(decision_id, None)
         reviewer = self.settings.reviewer or None
         self._writing = True
 
@@ -895,6 +939,7 @@ class MainWindow(QMainWindow):
         self.executor.submit(job, undone, failed)
 
     def _on_external_change(self, _revision: int) -> None:
+        self._prefetched.clear()
         self.model.refresh()
         self._refresh_counts()
         self._refresh_facets()

@@ -304,3 +304,45 @@ def test_closing_while_work_is_queued_is_clean(
     window.close()
     window.executor.shutdown()
     assert window.executor.idle
+
+
+def test_read_ahead_details_are_dropped_when_another_process_writes(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    ids = list(reversed(fill(db_path, 3)))
+    window = make_window(db_path)
+    window.filter_bar.set_view("all")
+    wait_idle(qtbot, window)
+    activate(qtbot, window)
+    qtbot.waitUntil(lambda: ids[1] in window._prefetched, timeout=WAIT_MS)
+    with PolicyDecisionLog(db_path) as other:
+        other.mark_reviewed(ids[1], "deny", reviewer="ann")
+    qtbot.waitUntil(lambda: window.filter_bar.counts.get("reviewed") == 1, timeout=WAIT_MS)
+    key(qtbot, window, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
+    assert window.shown_decision is not None
+    assert window.shown_decision.review_decision == "deny"  # fresh, not the early read
+
+
+def test_review_keys_do_nothing_on_the_statistics_tab(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    from conftest import real_parts
+
+    fill(db_path, 2)
+
+    class Stats(QWidget):
+        def set_data(self, data: object) -> None:
+            pass
+
+    parts = real_parts()
+    parts.statistics_view = Stats()
+    parts.collect_statistics = lambda log: None
+    window = make_window(db_path, parts=parts)
+    activate(qtbot, window)
+    window.show_statistics()
+    assert not window.actions_by_id["accept"].isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    wait_idle(qtbot, window)
+    with PolicyDecisionLog(db_path) as log:
+        assert log.get_statistics()["reviewed"] == 0
+    window.tabs.setCurrentIndex(0)
+    assert window.actions_by_id["accept"].isEnabled()
