@@ -155,7 +155,7 @@ def measure(database: Path, fetches: int, reviews: int) -> dict[str, Any]:
         def more() -> None:
             model.fetchMore()
 
-        def scrolled() -> bool:
+        def scrolled(before: int = before) -> bool:
             if model.rowCount() > before:
                 table.scrollToBottom()
                 return True
