@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import numbers
+import operator
 import secrets
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -249,6 +250,57 @@ def validate_decision_value(name: str, value: str | None) -> None:
             f"{name} {value!r} is not one of {', '.join(LOGGED_DECISIONS)}")
 
 
+_NONE = type(None)
+_TEXT_TYPES = frozenset((str, _NONE))
+_INT_TYPES = frozenset((int, _NONE))
+_BOOL_TYPES = frozenset((bool, _NONE))
+_STR_TYPE = frozenset((str,))
+_LOGGED_SET = frozenset(LOGGED_DECISIONS)
+_DECISION_OR_NONE = frozenset((*DECISIONS, None))
+_ACTION_SET = frozenset(REVIEW_ACTIONS)
+_TEXTS_OF = operator.itemgetter(*_TEXT_FIELDS)
+_UNITS_OF = operator.itemgetter(*_UNIT_INTERVAL)
+_INTS_OF = operator.itemgetter(*_INT_FIELDS)
+_BOOLS_OF = operator.itemgetter(*_BOOL_FIELDS)
+
+
+def _obviously_valid(record: dict[str, Any]) -> bool:
+    """A quick test passed only by valid decisions of exactly the plain types.
+
+    False means "check thoroughly", not "invalid": numpy numbers, tuples of tags
+    and the like take the slow path of :func:`check_decision`.
+    """
+    seconds = record["seconds"]
+    coverage, confidence = _UNITS_OF(record)
+    tags = record["tags"]
+    decision_id = record["decision_id"]
+    if not (
+        _TEXT_TYPES.issuperset(map(type, _TEXTS_OF(record)))
+        and record["model_name"] and record["model_version"] and record["prompt_version"]
+        and record["decision"] in _LOGGED_SET
+        and record["expected_decision"] in _DECISION_OR_NONE
+        and record["review_decision"] in _DECISION_OR_NONE
+        and (record["review_action"] is None
+             or (record["review_action"] in _ACTION_SET and record["reviewed"] is True))
+        and (decision_id is None or decision_id.strip())
+        and type(record["situation"]) is dict
+        and type(tags) is list and _STR_TYPE.issuperset(map(type, tags))
+        and (coverage is None or (type(coverage) is float and 0.0 <= coverage <= 1.0))
+        and (confidence is None or (type(confidence) is float and 0.0 <= confidence <= 1.0))
+        and (seconds is None or (type(seconds) is float and math.isfinite(seconds)))
+        and _INT_TYPES.issuperset(map(type, _INTS_OF(record)))
+        and _BOOL_TYPES.issuperset(map(type, _BOOLS_OF(record)))
+    ):
+        return False
+    try:
+        for name in _TIMESTAMP_FIELDS:
+            if record[name] is not None:
+                parse_timestamp(record[name])
+    except ValueError:
+        return False
+    return True
+
+
 def check_decision(decision: PolicyDecision) -> None:
     """Raise :class:`InvalidRecordError` unless ``decision`` may be stored as it is.
 
@@ -256,9 +308,13 @@ def check_decision(decision: PolicyDecision) -> None:
     texts present, decisions from the vocabulary, ``situation`` a dict, ``tags``
     a list of strings, ISO-8601 timestamps, finite numbers (coverage and
     confidence within 0..1), and a review action only on a reviewed decision.
-    Written for speed: it runs for every logged decision.
+    Runs for every logged decision: a decision of plain types that is obviously
+    valid passes a quick test; anything else gets the full checks, which name the
+    first problem.
     """
     record = decision.__dict__
+    if _obviously_valid(record):
+        return
     wrong_text = [name for name in _TEXT_FIELDS
                   if record[name] is not None and not isinstance(record[name], str)]
     if wrong_text:

@@ -17,7 +17,7 @@ from policy_desktop.store.decision import (
 from policy_desktop.store.errors import InvalidRecordError
 from policy_desktop.store.log import PolicyDecisionLog
 
-IMPORT_BATCH = 1_000
+IMPORT_BATCH = 5_000
 DUMP_SELECTIONS = ("all", "unreviewed", "incorrect", "corrections")
 
 

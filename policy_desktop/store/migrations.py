@@ -29,6 +29,18 @@ def _create_indexes(database: pw.Database) -> None:
         database.execute_sql(index_sql("decisions", name, columns))
 
 
+def _add_missing_indexes(database: pw.Database) -> None:
+    """Create indexes added since the file was made (speed only; no version change)."""
+    existing = {index.name for index in database.get_indexes("decisions")}
+    missing = {name: columns for name, columns in {**SEED_INDEXES, **EXTRA_INDEXES}.items()
+               if name not in existing}
+    if missing:
+        with database.atomic():
+            for name, columns in missing.items():
+                log.info("Creating index %s", name)
+                database.execute_sql(index_sql("decisions", name, columns))
+
+
 def _set_version(models: BoundModels, version: int) -> None:
     models.Meta.insert(key="schema_version", value=str(version)).on_conflict_replace().execute()
     models.Meta.insert(key="revision", value="0").on_conflict_ignore().execute()
@@ -102,6 +114,7 @@ def ensure_schema(
     IMMEDIATE`` on SQLite), so two processes opening an old file migrate it once.
     """
     if found is not None and found >= SCHEMA_VERSION:
+        _add_missing_indexes(database)
         return backup
     with database.atomic():
         current = _stored_version(database, models)

@@ -114,71 +114,98 @@ class DecisionQueries:
         return query.count()
 
     def view_counts(self, flt: DecisionFilter) -> dict[str, int]:
-        """The count of every view under the filter's other conditions, in one query."""
+        """The count of every view under the filter's other conditions, in one query.
+
+        Groups by the columns of the covering index ``idx_statistics`` (a few dozen
+        groups) and adds them up here, which is much cheaper than CASE per row.
+        """
         D = self._D
-
-        def flag(condition: pw.Expression) -> pw.Expression:
-            return pw.fn.SUM(pw.Case(None, [(condition, 1)], 0))
-
-        query = D.select(
-            pw.fn.COUNT(pw.SQL("*")).alias("all"),
-            flag(D.reviewed == 0).alias("unreviewed"),
-            flag(D.decision_correct == 0).alias("incorrect"),
-            flag(D.review_action.in_(CORRECTION_ACTIONS)).alias("corrections"),
-            flag(D.reviewed == 1).alias("reviewed"),
-        )
+        query = D.select(D.decision, D.reviewed, D.review_action, D.decision_correct,
+                         pw.fn.COUNT(pw.SQL("*")))
         for condition in self._facet_conditions(flt):
             query = query.where(condition)
-        row = query.dicts().get()
-        return {view: int(row[view] or 0) for view in VIEWS}
+        query = query.group_by(D.decision, D.reviewed, D.review_action, D.decision_correct)
+        counts = dict.fromkeys(VIEWS, 0)
+        for _, reviewed, action, correct, count in query.tuples():
+            counts["all"] += count
+            # The same tests as the SQL of each view (NULL matches none of them).
+            if reviewed == 0:
+                counts["unreviewed"] += count
+            elif reviewed == 1:
+                counts["reviewed"] += count
+            if correct == 0:
+                counts["incorrect"] += count
+            if action in CORRECTION_ACTIONS:
+                counts["corrections"] += count
+        return counts
 
     def page(
         self, flt: DecisionFilter, after: PageCursor | None = None, limit: int = 200
     ) -> tuple[list[DecisionSummary], PageCursor | None]:
-        """One page of rows after ``after``; return them and the cursor of the next page."""
+        """One page of rows after ``after``; return them and the cursor of the next page.
+
+        Keyset paging: every condition is a range on an index (``key <= v AND (key < v
+        OR id < last)``), so a page deep in the list costs what the first one does.
+        Confidence sorts read the rows without a confidence (the least confident of
+        all) as their own segment: first when ascending, last when descending.
+        """
         D = self._D
-        key, descending, nulls = self._sort_key(flt.sort)
-        query = D.select(
+        key, descending = self._sort_key(flt.sort)
+        columns = (
             D.decision_id, D.timestamp, D.scenario_id, D.situation, D.decision,
             D.expected_decision, D.decision_correct, D.reasoning_coverage, D.confidence,
             D.reviewed, D.review_action, D.review_decision, D.reviewer, D.model_name,
             D.prompt_version, D.run_id,
         )
-        for condition in self._where(flt):
-            query = query.where(condition)
-        if after is not None:
-            query = query.where(self._after(key, descending, after))
-        order_key = key.desc(nulls=nulls) if descending else key.asc(nulls=nulls)
-        order_id = D.decision_id.desc() if descending else D.decision_id.asc()
-        rows = list(query.order_by(order_key, order_id).limit(limit).dicts())
+        where = self._where(flt)
+        segments = ["values"] if not key.null else (
+            ["values", "nulls"] if descending else ["nulls", "values"])
+        if after is not None and key.null:
+            segments = segments[segments.index("nulls" if after[0] is None else "values"):]
+        rows: list[dict[str, Any]] = []
+        for position, segment in enumerate(segments):
+            query = D.select(*columns)
+            for condition in where:
+                query = query.where(condition)
+            order_id = D.decision_id.desc() if descending else D.decision_id.asc()
+            if segment == "nulls":
+                query = query.where(key.is_null()).order_by(order_id)
+            else:
+                if key.null:
+                    query = query.where(key.is_null(False))
+                query = query.order_by(key.desc() if descending else key.asc(), order_id)
+            if after is not None and position == 0:
+                query = query.where(self._after(key, descending, segment, after))
+            rows.extend(query.limit(limit - len(rows)).dicts())
+            if len(rows) >= limit:
+                break
         summaries = [self._summary(row) for row in rows]
         cursor = None
-        if len(rows) == limit:
+        if limit > 0 and len(rows) == limit:
             last = rows[-1]
             cursor = (last[key.name], last["decision_id"])
         return summaries, cursor
 
-    def _sort_key(self, sort: str) -> tuple[pw.Field, bool, str | None]:
+    def _sort_key(self, sort: str) -> tuple[pw.Field, bool]:
         D = self._D
         return {
-            "newest": (D.timestamp, True, None),
-            "oldest": (D.timestamp, False, None),
+            "newest": (D.timestamp, True),
+            "oldest": (D.timestamp, False),
             # A decision without confidence (unparseable) is the least confident of all.
-            "least_confident": (D.confidence, False, "FIRST"),
-            "most_confident": (D.confidence, True, "LAST"),
+            "least_confident": (D.confidence, False),
+            "most_confident": (D.confidence, True),
         }[sort]
 
-    def _after(self, key: pw.Field, descending: bool, cursor: PageCursor) -> pw.Expression:
+    def _after(self, key: pw.Field, descending: bool, segment: str,
+               cursor: PageCursor) -> pw.Expression:
+        """Rows after ``cursor`` within its own segment, as an index range."""
         D = self._D
         value, last_id = cursor
-        id_after = D.decision_id < last_id if descending else D.decision_id > last_id
-        if value is None:  # only confidence is ever NULL: first ascending, last descending
-            after_nulls = key.is_null() & id_after
-            return after_nulls if descending else after_nulls | key.is_null(False)
-        condition = (key < value if descending else key > value) | ((key == value) & id_after)
-        if descending and key is D.confidence:
-            condition = condition | key.is_null()
-        return condition
+        if segment == "nulls":
+            return D.decision_id < last_id if descending else D.decision_id > last_id
+        if descending:
+            return (key <= value) & ((key < value) | (D.decision_id < last_id))
+        return (key >= value) & ((key > value) | (D.decision_id > last_id))
 
     @staticmethod
     def _summary(row: dict[str, Any]) -> DecisionSummary:

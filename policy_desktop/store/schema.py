@@ -86,6 +86,8 @@ EXTRA_INDEXES: dict[str, tuple[str, ...]] = {
     "idx_action_timestamp": ("review_action", "timestamp", "decision_id"),
     "idx_run_timestamp": ("run_id", "timestamp", "decision_id"),
     "idx_statistics": ("decision", "reviewed", "review_action", "decision_correct"),
+    # The review queue sorted by confidence (least confident first) without a sort.
+    "idx_reviewed_confidence": ("reviewed", "confidence", "decision_id"),
 }
 
 

@@ -196,3 +196,64 @@ def test_filter_rejects_unknown_view_and_sort() -> None:
         DecisionFilter(view="everything")
     with pytest.raises(ValueError, match="unknown sort"):
         DecisionFilter(sort="random")
+
+
+def _plans(log: PolicyDecisionLog, action: Callable[[], object]) -> list[str]:
+    """EXPLAIN QUERY PLAN of every SELECT on ``decisions`` that ``action`` runs."""
+    statements: list[str] = []
+    connection = log.database.connection()
+    connection.set_trace_callback(statements.append)
+    try:
+        action()
+    finally:
+        connection.set_trace_callback(None)
+    plans = []
+    for sql in statements:
+        if sql.startswith("SELECT") and '"decisions"' in sql:
+            rows = connection.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+            plans.append(" | ".join(row[3] for row in rows))
+    assert plans, statements
+    return plans
+
+
+def test_review_queries_are_index_ranges_without_sorting(log: PolicyDecisionLog) -> None:
+    """The queries the review queue runs on every scroll stay O(page) at any size."""
+    decisions = populate(log, 5, count=60)
+    queries = DecisionQueries(log)
+    middle = sorted(decisions, key=lambda d: (d.timestamp, d.decision_id))[30]
+    unreviewed = DecisionFilter(view="unreviewed")
+    least = DecisionFilter(view="unreviewed", sort="least_confident")
+    most = DecisionFilter(view="unreviewed", sort="most_confident")
+    cases: dict[str, Callable[[], object]] = {
+        "unreviewed": lambda: log.get_unreviewed_decisions(limit=200),
+        "incorrect": lambda: log.get_incorrect_decisions(limit=200),
+        "first page": lambda: queries.page(unreviewed, limit=10),
+        "deep page": lambda: queries.page(
+            unreviewed, after=(middle.timestamp, middle.decision_id or ""), limit=10),
+        "least confident": lambda: queries.page(least, limit=10),
+        "least confident, deep": lambda: queries.page(least, after=(0.5, "dec_2"), limit=10),
+        "least confident, in nulls": lambda: queries.page(least, after=(None, "dec_2"), limit=10),
+        "most confident, deep": lambda: queries.page(most, after=(0.5, "dec_2"), limit=10),
+    }
+    for name, action in cases.items():
+        for plan in _plans(log, action):
+            assert "USING" in plan and "INDEX" in plan, (name, plan)
+            assert "TEMP B-TREE" not in plan, (name, plan)
+    for name in ("deep page", "least confident, deep", "most confident, deep"):
+        assert any("<" in plan or ">" in plan for plan in _plans(log, cases[name])), name
+    (plan,) = _plans(log, log.get_statistics)
+    assert "COVERING INDEX" in plan and "TEMP B-TREE" not in plan
+    (plan,) = _plans(log, lambda: queries.view_counts(DecisionFilter()))
+    assert "COVERING INDEX" in plan and "TEMP B-TREE" not in plan
+
+
+def test_missing_speed_indexes_are_added_on_open(db_path: Path) -> None:
+    PolicyDecisionLog(db_path).close()
+    import sqlite3
+
+    connection = sqlite3.connect(db_path)
+    connection.execute("DROP INDEX idx_reviewed_confidence")
+    connection.close()
+    with PolicyDecisionLog(db_path, create=False) as log:
+        names = {index.name for index in log.database.get_indexes("decisions")}
+    assert "idx_reviewed_confidence" in names
