@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from policy_desktop.store.queries import VIEWS, DecisionFilter
 from policy_desktop.ui.decision_style import decision_label
+from policy_desktop.ui.decisions_model import plain_tooltip
 from policy_desktop.vocabulary import LOGGED_DECISIONS
 
 VIEW_LABELS: dict[str, str] = {
@@ -183,7 +184,8 @@ class FilterBar(QWidget):
             combo.addItem(any_label, None)
             for value in values:
                 combo.addItem(value, value)
-                combo.setItemData(combo.count() - 1, value, Qt.ItemDataRole.ToolTipRole)
+                combo.setItemData(combo.count() - 1, plain_tooltip(value),
+                                 Qt.ItemDataRole.ToolTipRole)
             combo.setCurrentIndex(max(0, combo.findData(current)) if current else 0)
             combo.blockSignals(False)
 

@@ -1100,11 +1100,14 @@ class MainWindow(QMainWindow):
 
     def show_message(self, icon: QMessageBox.Icon, title: str, text: str,
                      details: str = "") -> QMessageBox:
-        """A window-modal message box that does not block (``open``, not ``exec``)."""
-        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
+        """A window-modal message box that does not block (``open``, not ``exec``).
+
+        Everything goes into the plain-text main label: the informative text of a
+        QMessageBox would guess rich text, and details may quote file names or data.
+        """
+        body = f"{text}\n\n{details}" if details else text
+        box = QMessageBox(icon, title, body, QMessageBox.StandardButton.Ok, self)
         box.setTextFormat(Qt.TextFormat.PlainText)
-        if details:
-            box.setInformativeText(details)
         self._keep(box).open()
         return box
 

@@ -205,8 +205,9 @@ def test_welcome_panel_on_an_empty_database(
         qtbot.mouseClick(window.welcome.run_button, Qt.MouseButton.LeftButton)
     box = window.findChild(QMessageBox)
     assert box is not None
-    assert "policy-desktop run" in box.informativeText()
-    assert str(db_path) in box.informativeText()
+    assert "policy-desktop run" in box.text()
+    assert str(db_path) in box.text()
+    assert box.textFormat() == Qt.TextFormat.PlainText
 
 
 def test_empty_view_says_so(qtbot: QtBot, make_window: Any, db_path: Path) -> None:
@@ -221,12 +222,13 @@ def test_empty_view_says_so(qtbot: QtBot, make_window: Any, db_path: Path) -> No
 def test_an_unopenable_database_names_the_file_and_the_app_stays_usable(
         qtbot: QtBot, make_window: Any, tmp_path: Path, db_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    bad = tmp_path / "broken.db"
+    bad = tmp_path / "<b>broken.db"  # a file name is shown as typed, never as markup
     bad.write_bytes(b"this is not sqlite" * 10)
     window = make_window(bad)
     box = window.findChild(QMessageBox)
     assert box is not None and box.isVisible()
     assert str(bad) in box.text()
+    assert box.textFormat() == Qt.TextFormat.PlainText
     assert window.database is None
     assert window.pages.currentIndex() == WELCOME_PAGE
     assert window.welcome.title.text() == "No database open"
