@@ -14,24 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QFileDialog,
-    QHeaderView,
     QInputDialog,
-    QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QProgressBar,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QTabWidget,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -40,27 +34,26 @@ from policy_desktop.paths import default_database
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog, ReviewEvent
 from policy_desktop.store.jsonl import ImportResult
 from policy_desktop.store.queries import DecisionFilter, DecisionQueries
-from policy_desktop.ui.decisions_model import (
-    MAX_ROWS,
-    PAGE_SIZE,
-    SORTABLE,
-    Col,
-    DecisionsModel,
-    sort_indicator,
-)
+from policy_desktop.ui.decisions_model import MAX_ROWS, PAGE_SIZE, SORTABLE, Col, DecisionsModel
+from policy_desktop.ui.decisions_table import DecisionsTable
 from policy_desktop.ui.filter_bar import VIEW_LABELS, FilterBar
 from policy_desktop.ui.import_dialog import ImportResultDialog, choose_import_files, import_job
 from policy_desktop.ui.live_updates import POLL_INTERVAL_MS, LiveUpdates
+from policy_desktop.ui.panel_feed import PanelFeed
 from policy_desktop.ui.preferences_dialog import PreferencesDialog
-from policy_desktop.ui.session_progress import SessionProgress, progress_text, session_text
+from policy_desktop.ui.session_progress import SessionProgress
 from policy_desktop.ui.settings import Settings
+from policy_desktop.ui.status_bar import ReviewStatusBar
 from policy_desktop.ui.tasks import DbExecutor, OpenedDatabase
 from policy_desktop.ui.theme import Theme
 from policy_desktop.ui.welcome import EmptyViewMessage, WelcomePanel
 from policy_desktop.ui.window_actions import (
+    MENUS,
     ShortcutLike,
     SingleKeyGuard,
+    add_actions,
     build_actions,
+    build_toolbar,
     retint_icons,
     single_key_sequences,
 )
@@ -71,14 +64,6 @@ SORT_LABELS: dict[str, str] = {
     "newest": "Newest first", "oldest": "Oldest first",
     "least_confident": "Least confident first", "most_confident": "Most confident first",
 }  # fmt: skip
-# Column widths as the text that must fit (plus room for padding and icons).
-COLUMN_SAMPLES: dict[Col, str] = {
-    Col.TIME: "yesterday 00:00", Col.ACTOR: "deploy-bot", Col.ACTION: "rotate_key",
-    Col.TARGET: "secrets/api_keys.env··", Col.DECISION: "? Unparseable",
-    Col.EXPECTED: "✎ Attestation", Col.CORRECT: "Correct··", Col.CONFIDENCE: "Confidence",
-    Col.COVERAGE: "Coverage", Col.REVIEW: "corrected → MFA", Col.REVIEWER: "Reviewer",
-    Col.SCENARIO: "Scenario",
-}  # fmt: skip
 EMPTY_VIEW_TEXT: dict[str, tuple[str, str]] = {
     "unreviewed": ("All caught up", "Every decision in this view has been reviewed."),
     "incorrect": ("Nothing incorrect", "No decision here missed its expected decision."),
@@ -87,7 +72,6 @@ EMPTY_VIEW_TEXT: dict[str, tuple[str, str]] = {
     "all": ("No decisions", "No decision matches."),
 }
 TABLE_PAGE, WELCOME_PAGE, EMPTY_PAGE = 0, 1, 2
-KEYS_HINT = "A accept · 1–4 choose · R reasoning · Ctrl+Enter save · S skip · J/K move · F1 keys"
 REVIEW_ACTIONS = ("accept", "commit", "skip", "focus_reasoning", "choose_allow", "choose_deny",
                   "choose_attestation", "choose_mfa")
 HEADER_STATE = "table_header_v2"  # bump when the columns change: old widths would not fit
@@ -151,16 +135,6 @@ def _counts_job(flt: DecisionFilter) -> Callable[[PolicyDecisionLog], _Counts]:
     return job
 
 
-_Details = tuple[PolicyDecision | None, list[ReviewEvent]]
-
-
-def _details_job(decision_id: str) -> Callable[[PolicyDecisionLog], _Details]:
-    def job(log: PolicyDecisionLog) -> _Details:
-        return log.get_decision(decision_id), log.get_review_history(decision_id)
-
-    return job
-
-
 def _facets_job(log: PolicyDecisionLog) -> dict[str, list[str]]:
     return DecisionQueries(log).facets()
 
@@ -205,30 +179,25 @@ class MainWindow(QMainWindow):
         self.database: OpenedDatabase | None = None
         self.session = SessionProgress()
         self._undo_stack: list[str] = []
-        self._shown_id: str | None = None
         self._writing = False
         self._select_after_refresh: str | None = None
-        self._after_panel: Callable[[], None] | None = None
-        self._prefetched: dict[str, _Details] = {}
         self._counts: _Counts | None = None
         self._counts_in_flight = False
         self._counts_dirty = False
         self._statistics_dirty = True
-        self._scroll_anchor: tuple[str | None, int, int] | None = None
         self._closing = False
-        self.shown_decision: PolicyDecision | None = None
         self.dialogs: list[QWidget] = []  # open non-modal dialogs (kept alive)
 
         self.model = DecisionsModel(executor, page_size=page_size, max_rows=max_rows,
                                     parent=self)
         self.model.set_style(theme.row_style())
         self.live = LiveUpdates(executor, poll_interval_ms, self)
+        self.feed = PanelFeed(executor, self.model, self.panel, self._status, self)
 
         self._build_central()
         self._build_status_bar()
         self.actions_by_id = build_actions(self, parts.shortcuts, self._handlers(), theme)
         self._build_menus()
-        self._build_toolbar()
         self.guard = SingleKeyGuard(single_key_sequences(parts.shortcuts),
                                     parts.is_text_input, self)
         self._connect()
@@ -243,35 +212,8 @@ class MainWindow(QMainWindow):
 
     def _build_central(self) -> None:
         self.filter_bar = FilterBar()
-        self.table = QTableView()
-        self.table.setObjectName("decisionsTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setTabKeyNavigation(False)
-        vertical = self.table.verticalHeader()
-        vertical.setVisible(False)
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vertical.setDefaultSectionSize(max(26, self.fontMetrics().height() + 10))
-        header = self.table.horizontalHeader()
-        header.setHighlightSections(False)
-        header.setSectionsMovable(True)
-        header.setStretchLastSection(True)
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        header.setSortIndicatorShown(True)
-        header.setSectionsClickable(True)
-        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        metrics = self.table.fontMetrics()
-        for column, sample in COLUMN_SAMPLES.items():
-            header.resizeSection(column, metrics.horizontalAdvance(sample) + 22)
-        self._show_sort_indicator(self.filter_bar.filter.sort)
+        self.table = DecisionsTable(self.model)
+        self.table.show_sort(self.filter_bar.filter.sort)
 
         self.welcome = WelcomePanel()
         self.empty_view = EmptyViewMessage()
@@ -306,36 +248,10 @@ class MainWindow(QMainWindow):
         self.resize(1440, 860)
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        bar.setSizeGripEnabled(False)
-        self.keys_hint = QLabel(KEYS_HINT)
-        self.keys_hint.setObjectName("keysHint")
-        self.keys_hint.setTextFormat(Qt.TextFormat.PlainText)
-        bar.addWidget(self.keys_hint, 1)
-        self.cap_label = QLabel()
-        self.cap_label.setObjectName("capLabel")
-        self.cap_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.cap_label.hide()
-        self.progress_label = QLabel(progress_text(None, None))
-        self.progress_label.setObjectName("progressLabel")
-        self.progress_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setObjectName("reviewProgress")
-        self.progress_bar.setTextVisible(False)
-        self.progress_bar.setFixedWidth(120)
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
-        self.session_label = QLabel(session_text(self.session))
-        self.session_label.setObjectName("sessionLabel")
-        self.session_label.setTextFormat(Qt.TextFormat.PlainText)
-        bar.addPermanentWidget(self.cap_label)
-        bar.addPermanentWidget(self.progress_label)
-        bar.addPermanentWidget(self.progress_bar)
-        bar.addPermanentWidget(self.session_label)
-        self._pace_timer = QTimer(self)
-        self._pace_timer.setInterval(15_000)
-        self._pace_timer.timeout.connect(self._update_session_label)
-        self._pace_timer.start()
+        self.status = ReviewStatusBar(self.session, self)
+        self.setStatusBar(self.status)
+        self.progress_label = self.status.progress_label
+        self.session_label = self.status.session_label
 
     def _handlers(self) -> dict[str, Callable[[], object]]:
         panel: Any = self.panel
@@ -370,57 +286,31 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         a = self.actions_by_id
         menu = self.menuBar()
-
-        def add(target: QMenu, *ids: str | None) -> None:
-            for action_id in ids:
-                if action_id is None:
-                    target.addSeparator()
-                elif action_id in a:
-                    target.addAction(a[action_id])
-
-        add(menu.addMenu("&File"), "open_database", "new_database", None, "import_log", None,
-            "quit")
-        add(menu.addMenu("&Edit"), "undo", None, "preferences")
-        add(menu.addMenu("&Review"), "accept", "choose_allow", "choose_deny",
-            "choose_attestation", "choose_mfa", "focus_reasoning", "commit", "skip", None,
-            "toggle_blind")
+        for title in ("&File", "&Edit", "&Review"):
+            add_actions(menu.addMenu(title), a, MENUS[title])
         view = menu.addMenu("&View")
-        add(view, "next", "previous", "search", None)
-        self.view_actions: dict[str, QAction] = {}
-        for name, label in VIEW_LABELS.items():
-            action = view.addAction(label)
-            action.setObjectName(f"action_view_{name}")
-            action.setCheckable(True)
-            action.triggered.connect(lambda _c=False, v=name: self.filter_bar.set_view(v))
-            self.view_actions[name] = action
-        sort_menu = view.addMenu("&Sort")
-        self.sort_actions: dict[str, QAction] = {}
-        for name, label in SORT_LABELS.items():
-            action = sort_menu.addAction(label)
-            action.setObjectName(f"action_sort_{name}")
-            action.setCheckable(True)
-            action.triggered.connect(lambda _c=False, s=name: self.filter_bar.set_sort(s))
-            self.sort_actions[name] = action
-        add(view, None, "statistics", "refresh", "dark_theme")
-        add(menu.addMenu("&Help"), "show_shortcuts", None, "about")
+        add_actions(view, a, ("next", "previous", "search", None))
+        self.view_actions = self._choice_actions(
+            view, VIEW_LABELS, "view", self.filter_bar.set_view)
+        self.sort_actions = self._choice_actions(
+            view.addMenu("&Sort"), SORT_LABELS, "sort", self.filter_bar.set_sort)
+        add_actions(view, a, (None, "statistics", "refresh", "dark_theme"))
+        add_actions(menu.addMenu("&Help"), a, ("show_shortcuts", None, "about"))
         self._sync_menu_checks()
+        self.toolbar = build_toolbar(a)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
 
-    def _build_toolbar(self) -> None:
-        toolbar = QToolBar("Main toolbar")
-        toolbar.setObjectName("mainToolBar")
-        toolbar.setMovable(False)
-        toolbar.setFloatable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        toolbar.setIconSize(toolbar.iconSize().scaled(18, 18, Qt.AspectRatioMode.KeepAspectRatio))
-        a = self.actions_by_id
-        for action_id in ("open_database", "import_log", None, "accept", "commit", "skip",
-                          "undo", None, "previous", "next", None, "toggle_blind"):
-            if action_id is None:
-                toolbar.addSeparator()
-            elif action_id in a:
-                toolbar.addAction(a[action_id])
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
-        self.toolbar = toolbar
+    @staticmethod
+    def _choice_actions(menu: QMenu, labels: dict[str, str], kind: str,
+                        choose: Callable[[str], None]) -> dict[str, QAction]:
+        actions: dict[str, QAction] = {}
+        for name, label in labels.items():
+            action = menu.addAction(label)
+            action.setObjectName(f"action_{kind}_{name}")
+            action.setCheckable(True)
+            action.triggered.connect(lambda _checked=False, n=name: choose(n))
+            actions[name] = action
+        return actions
 
     def _connect(self) -> None:
         panel: Any = self.panel
@@ -428,14 +318,11 @@ class MainWindow(QMainWindow):
         panel.skipped.connect(self._on_skipped)
         self.filter_bar.filter_changed.connect(self._on_filter_changed)
         self.model.reloaded.connect(self._on_reloaded)
-        self.model.about_to_merge.connect(self._save_scroll_anchor)
         self.model.refreshed.connect(self._on_refreshed)
         self.model.rowsInserted.connect(self._update_cap_label)
         self.model.load_failed.connect(self._on_load_failed)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
-        header = self.table.horizontalHeader()
-        header.sectionClicked.connect(self._on_header_clicked)
-        header.customContextMenuRequested.connect(self._column_menu)
+        self.table.horizontalHeader().sectionClicked.connect(self._on_header_clicked)
         self.live.changed.connect(self._on_external_change)
         self.live.failed.connect(lambda e: self._status(f"Cannot check for updates: {e}"))
         self.executor.unhandled_error.connect(lambda e: self._status(f"Database error: {e}"))
@@ -457,7 +344,7 @@ class MainWindow(QMainWindow):
         header = self.settings.window_state(HEADER_STATE)
         if header is not None:
             self.table.horizontalHeader().restoreState(header)
-        self._show_sort_indicator(self.filter_bar.filter.sort)
+        self.table.show_sort(self.filter_bar.filter.sort)
 
     def save_state(self) -> None:
         """Remember geometry, splitter and column widths."""
@@ -491,16 +378,15 @@ class MainWindow(QMainWindow):
         if remember:
             self.settings.database = info.location
         self._undo_stack.clear()
-        self._prefetched.clear()
+        self.feed.forget()
         self._counts = None
-        self._shown_id = None
         self._statistics_dirty = True
         self.live.reset()
         self._update_title()
         self.statusBar().clearMessage()
         if info.backup_path is not None:
             self._status(f"Upgraded the database; the old file is kept as {info.backup_path}")
-        self._show_decision(None, [])
+        self._load_panel(None)
         self.model.set_filter(self.filter_bar.filter)
         self._refresh_counts()
         self._refresh_facets()
@@ -528,8 +414,7 @@ class MainWindow(QMainWindow):
         # Nothing to filter or review yet: the welcome panel gets the whole width.
         self.filter_bar.setVisible(not welcome)
         self.panel.setVisible(not welcome)
-        for widget in (self.progress_label, self.progress_bar, self.keys_hint):
-            widget.setVisible(not welcome)
+        self.status.set_reviewing(not welcome)
         self._update_actions()
 
     def choose_database_to_open(self) -> None:
@@ -572,7 +457,7 @@ class MainWindow(QMainWindow):
     def _on_filter_changed(self, flt: DecisionFilter) -> None:
         previous = self.model.filter
         self._sync_menu_checks()
-        self._show_sort_indicator(flt.sort)
+        self.table.show_sort(flt.sort)
         if self.database is None:
             return
         self.model.set_filter(flt)
@@ -589,14 +474,10 @@ class MainWindow(QMainWindow):
         for name, action in getattr(self, "sort_actions", {}).items():
             action.setChecked(name == flt.sort)
 
-    def _show_sort_indicator(self, sort: str) -> None:
-        column, order = sort_indicator(sort)
-        self.table.horizontalHeader().setSortIndicator(column, order)
-
     def _on_header_clicked(self, section: int) -> None:
         current = self.filter_bar.filter.sort
         if section not in SORTABLE:
-            self._show_sort_indicator(current)
+            self.table.show_sort(current)
             self._status("Sort by time or confidence: click those column headers")
             return
         first, second = SORTABLE[Col(section)]
@@ -645,26 +526,12 @@ class MainWindow(QMainWindow):
     def _update_progress(self) -> None:
         counts = self._counts
         if counts is None:
-            self.progress_label.setText(progress_text(None, None))
-            self.progress_bar.setRange(0, 1)
-            self.progress_bar.setValue(0)
-            return
-        reviewed, total = counts.views["reviewed"], counts.views["all"]
-        self.progress_label.setText(progress_text(reviewed, total))
-        # QProgressBar holds ints: scale to permille for very large logs
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(round(1000 * reviewed / total) if total else 0)
-
-    def _update_session_label(self) -> None:
-        self.session_label.setText(session_text(self.session))
+            self.status.show_progress(None, None)
+        else:
+            self.status.show_progress(counts.views["reviewed"], counts.views["all"])
 
     def _update_cap_label(self) -> None:
-        if self.model.capped:
-            self.cap_label.setText(f"Showing the first {self.model.max_rows:,} rows — "
-                                   "narrow the filter to see the rest")
-            self.cap_label.show()
-        else:
-            self.cap_label.hide()
+        self.status.show_cap(self.model.max_rows if self.model.capped else None)
 
     def _update_page(self) -> None:
         if self.database is None:
@@ -695,32 +562,10 @@ class MainWindow(QMainWindow):
         if not self.select_decision(target):
             self.select_row(0)
             if self.model.rowCount() == 0:
-                self._show_decision(None, [])
-
-    def _save_scroll_anchor(self) -> None:
-        bar = self.table.verticalScrollBar()
-        height = self.table.verticalHeader().defaultSectionSize()
-        top_row = bar.value() // height if height else 0
-        self._scroll_anchor = (self.model.decision_id(top_row), bar.value() % height,
-                               bar.value())
-
-    def _restore_scroll_anchor(self) -> None:
-        anchor, self._scroll_anchor = self._scroll_anchor, None
-        if anchor is None:
-            return
-        top_id, offset, value = anchor
-        bar = self.table.verticalScrollBar()
-        if value == 0:  # at the top: show what arrived there
-            bar.setValue(0)
-            return
-        row = self.model.row_of(top_id)
-        if row >= 0:
-            self.table.updateGeometries()
-            bar.setValue(row * self.table.verticalHeader().defaultSectionSize() + offset)
+                self._load_panel(None)
 
     def _on_refreshed(self, revision: int) -> None:
         self.live.seen(revision)
-        self._restore_scroll_anchor()
         self._update_cap_label()
         self._update_page()
         target = self._select_after_refresh
@@ -729,7 +574,7 @@ class MainWindow(QMainWindow):
             if not self.select_decision(target):
                 self.table.clearSelection()
                 self._load_panel(target, force=True)
-            elif target == self._shown_id:
+            elif target == self.feed.shown_id:
                 self._load_panel(target, force=True)
         elif not self.table.currentIndex().isValid() and self.model.rowCount():
             self.select_row(0)
@@ -740,23 +585,15 @@ class MainWindow(QMainWindow):
 
     def select_row(self, row: int) -> bool:
         """Select ``row`` of the table (and show it in the review panel)."""
-        if not 0 <= row < self.model.rowCount():
-            return False
-        index = self.model.index(row, 0)
-        self.table.selectionModel().setCurrentIndex(
-            index, QItemSelectionModel.SelectionFlag.ClearAndSelect
-            | QItemSelectionModel.SelectionFlag.Rows)
-        self.table.scrollTo(index)
-        return True
+        return self.table.select_row(row)
 
     def select_decision(self, decision_id: str | None) -> bool:
         """Select the row of ``decision_id`` if the table holds it."""
-        return self.select_row(self.model.row_of(decision_id))
+        return self.table.select_row(self.model.row_of(decision_id))
 
     def selected_decision_id(self) -> str | None:
         """The id of the selected row, or None."""
-        index = self.table.currentIndex()
-        return self.model.decision_id(index.row()) if index.isValid() else None
+        return self.table.selected_decision_id()
 
     def select_next(self) -> None:
         """Move to the next decision in the table."""
@@ -773,69 +610,17 @@ class MainWindow(QMainWindow):
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         decision_id = self.model.decision_id(current.row()) if current.isValid() else None
-        if decision_id != self._shown_id:
+        if decision_id != self.feed.shown_id:
             self._load_panel(decision_id)
 
     def _load_panel(self, decision_id: str | None, *, force: bool = False) -> None:
-        if decision_id == self._shown_id and not force:
-            return
-        self._shown_id = decision_id
+        self.feed.show(decision_id, force=force)
         self._update_actions()
-        if decision_id is None:
-            self._show_decision(None, [])
-            return
-        cached = None if force else self._prefetched.pop(decision_id, None)
-        if cached is not None:  # read ahead while the reviewer looked at the previous one
-            self._show_decision(*cached)
-            self._prefetch_after(decision_id)
-            QTimer.singleShot(0, self._run_after_panel)  # after the panel is painted
-            return
 
-        def loaded(result: _Details) -> None:
-            if decision_id == self._shown_id:
-                self._show_decision(*result)
-                self._prefetch_after(decision_id)
-            self._run_after_panel()
-
-        def failed(error: BaseException) -> None:
-            self._status(f"Cannot read the decision: {error}")
-            self._run_after_panel()
-
-        self.executor.submit(_details_job(decision_id), loaded, failed)
-
-    def _prefetch_after(self, decision_id: str) -> None:
-        """Read the next row's details ahead, so moving on after a review is instant."""
-        following = self.model.decision_id(self.model.row_of(decision_id) + 1)
-        if following is None or following in self._prefetched:
-            return
-
-        def keep(result: _Details) -> None:
-            self._prefetched = {following: result}  # only the one after the current
-
-        self.executor.submit(_details_job(following), keep, lambda _error: None)
-
-    def _run_after_panel(self) -> None:
-        follow_up, self._after_panel = self._after_panel, None
-        if follow_up is not None:
-            follow_up()
-
-    def _show_decision(self, decision: PolicyDecision | None,
-                       history: list[ReviewEvent]) -> None:
-        panel: Any = self.panel
-        panel.show_decision(decision, history)
-        self.shown_decision = decision
-
-    def _column_menu(self, position: Any) -> None:
-        header = self.table.horizontalHeader()
-        menu = QMenu(self)
-        for column in Col:
-            title = self.model.headerData(column, Qt.Orientation.Horizontal)
-            action = menu.addAction(str(title))
-            action.setCheckable(True)
-            action.setChecked(not header.isSectionHidden(column))
-            action.setEnabled(column != Col.TIME)
-            action.toggled.connect(lambda on, c=column: header.setSectionHidden(c, not on))
-        menu.popup(header.mapToGlobal(position))
+    @property
+    def shown_decision(self) -> PolicyDecision | None:
+        """The decision the review panel shows."""
+        return self.feed.shown_decision
 
     # --- reviewing -------------------------------------------------------------------
 
@@ -853,7 +638,7 @@ class MainWindow(QMainWindow):
     def _on_submitted(self, submission: Any) -> None:
         if self.database is None or self._writing:
             return
-        if submission.decision_id != self._shown_id:
+        if submission.decision_id != self.feed.shown_id:
             return  # the panel still shows a decision the reviewer has moved away from
         reviewer = self.reviewer_name()
         if not reviewer:
@@ -874,14 +659,14 @@ class MainWindow(QMainWindow):
         self._writing = False
         self._undo_stack.append(decision_id)
         self.session.record_review()
-        self._update_session_label()
-        self._prefetched.pop(decision_id, None)
+        self.status.show_session()
+        self.feed.forget(decision_id)
         # Re-read rows and counts once the next decision is on show: the reviewer
-        # waits for that, not for the table (the worker and the GUI share the GIL).
-        self._after_panel = self._after_write
+        # waits for that, not for the table.
+        self.feed.after_next_show(self._after_write)
         self._move_past(decision_id)
-        if self._shown_id == decision_id:  # nothing new to show
-            self._run_after_panel()
+        if self.feed.shown_id == decision_id:  # nothing new to show
+            self.feed.run_pending()
         self._status(f"Saved: {action.replace('_', ' ')}", 2500)
         self.review_written.emit(decision_id, action)
 
@@ -891,8 +676,8 @@ class MainWindow(QMainWindow):
                           "The review could not be saved.", str(error))
 
     def _on_skipped(self) -> None:
-        if self._shown_id is not None:
-            self._move_past(self._shown_id)
+        if self.feed.shown_id is not None:
+            self._move_past(self.feed.shown_id)
 
     def _move_past(self, decision_id: str) -> None:
         row = self.model.row_of(decision_id)
@@ -914,7 +699,7 @@ class MainWindow(QMainWindow):
         if not self._undo_stack or self._writing or self.database is None:
             return
         decision_id = self._undo_stack.pop()
-        self._prefetched.pop(decision_id, None)
+        self.feed.forget(decision_id)
         reviewer = self.settings.reviewer or None
         self._writing = True
 
@@ -924,7 +709,7 @@ class MainWindow(QMainWindow):
         def undone(_decision: PolicyDecision) -> None:
             self._writing = False
             self.session.record_undo()
-            self._update_session_label()
+            self.status.show_session()
             self._select_after_refresh = decision_id
             self._after_write()
             self._status("Review undone (the history keeps both entries)", 2500)
@@ -939,7 +724,7 @@ class MainWindow(QMainWindow):
         self.executor.submit(job, undone, failed)
 
     def _on_external_change(self, _revision: int) -> None:
-        self._prefetched.clear()
+        self.feed.forget()
         self.model.refresh()
         self._refresh_counts()
         self._refresh_facets()
@@ -950,7 +735,7 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         a = getattr(self, "actions_by_id", {})
         reviewing = not self._statistics_visible()  # no hidden reviews from the other tab
-        has_decision = self._shown_id is not None and reviewing
+        has_decision = self.feed.shown_id is not None and reviewing
         for action_id in REVIEW_ACTIONS:
             if action_id in a:
                 a[action_id].setEnabled(has_decision)
@@ -1135,7 +920,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self._closing = True
         self.live.stop()
-        self._pace_timer.stop()
+        self.status.stop()
         self.guard.stop()
         self.save_state()
         super().closeEvent(event)

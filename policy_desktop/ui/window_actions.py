@@ -14,7 +14,7 @@ from typing import Protocol
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QMenu, QToolBar, QWidget
 
 from policy_desktop.ui.theme import Theme
 
@@ -74,6 +74,40 @@ STANDARD_KEYS: dict[str, QKeySequence.StandardKey] = {
     "preferences": QKeySequence.StandardKey.Preferences,
     "refresh": QKeySequence.StandardKey.Refresh,
 }
+
+
+MENUS: dict[str, tuple[str | None, ...]] = {
+    "&File": ("open_database", "new_database", None, "import_log", None, "quit"),
+    "&Edit": ("undo", None, "preferences"),
+    "&Review": ("accept", "choose_allow", "choose_deny", "choose_attestation", "choose_mfa",
+                "focus_reasoning", "commit", "skip", None, "toggle_blind"),
+}  # fmt: skip
+TOOLBAR: tuple[str | None, ...] = (
+    "open_database", "import_log", None, "accept", "commit", "skip", "undo", None,
+    "previous", "next", None, "toggle_blind",
+)  # fmt: skip
+
+
+def add_actions(target: QMenu | QToolBar, actions: Mapping[str, QAction],
+                ids: Iterable[str | None]) -> None:
+    """Add the actions named by ``ids`` (None: a separator); unknown ids are skipped."""
+    for action_id in ids:
+        if action_id is None:
+            target.addSeparator()
+        elif action_id in actions:
+            target.addAction(actions[action_id])
+
+
+def build_toolbar(actions: Mapping[str, QAction]) -> QToolBar:
+    """The main toolbar: icons with text, not movable."""
+    toolbar = QToolBar("Main toolbar")
+    toolbar.setObjectName("mainToolBar")
+    toolbar.setMovable(False)
+    toolbar.setFloatable(False)
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    toolbar.setIconSize(toolbar.iconSize().scaled(18, 18, Qt.AspectRatioMode.KeepAspectRatio))
+    add_actions(toolbar, actions, TOOLBAR)
+    return toolbar
 
 
 def _key_list(keys: Sequence[str] | str) -> list[str]:

@@ -315,7 +315,7 @@ def test_read_ahead_details_are_dropped_when_another_process_writes(
     window.filter_bar.set_view("all")
     wait_idle(qtbot, window)
     activate(qtbot, window)
-    qtbot.waitUntil(lambda: ids[1] in window._prefetched, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: ids[1] in window.feed.read_ahead, timeout=WAIT_MS)
     with PolicyDecisionLog(db_path) as other:
         other.mark_reviewed(ids[1], "deny", reviewer="ann")
     qtbot.waitUntil(lambda: window.filter_bar.counts.get("reviewed") == 1, timeout=WAIT_MS)

@@ -1,0 +1,117 @@
+"""Feeds the review panel the selected decision, reading the next one ahead.
+
+The panel shows the full record and its review history, read on the database
+thread. While the reviewer looks at one decision, the next row's details are
+read ahead, so after a review the next decision appears without a round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer
+
+from policy_desktop.store import PolicyDecision, PolicyDecisionLog, ReviewEvent
+from policy_desktop.ui.decisions_model import DecisionsModel
+from policy_desktop.ui.tasks import DbExecutor
+
+Details = tuple[PolicyDecision | None, list[ReviewEvent]]
+
+
+def details_job(decision_id: str) -> Callable[[PolicyDecisionLog], Details]:
+    """A database job reading one decision and its review history."""
+    def job(log: PolicyDecisionLog) -> Details:
+        return log.get_decision(decision_id), log.get_review_history(decision_id)
+
+    return job
+
+
+class PanelFeed(QObject):
+    """Shows decisions in the review panel by id.
+
+    Args:
+        executor: the database thread.
+        model: the table rows (to know which decision comes next).
+        panel: the review panel (``show_decision(decision, history)``).
+        report: shows a one-line problem to the reviewer.
+        parent: the owner.
+    """
+
+    def __init__(self, executor: DbExecutor, model: DecisionsModel, panel: Any,
+                 report: Callable[[str], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._executor = executor
+        self._model = model
+        self._panel = panel
+        self._report = report
+        self.shown_id: str | None = None
+        self.shown_decision: PolicyDecision | None = None
+        self.read_ahead: dict[str, Details] = {}
+        self._follow_up: Callable[[], None] | None = None
+
+    def show(self, decision_id: str | None, *, force: bool = False) -> None:
+        """Show ``decision_id`` (None: nothing); ``force`` reads it again even if shown."""
+        if decision_id == self.shown_id and not force:
+            return
+        self.shown_id = decision_id
+        if decision_id is None:
+            self._display((None, []))
+            self._run_follow_up()
+            return
+        cached = None if force else self.read_ahead.pop(decision_id, None)
+        if cached is not None:
+            self._display(cached)
+            self._read_ahead_after(decision_id)
+            QTimer.singleShot(0, self._run_follow_up)  # after the panel is painted
+            return
+
+        def loaded(details: Details) -> None:
+            if decision_id == self.shown_id:
+                self._display(details)
+                self._read_ahead_after(decision_id)
+            self._run_follow_up()
+
+        def failed(error: BaseException) -> None:
+            self._report(f"Cannot read the decision: {error}")
+            self._run_follow_up()
+
+        self._executor.submit(details_job(decision_id), loaded, failed)
+
+    def after_next_show(self, follow_up: Callable[[], None]) -> None:
+        """Run ``follow_up`` once the next :meth:`show` has put its decision on screen.
+
+        Work that can wait (re-reading the table) then does not compete with the
+        decision the reviewer is waiting for (the worker and the GUI share the GIL).
+        """
+        self._follow_up = follow_up
+
+    def run_pending(self) -> None:
+        """Run a waiting follow-up now (nothing new is going to be shown)."""
+        self._run_follow_up()
+
+    def forget(self, decision_id: str | None = None) -> None:
+        """Drop what was read ahead (for one decision, or all after outside writes)."""
+        if decision_id is None:
+            self.read_ahead.clear()
+        else:
+            self.read_ahead.pop(decision_id, None)
+
+    def _display(self, details: Details) -> None:
+        self._panel.show_decision(*details)
+        self.shown_decision = details[0]
+
+    def _read_ahead_after(self, decision_id: str) -> None:
+        following = self._model.decision_id(self._model.row_of(decision_id) + 1)
+        if following is None or following in self.read_ahead:
+            return
+
+        def keep(details: Details) -> None:
+            self.read_ahead = {following: details}  # only the one after the current
+
+        self._executor.submit(details_job(following), keep, lambda _error: None)
+
+    def _run_follow_up(self) -> None:
+        follow_up, self._follow_up = self._follow_up, None
+        if follow_up is not None:
+            follow_up()

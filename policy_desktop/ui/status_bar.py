@@ -1,0 +1,77 @@
+"""The window's status bar: key hint, "Reviewed N of M", session pace, row-cap notice."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
+
+from policy_desktop.ui.session_progress import SessionProgress, progress_text, session_text
+
+KEYS_HINT = "A accept · 1–4 choose · R reasoning · Ctrl+Enter save · S skip · J/K move · F1 keys"
+PACE_REFRESH_MS = 15_000
+
+
+def _plain_label(name: str, text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setObjectName(name)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+class ReviewStatusBar(QStatusBar):
+    """Progress of the current filter and of this session, always in view.
+
+    Args:
+        session: the reviews made in this window.
+        parent: the window.
+    """
+
+    def __init__(self, session: SessionProgress, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizeGripEnabled(False)
+        self._session = session
+        self.keys_hint = _plain_label("keysHint", KEYS_HINT)
+        self.cap_label = _plain_label("capLabel")
+        self.cap_label.hide()
+        self.progress_label = _plain_label("progressLabel", progress_text(None, None))
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("reviewProgress")
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.setFixedWidth(120)
+        self.progress_bar.setRange(0, 1000)  # permille: QProgressBar holds ints
+        self.progress_bar.setValue(0)
+        self.session_label = _plain_label("sessionLabel", session_text(session))
+        self.addWidget(self.keys_hint, 1)
+        for widget in (self.cap_label, self.progress_label, self.progress_bar,
+                       self.session_label):
+            self.addPermanentWidget(widget)
+        self._pace_timer = QTimer(self)
+        self._pace_timer.setInterval(PACE_REFRESH_MS)
+        self._pace_timer.timeout.connect(self.show_session)
+        self._pace_timer.start()
+
+    def show_progress(self, reviewed: int | None, total: int | None) -> None:
+        """``Reviewed N of M`` for the current filter (None: not known yet)."""
+        self.progress_label.setText(progress_text(reviewed, total))
+        done = reviewed or 0
+        self.progress_bar.setValue(round(1000 * done / total) if total else 0)
+
+    def show_session(self) -> None:
+        """Reviews made in this window and their pace."""
+        self.session_label.setText(session_text(self._session))
+
+    def show_cap(self, max_rows: int | None) -> None:
+        """Say that the table stops at ``max_rows`` rows (None hides the notice)."""
+        self.cap_label.setVisible(max_rows is not None)
+        if max_rows is not None:
+            self.cap_label.setText(f"Showing the first {max_rows:,} rows — "
+                                   "narrow the filter to see the rest")
+
+    def set_reviewing(self, reviewing: bool) -> None:
+        """Show the review progress and key hint only where there is something to review."""
+        for widget in (self.progress_label, self.progress_bar, self.keys_hint):
+            widget.setVisible(reviewing)
+
+    def stop(self) -> None:
+        """Stop refreshing the pace."""
+        self._pace_timer.stop()
