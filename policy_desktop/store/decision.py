@@ -152,8 +152,8 @@ def to_row(decision: PolicyDecision) -> dict[str, Any]:
     return dict(zip(ALL_COLUMNS, to_values(decision), strict=True))
 
 
-_ENCODE_JSON = json.JSONEncoder(ensure_ascii=False).encode
-"""``json.dumps(value, ensure_ascii=False)`` without building an encoder per call."""
+_ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+"""``json.dumps(value, ensure_ascii=False, allow_nan=False)`` without a new encoder per call."""
 
 
 def to_values(decision: PolicyDecision) -> list[Any]:
@@ -163,7 +163,10 @@ def to_values(decision: PolicyDecision) -> list[Any]:
     ``float``/``int`` (so numpy scalars can be stored).
     """
     values = [decision.__dict__[name] for name in ALL_COLUMNS]
-    values[_SITUATION] = _ENCODE_JSON(values[_SITUATION])
+    try:
+        values[_SITUATION] = _ENCODE_JSON(values[_SITUATION])
+    except (TypeError, ValueError) as error:  # e.g. a datetime, NaN, a cycle
+        raise InvalidRecordError(f"situation cannot be stored as JSON ({error})") from None
     tags = values[_TAGS]
     values[_TAGS] = _ENCODE_JSON(tags if tags.__class__ is list else list(tags))
     correct = values[_CORRECT]

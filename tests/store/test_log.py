@@ -345,3 +345,25 @@ def test_training_gate(log: PolicyDecisionLog, corrections: int, needed: int,
     assert stats["corrections"] == corrections
     assert stats["corrections_needed"] == needed
     assert stats["training_ready"] is ready
+
+
+def test_quick_validity_test_is_strict() -> None:
+    """The fast path of validation passes plain valid decisions and nothing invalid."""
+    from policy_desktop.store.decision import _obviously_valid
+
+    assert _obviously_valid(make_decision().__dict__)
+    assert _obviously_valid(make_decision(
+        timestamp=timestamp(3), decision_id="dec_x", reviewed=True, review_action="accept",
+        review_timestamp="2026-02-03T10:00:00Z", confidence=None, tags=[]).__dict__)
+    for overrides, _ in INVALID:
+        assert not _obviously_valid(make_decision(**overrides).__dict__), overrides
+
+
+@pytest.mark.parametrize("situation", [
+    {"when": datetime(2026, 2, 2)}, {"score": float("nan")}, {"score": float("inf")},
+    {"raw": b"bytes"},
+], ids=["datetime", "nan", "inf", "bytes"])
+def test_situation_must_be_json(log: PolicyDecisionLog, situation: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRecordError, match="situation cannot be stored as JSON"):
+        log.log_decision(make_decision(situation=situation))
+    assert log.get_statistics()["total"] == 0
