@@ -88,6 +88,8 @@ EXTRA_INDEXES: dict[str, tuple[str, ...]] = {
     "idx_statistics": ("decision", "reviewed", "review_action", "decision_correct"),
     # The review queue sorted by confidence (least confident first) without a sort.
     "idx_reviewed_confidence": ("reviewed", "confidence", "decision_id"),
+    # The filter menus: distinct models and prompt versions by index seeks.
+    "idx_model_prompt": ("model_name", "prompt_version"),
 }
 
 

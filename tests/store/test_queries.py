@@ -257,3 +257,14 @@ def test_missing_speed_indexes_are_added_on_open(db_path: Path) -> None:
     with PolicyDecisionLog(db_path, create=False) as log:
         names = {index.name for index in log.database.get_indexes("decisions")}
     assert "idx_reviewed_confidence" in names
+
+
+def test_facets_seek_along_an_index(log: PolicyDecisionLog) -> None:
+    populate(log, 11, count=40)
+    queries = DecisionQueries(log)
+    plans = _plans(log, queries.facets)
+    assert len(plans) >= 2
+    assert all("idx_model_prompt" in plan and "TEMP B-TREE" not in plan for plan in plans)
+    pairs = {(d.model_name, d.prompt_version) for d in log.get_all_decisions()}
+    assert sorted(queries._model_prompt_pairs()) == sorted(pairs)
+    assert sorted(queries._model_prompt_pairs(most=2)) == sorted(pairs)  # the fallback
