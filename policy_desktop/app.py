@@ -24,21 +24,14 @@ DESKTOP_FILE = "policy-desktop"
 
 def default_parts() -> WindowParts:
     """The review panel, statistics view and shortcut list of the real app."""
+    from policy_desktop.store.analytics import collect_statistics
     from policy_desktop.ui.review_panel import ReviewPanel
     from policy_desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog, is_text_input
+    from policy_desktop.ui.statistics_view import StatisticsView
 
-    statistics_view = None
-    collect_statistics = None
-    try:  # the statistics tab is built in parallel; the window works without it
-        from policy_desktop.store.analytics import collect_statistics
-        from policy_desktop.ui.statistics_view import StatisticsView
-
-        statistics_view = StatisticsView()
-    except ImportError:
-        collect_statistics = None
     return WindowParts(
         review_panel=ReviewPanel(), shortcuts=SHORTCUTS, is_text_input=is_text_input,
-        statistics_view=statistics_view, collect_statistics=collect_statistics,
+        statistics_view=StatisticsView(), collect_statistics=collect_statistics,
         shortcuts_dialog=lambda parent: ShortcutsDialog(parent, SHORTCUTS))
 
 
