@@ -248,6 +248,7 @@ def bench_queries(path: Path, repeat: int) -> tuple[list[Row], dict[str, Any]]:
             ("view_counts(decision=deny)",
              lambda: queries.view_counts(DecisionFilter(decision="deny")), None),
             ("count(unreviewed)", lambda: queries.count(unreviewed), None),
+            ("facets()", queries.facets, None),
         ]
         for name, action, goal in cases:
             first, median, result = timed(action, repeat)
@@ -258,6 +259,9 @@ def bench_queries(path: Path, repeat: int) -> tuple[list[Row], dict[str, Any]]:
                 note = f"{len(result[0])} rows"
             elif isinstance(result, dict) and "total" in result:
                 note = f"total {result['total']:,}"
+            elif isinstance(result, dict) and "model_name" in result:
+                models, prompts = result["model_name"], result["prompt_version"]
+                note = f"{len(models)} models, {len(prompts)} prompts"
             results.append((name, first, median, goal, note))
         stats = log.get_statistics()
     return results, stats

@@ -123,7 +123,9 @@ def _check_sqlite_file(path: Path, location: str) -> int | None:
                     "SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
         finally:
             connection.close()
-    except sqlite3.DatabaseError as error:
+    except sqlite3.OperationalError as error:  # locked, unreadable, a journal to roll back
+        raise StoreError(f"{location}: cannot read the database ({error})") from error
+    except sqlite3.DatabaseError as error:  # "file is not a database", "malformed"
         raise NotADatabaseError(location) from error
     if "decisions" not in tables and "store_meta" not in tables:
         if tables:
