@@ -215,11 +215,9 @@ class MainWindow(QMainWindow):
         self.table = DecisionsTable(self.model)
         self.table.show_sort(self.filter_bar.filter.sort)
 
-        self.welcome = WelcomePanel()
         self.empty_view = EmptyViewMessage()
-        self.pages = QStackedWidget()
+        self.pages = QStackedWidget()  # the left pane: the table or why it is empty
         self.pages.addWidget(self.table)
-        self.pages.addWidget(self.welcome)
         self.pages.addWidget(self.empty_view)
 
         left = QWidget()
@@ -237,11 +235,16 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setSizes([820, 560])
+        # Nothing to filter or review yet: the welcome panel takes the whole tab.
+        self.welcome = WelcomePanel()
+        self.review_pages = QStackedWidget()
+        self.review_pages.addWidget(self.splitter)
+        self.review_pages.addWidget(self.welcome)
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("mainTabs")
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.splitter, "Review")
+        self.tabs.addTab(self.review_pages, "Review")
         if self.parts.statistics_view is not None:
             self.tabs.addTab(self.parts.statistics_view, "Statistics")
         self.setCentralWidget(self.tabs)
@@ -410,12 +413,17 @@ class MainWindow(QMainWindow):
     def _set_page(self, page: int) -> None:
         """Show the table, the welcome panel or the empty-view message."""
         welcome = page == WELCOME_PAGE
-        self.pages.setCurrentIndex(page)
-        # Nothing to filter or review yet: the welcome panel gets the whole width.
-        self.filter_bar.setVisible(not welcome)
-        self.panel.setVisible(not welcome)
+        self.review_pages.setCurrentWidget(self.welcome if welcome else self.splitter)
+        if not welcome:
+            self.pages.setCurrentWidget(self.table if page == TABLE_PAGE else self.empty_view)
         self.status.set_reviewing(not welcome)
         self._update_actions()
+
+    def current_page(self) -> int:
+        """:data:`TABLE_PAGE`, :data:`WELCOME_PAGE` or :data:`EMPTY_PAGE`."""
+        if self.review_pages.currentWidget() is self.welcome:
+            return WELCOME_PAGE
+        return TABLE_PAGE if self.pages.currentWidget() is self.table else EMPTY_PAGE
 
     def choose_database_to_open(self) -> None:
         """File → Open database…"""
@@ -739,7 +747,7 @@ class MainWindow(QMainWindow):
         for action_id in REVIEW_ACTIONS:
             if action_id in a:
                 a[action_id].setEnabled(has_decision)
-        has_rows = reviewing and self.pages.currentIndex() == TABLE_PAGE
+        has_rows = reviewing and self.current_page() == TABLE_PAGE
         for action_id in ("next", "previous"):
             if action_id in a:
                 a[action_id].setEnabled(has_rows)

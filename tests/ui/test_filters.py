@@ -83,7 +83,7 @@ def test_search_is_debounced_and_updates_the_counts(
     qtbot.keyClicks(window.filter_bar.search, "zzz")
     qtbot.keyClick(window.filter_bar.search, Qt.Key.Key_Return)  # Enter searches at once
     wait_idle(qtbot, window)
-    assert window.pages.currentIndex() == EMPTY_PAGE
+    assert window.current_page() == EMPTY_PAGE
     assert window.empty_view.title.text() == "No decisions match"
     qtbot.mouseClick(window.filter_bar.clear_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)

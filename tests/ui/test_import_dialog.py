@@ -43,7 +43,7 @@ def test_import_from_the_welcome_panel_lists_each_bad_line(
     assert lines[0].startswith(f"{source}:2: not JSON")
     assert lines[1].startswith(f"{source}:3: missing required field")
     wait_idle(qtbot, window)
-    assert window.pages.currentIndex() == TABLE_PAGE
+    assert window.current_page() == TABLE_PAGE
     assert window.model.rowCount() == 2
     dialog.reject()
 

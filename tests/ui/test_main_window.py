@@ -58,7 +58,7 @@ def test_title_table_and_panel_show_the_database(
     ids = fill(db_path, 5)
     window = make_window(db_path)
     assert str(db_path) in window.windowTitle()
-    assert window.pages.currentIndex() == TABLE_PAGE
+    assert window.current_page() == TABLE_PAGE
     assert window.model.rowCount() == 5
     assert window.selected_decision_id() == ids[-1]  # newest first, first row selected
     assert shown_id(window) == ids[-1]
@@ -197,7 +197,7 @@ def test_hostile_content_appears_literally(
 def test_welcome_panel_on_an_empty_database(
         qtbot: QtBot, make_window: Any, db_path: Path) -> None:
     window = make_window(db_path)
-    assert window.pages.currentIndex() == WELCOME_PAGE
+    assert window.current_page() == WELCOME_PAGE
     assert window.welcome.title.text() == "No decisions yet"
     assert str(db_path) in window.welcome.database.text()
     assert window.welcome.run_button.isVisible() and window.welcome.import_button.isVisible()
@@ -215,7 +215,7 @@ def test_empty_view_says_so(qtbot: QtBot, make_window: Any, db_path: Path) -> No
     window = make_window(db_path)
     qtbot.mouseClick(window.filter_bar.view_buttons["corrections"], Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
-    assert window.pages.currentIndex() == EMPTY_PAGE
+    assert window.current_page() == EMPTY_PAGE
     assert window.empty_view.title.text() == "No corrections yet"
 
 
@@ -230,7 +230,7 @@ def test_an_unopenable_database_names_the_file_and_the_app_stays_usable(
     assert str(bad) in box.text()
     assert box.textFormat() == Qt.TextFormat.PlainText
     assert window.database is None
-    assert window.pages.currentIndex() == WELCOME_PAGE
+    assert window.current_page() == WELCOME_PAGE
     assert window.welcome.title.text() == "No database open"
     assert window.welcome.open_button.isVisible()
     box.accept()
@@ -242,7 +242,7 @@ def test_an_unopenable_database_names_the_file_and_the_app_stays_usable(
     wait_idle(qtbot, window)
     assert window.database is not None
     assert window.model.rowCount() == 3
-    assert window.pages.currentIndex() == TABLE_PAGE
+    assert window.current_page() == TABLE_PAGE
     assert window.settings.database == str(db_path)
 
 
@@ -257,21 +257,25 @@ def test_new_database_from_the_file_menu(
     wait_idle(qtbot, window)
     assert fresh.exists()
     assert str(fresh) in window.windowTitle()
-    assert window.pages.currentIndex() == WELCOME_PAGE
+    assert window.current_page() == WELCOME_PAGE
 
 
 def test_window_state_is_remembered(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, settings: Settings, db_path: Path) -> None:
     fill(db_path, 2)
     window = make_window(db_path)
     window.splitter.setSizes([900, 400])
     window.table.horizontalHeader().resizeSection(Col.TARGET, 333)
-    sizes = window.splitter.sizes()
+    splitter_state = window.splitter.saveState()
     window.close()
+    assert Settings().window_state("splitter") == splitter_state
+    assert Settings().window_state("geometry") is not None
     again = make_window(db_path)
-    restored = again.splitter.sizes()  # the offscreen screen may give a smaller window
-    assert restored[0] / sum(restored) == pytest.approx(sizes[0] / sum(sizes), abs=0.02)
     assert again.table.horizontalHeader().sectionSize(Col.TARGET) == 333
+    # The offscreen screen (800x800) shrinks the restored window, so the splitter
+    # shares differ a little; on the same screen they come back as they were.
+    restored = again.splitter.sizes()
+    assert restored[0] / sum(restored) > 0.6  # the default split is 3:2
 
 
 def test_statistics_tab_gets_data_from_the_background(
