@@ -39,7 +39,11 @@ from policy_desktop.ui.tasks import DbExecutor
 
 PAGE_SIZE = 200
 MAX_ROWS = 50_000
-"""Rows held at most (about 1.5 KB each); a review session never gets near it."""
+"""Rows held at most (about 4 KB each with their display texts); a review session
+never gets near it: reviewed rows leave the Unreviewed view."""
+REFRESH_ROWS = 2_000
+"""A live update re-reads at most this many rows from the top; rows further down
+keep what they showed until the view is reloaded (cheap updates at any depth)."""
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -221,6 +225,28 @@ class RowStyle:
         return {"good": self.good, "bad": self.bad, "changed": self.changed, "muted": self.muted}
 
 
+_DESCENDING = ("newest", "most_confident")
+
+
+def _order_key(summary: DecisionSummary, sort: str) -> tuple[Any, ...]:
+    if sort in ("newest", "oldest"):
+        return (summary.timestamp, summary.decision_id)
+    confidence = summary.confidence  # no confidence: the least confident of all
+    return (confidence is not None, confidence or 0.0, summary.decision_id)
+
+
+def _comes_after(first: DecisionSummary, second: DecisionSummary, sort: str) -> bool:
+    """Whether ``first`` is listed after ``second`` in the store's order for ``sort``."""
+    a, b = _order_key(first, sort), _order_key(second, sort)
+    return a < b if sort in _DESCENDING else a > b
+
+
+def _review_fields(row: TableRow) -> tuple[Any, ...]:
+    # Only the review columns of a decision ever change; the model's output does not.
+    s = row.summary
+    return (s.reviewed, s.review_action, s.review_decision, s.reviewer)
+
+
 @dataclass
 class _Page:
     rows: list[TableRow]
@@ -355,14 +381,15 @@ class DecisionsModel(QAbstractTableModel):
         """Re-read the loaded rows (another process or a review changed the data).
 
         Rows that left the filter are removed, new ones inserted, changed ones
-        updated in place, so the view keeps its selection.
+        updated in place, so the view keeps its selection. At most
+        :data:`REFRESH_ROWS` rows are read again, from the top.
         """
         if not self._active:
             return
         self._generation += 1
         generation = self._generation
         self._loading = True
-        limit = min(self._max_rows, max(len(self._rows), self._page_size))
+        limit = min(self._max_rows, REFRESH_ROWS, max(len(self._rows), self._page_size))
         self._executor.submit(
             _load_page(self._filter, None, limit),
             lambda page: self._apply_refresh(generation, page),
@@ -415,19 +442,32 @@ class DecisionsModel(QAbstractTableModel):
             return
         self._loading = False
         self.about_to_merge.emit()
-        self._merge(page.rows)
-        self._cursor = page.cursor
+        head = len(self._rows)
+        if page.cursor is not None:  # rows after the last one read keep their place
+            last, sort = page.rows[-1].summary, self._filter.sort
+            low, high = 0, len(self._rows)  # the first held row listed after ``last``
+            while low < high:
+                middle = (low + high) // 2
+                if _comes_after(self._rows[middle].summary, last, sort):
+                    high = middle
+                else:
+                    low = middle + 1
+            head = low
+        keeps_tail = head < len(self._rows)
+        self._merge(page.rows, head)
+        if not keeps_tail:  # else the old cursor still points after the last row held
+            self._cursor = page.cursor
         self.refreshed.emit(page.revision)
 
-    def _merge(self, new_rows: list[TableRow]) -> None:
-        """Turn the held rows into ``new_rows`` with row removals, insertions and updates.
+    def _merge(self, new_rows: list[TableRow], head: int) -> None:
+        """Turn the first ``head`` held rows into ``new_rows``: removals, insertions, updates.
 
         Sort keys (time, confidence) never change, so rows present before and
         after keep their relative order and a linear merge suffices.
         """
         new_ids = {row.summary.decision_id for row in new_rows}
         # 1. remove rows that left, bottom-up in contiguous runs
-        end = len(self._rows)
+        end = head
         while end > 0:
             if self._rows[end - 1].summary.decision_id in new_ids:
                 end -= 1
@@ -438,16 +478,17 @@ class DecisionsModel(QAbstractTableModel):
             self.beginRemoveRows(QModelIndex(), start, end - 1)
             del self._rows[start:end]
             self.endRemoveRows()
+            head -= end - start
             end = start
         # 2. insert new rows, top-down in contiguous runs; update kept ones
-        old_ids = {row.summary.decision_id for row in self._rows}
+        old_ids = {row.summary.decision_id for row in self._rows[:head]}
         position = 0
         changed: list[int] = []
         index = 0
         while index < len(new_rows):
             row = new_rows[index]
             if row.summary.decision_id in old_ids:
-                if self._rows[position] != row:
+                if _review_fields(self._rows[position]) != _review_fields(row):
                     self._rows[position] = row
                     changed.append(position)
                 position += 1

@@ -205,3 +205,33 @@ def test_review_state(reviewed: bool, action: str | None, state: str, qtbot: QtB
     summary = model.summary(0)
     assert summary is not None
     assert review_state(replace(summary, reviewed=reviewed, review_action=action)) == state
+
+
+def test_a_refresh_deep_in_the_list_rereads_only_the_top(
+        qtbot: QtBot, executor: DbExecutor, db_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import policy_desktop.ui.decisions_model as module
+
+    monkeypatch.setattr(module, "REFRESH_ROWS", 100)
+    all_ids = list(reversed(fill(db_path, 300)))  # newest first, as shown
+    model = open_model(qtbot, executor, db_path, DecisionFilter(view="unreviewed"),
+                       page_size=100)
+    fetch(qtbot, model)
+    fetch(qtbot, model)
+    assert ids(model) == all_ids
+    with PolicyDecisionLog(db_path) as other:
+        new = [make_decision(900 + n, timestamp=f"2026-03-01T12:00:0{n}+00:00") for n in range(3)]
+        other.log_decisions(new)
+        other.mark_reviewed(all_ids[10], reviewer="ann")   # in the part read again
+        other.mark_reviewed(all_ids[250], reviewer="ann")  # deep down: kept as it was
+    with qtbot.waitSignal(model.refreshed, timeout=WAIT_MS):
+        model.refresh()
+    shown = ids(model)
+    assert len(shown) == len(set(shown)) == 302
+    assert shown[:3] == [d.decision_id for d in reversed(new)]
+    assert all_ids[10] not in shown
+    assert all_ids[250] in shown  # until the view is reloaded
+    assert shown[3:] == [i for i in all_ids if i != all_ids[10]]
+    model.fetchMore()  # the old cursor still marks the end of what is held
+    qtbot.waitUntil(lambda: not model.loading, timeout=WAIT_MS)
+    assert ids(model) == shown and not model.canFetchMore()
