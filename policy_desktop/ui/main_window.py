@@ -113,6 +113,7 @@ class WindowParts:
     statistics_view: QWidget | None = None
     collect_statistics: Callable[[PolicyDecisionLog], object] | None = None
     shortcuts_dialog: Callable[[QWidget], QDialog] | None = None
+    loop: Any = None  # a ReviewLoop: runs, the export wizard and run comparison
 
 
 @dataclass(frozen=True)
@@ -284,12 +285,17 @@ class MainWindow(QMainWindow):
             handlers[action_id] = lambda d=decision: panel.choose_decision(d)
         if self.parts.statistics_view is None:
             del handlers["statistics"]
+        loop = self.parts.loop
+        if loop is not None:
+            handlers.update(run_scenarios=loop.open_run_dialog,
+                            export_training=loop.open_export_wizard,
+                            compare_runs=loop.open_compare)
         return handlers
 
     def _build_menus(self) -> None:
         a = self.actions_by_id
         menu = self.menuBar()
-        for title in ("&File", "&Edit", "&Review"):
+        for title in ("&File", "&Edit", "&Review", "&Runs"):
             add_actions(menu.addMenu(title), a, MENUS[title])
         view = menu.addMenu("&View")
         add_actions(view, a, ("next", "previous", "search", None))
@@ -333,8 +339,10 @@ class MainWindow(QMainWindow):
         self.welcome.import_requested.connect(self.choose_files_to_import)
         self.welcome.open_requested.connect(self.choose_database_to_open)
         self.welcome.new_requested.connect(self.choose_database_to_create)
-        # The run dialog (a later issue) takes this over; until then explain the command.
-        self.run_quick_suite_requested.connect(self._explain_run_command)
+        if self.parts.loop is not None:
+            self.parts.loop.attach(self)
+        else:  # a window without the run machinery (tests): explain the terminal command
+            self.run_quick_suite_requested.connect(self._explain_run_command)
         self.tabs.currentChanged.connect(self._on_tab_changed)
 
     def _restore_state(self) -> None:
@@ -672,8 +680,9 @@ class MainWindow(QMainWindow):
         # Re-read rows and counts once the next decision is on show: the reviewer
         # waits for that, not for the table.
         self.feed.after_next_show(self._after_write)
+        shown_before = self.feed.shown_id
         self._move_past(decision_id)
-        if self.feed.shown_id == decision_id:  # nothing new to show
+        if self.feed.shown_id == shown_before:  # nothing new to show
             self.feed.run_pending()
         self._status(f"Saved: {action.replace('_', ' ')}", 2500)
         self.review_written.emit(decision_id, action)
@@ -846,8 +855,7 @@ class MainWindow(QMainWindow):
         database = self.database.display_name if self.database else default_database()
         self.show_message(
             QMessageBox.Icon.Information, "Run the quick suite",
-            "Running scenarios from the app arrives with the run dialog. For now, run the "
-            "quick suite in a terminal:",
+            "This window has no run engine attached. Run the quick suite in a terminal:",
             f"policy-desktop run --db {database}\n\nIts decisions appear here within "
             "seconds, while it runs.")
 
@@ -925,7 +933,14 @@ class MainWindow(QMainWindow):
         else:
             self.setWindowTitle(f"{self.database.display_name} — {APP_TITLE}")
 
+    def show_run_failures(self, run_id: str) -> None:
+        """Show the incorrect decisions of one run (the run dialog's "Review failures")."""
+        self.filter_bar.show_run(run_id, view="incorrect")
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.parts.loop is not None and not self.parts.loop.may_close():
+            event.ignore()
+            return
         self._closing = True
         self.live.stop()
         self.status.stop()
