@@ -175,6 +175,18 @@ def measure(database: Path, fetches: int, reviews: int) -> dict[str, Any]:
     window.select_row(0)
     spin_until(lambda: executor.idle and window.shown_decision is not None)
     commit_times: list[float] = []
+    gc_pauses: list[float] = []
+    gc_started = {"at": 0.0}
+
+    def watch_gc(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started["at"] = time.perf_counter()
+        else:
+            gc_pauses.append(time.perf_counter() - gc_started["at"])
+
+    import gc
+
+    gc.callbacks.append(watch_gc)
     panel: Any = window.panel
     for _ in range(reviews):
         current = window.selected_decision_id()
@@ -192,6 +204,8 @@ def measure(database: Path, fetches: int, reviews: int) -> dict[str, Any]:
         commit_times.append(time.perf_counter() - started)
         spin_until(lambda: executor.idle and not model.loading)
     results["commit"] = commit_times
+    gc.callbacks.remove(watch_gc)
+    results["gc_max"] = max(gc_pauses, default=0.0)
     reviewed = list(window._undo_stack)  # keep the cached database as it was
     executor.submit(lambda log: [log.undo_review(i) for i in reviewed])
     spin_until(lambda: executor.idle)
@@ -233,6 +247,8 @@ def report(rows: int, build_s: float | None, results: dict[str, Any]) -> str:
     row(f"commit + next shown, 90th percentile of {len(commit)}", _quantile(commit, 0.9),
         GOALS["commit"])
     row(f"commit + next shown, worst of {len(commit)}", max(commit), GOALS["commit"])
+    lines.append(f"{'  longest garbage collection during commits':<44}"
+                 f"{results['gc_max'] * 1000:>9.1f} ms")
     row("peak RSS of the app process", results["rss_mb"], GOALS["rss_mb"], "MB")
     return "\n".join(lines)
 
