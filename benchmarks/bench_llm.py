@@ -31,6 +31,7 @@ import ctypes
 import dataclasses
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -108,10 +109,18 @@ def suite_prompts(limit: int | None) -> list[Prompt]:
 
 
 def completion_tokens(model: PolicyModel, system: str, user: str) -> list[int]:
-    """The prompt's tokens without the engine's answer primer (the model writes ``{``)."""
-    tokens, _shared = model.tokenize_prompt(system, user)
+    """The prompt's tokens without the engine's answer primer (the model writes ``{``).
+
+    Like :meth:`PolicyModel.decide`, keeps only the shared system part in the KV cache so
+    that the rest is evaluated in the same chunks as the engine does (llama.cpp's logits
+    vary slightly with batching; this keeps the strategies' answers comparable).
+    """
+    tokens, shared = model.tokenize_prompt(system, user)
     primer = model.tokenize_fragment(ANSWER_PRIMER)
     assert tokens[-len(primer) :] == primer
+    llama = model.llama
+    cached = llama.n_tokens >= shared and list(llama.input_ids[:shared]) == tokens[:shared]
+    llama.n_tokens = shared if cached else 0  # Llama.eval / generate drop the rest
     return tokens[: -len(primer)]
 
 
@@ -208,12 +217,6 @@ class GrammarFirst:
         lc, llama = self.llama_cpp, self.model.llama
         tokens = completion_tokens(self.model, *prompt)
         started = time.perf_counter()
-        common = 0
-        for cached, wanted in zip(llama.input_ids[: llama.n_tokens], tokens, strict=False):
-            if cached != wanted:
-                break
-            common += 1
-        llama.n_tokens = min(common, len(tokens) - 1)
         llama.eval(tokens[llama.n_tokens :])
         prefill = time.perf_counter() - started
         sampler = self.sampler()
@@ -288,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     prompts = suite_prompts(args.scenarios)
+    load_before = os.getloadavg()[0]  # other work on the machine skews every number
     settings = EngineSettings(
         model_path=args.model, n_threads=args.threads, max_tokens=args.max_tokens
     )
@@ -317,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [report.row() for report in reports]
     extra = summary(reports, grammar_first)
+    extra["load_average_before_after"] = f"{load_before:.2f} / {os.getloadavg()[0]:.2f}"
     if args.json:
         print(json.dumps({"strategies": rows, **extra}, indent=2))
     else:

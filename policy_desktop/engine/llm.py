@@ -32,7 +32,10 @@ Prompting
     system text is folded into the user turn when the template has no system role); a base
     model gets ``system + "\\n\\n" + user``. Either way the answer primer ``{"decision": "``
     is appended, and the system part is tokenised on its own so it is an exact token prefix
-    of every prompt: with ``reuse_prefix`` its KV cache is evaluated once and reused.
+    of every prompt: with ``reuse_prefix`` its KV cache is evaluated once and reused. The
+    rest of the prompt is always evaluated in the same chunks, so an answer depends neither
+    on earlier calls nor on ``reuse_prefix`` (llama.cpp's logits vary slightly with how
+    tokens are batched).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
+import functools
 import heapq
 import json
 import os
@@ -242,14 +246,23 @@ def _chat_messages(system: str, user: str, *, fold: bool) -> list[dict[str, str]
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+@functools.lru_cache(maxsize=4)
+def _chat_formatter(template: str, bos_token: str, eos_token: str) -> Any:
+    """llama-cpp-python's Jinja2 renderer of ``template`` (compiled once)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    return Jinja2ChatFormatter(
+        template=template, eos_token=eos_token, bos_token=bos_token, add_generation_prompt=True
+    )
+
+
 def _render_chat(
     system: str, user: str, template: str, bos_token: str, eos_token: str
 ) -> PromptText:
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    formatter = Jinja2ChatFormatter(
-        template=template, eos_token=eos_token, bos_token=bos_token, add_generation_prompt=True
-    )
+    try:
+        formatter = _chat_formatter(template, bos_token, eos_token)
+    except Exception as error:  # jinja2.TemplateSyntaxError and the like
+        raise ValueError(f"the chat template cannot be compiled: {error}") from None
 
     def render(messages: list[dict[str, str]]) -> str:
         return formatter(messages=messages).prompt  # type: ignore[arg-type]
@@ -664,20 +677,30 @@ class PolicyModel:
         if count != len(self._kv) or list(llama.input_ids[:count]) != self._kv:
             self._kv = [int(t) for t in llama.input_ids[:count]]
 
-    def _prefill(self, call: _Call, tokens: list[int]) -> tuple[np.ndarray, int]:
-        """Evaluate the prompt, reusing the cached common prefix; (logits, tokens evaluated)."""
+    def _prefill(self, call: _Call, tokens: list[int], shared: int) -> tuple[np.ndarray, int]:
+        """Evaluate the prompt, reusing the KV cache of its first ``shared`` tokens when
+        they are cached; (logits after the prompt, tokens evaluated).
+
+        The shared part and the rest are evaluated as separate runs of chunks whether or not
+        the cache is reused: llama.cpp's results depend (slightly) on how tokens are
+        batched, so this keeps every answer independent of earlier calls and of
+        ``reuse_prefix``.
+        """
         self._adopt_llama_state()
-        if self.settings.reuse_prefix:
-            common = 0
-            for cached, wanted in zip(self._kv, tokens, strict=False):
-                if cached != wanted:
-                    break
-                common += 1
-            self._truncate(min(common, len(tokens) - 1))
+        cached = (
+            self.settings.reuse_prefix
+            and 0 < shared < len(tokens)
+            and len(self._kv) >= shared
+            and self._kv[:shared] == tokens[:shared]
+        )
+        if cached:
+            self._truncate(shared)
         else:
             self._truncate(0)
+            if 0 < shared < len(tokens):
+                self._decode(call, tokens[:shared])
         rest = tokens[len(self._kv) :]
-        return self._decode(call, rest)[-1], len(rest)
+        return self._decode(call, rest)[-1], len(tokens) - (shared if cached else 0)
 
     # --- decisions ---
 
@@ -699,7 +722,7 @@ class PolicyModel:
             PromptTooLong: the prompt leaves no room for an answer in the context.
         """
         started = time.perf_counter()
-        tokens, _shared = self.tokenize_prompt(system, user)
+        tokens, shared = self.tokenize_prompt(system, user)
         room = self.llama.n_ctx() - len(tokens) - _CONTEXT_MARGIN
         if room <= _CONTEXT_MARGIN:
             raise PromptTooLong(
@@ -715,7 +738,7 @@ class PolicyModel:
         )
         call.check_stop()
         call.transcript.add(ANSWER_PRIMER)
-        logits, evaluated = self._prefill(call, tokens)
+        logits, evaluated = self._prefill(call, tokens, shared)
         prefilled = time.perf_counter()
         confidence = self._write_answer(call, logits)
         full_response = call.transcript.finish()
