@@ -13,17 +13,19 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from policy_desktop.desktop_entry import APP_ID, WM_CLASS
+from policy_desktop.ui.loop_actions import ReviewLoop
 from policy_desktop.ui.main_window import MainWindow, WindowParts
+from policy_desktop.ui.run_worker import RunController
 from policy_desktop.ui.settings import Settings
 from policy_desktop.ui.tasks import DbExecutor
 from policy_desktop.ui.theme import Theme
 
 APP_NAME = "Policy Desktop"
-DESKTOP_FILE = "policy-desktop"
 
 
-def default_parts() -> WindowParts:
-    """The review panel, statistics view and shortcut list of the real app."""
+def default_parts(loop: ReviewLoop | None = None) -> WindowParts:
+    """The review panel, statistics view, shortcut list and run/export loop of the real app."""
     from policy_desktop.store.analytics import collect_statistics
     from policy_desktop.ui.review_panel import ReviewPanel
     from policy_desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog, is_text_input
@@ -32,7 +34,7 @@ def default_parts() -> WindowParts:
     return WindowParts(
         review_panel=ReviewPanel(), shortcuts=SHORTCUTS, is_text_input=is_text_input,
         statistics_view=StatisticsView(), collect_statistics=collect_statistics,
-        shortcuts_dialog=lambda parent: ShortcutsDialog(parent, SHORTCUTS))
+        shortcuts_dialog=lambda parent: ShortcutsDialog(parent, SHORTCUTS), loop=loop)
 
 
 def application() -> QApplication:
@@ -40,19 +42,20 @@ def application() -> QApplication:
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         app = QApplication([sys.argv[0] if sys.argv else "policy-desktop"])
-    app.setApplicationName(APP_NAME)
+    app.setApplicationName(WM_CLASS)  # X11 WM_CLASS, matches StartupWMClass
     app.setApplicationDisplayName(APP_NAME)
     app.setOrganizationName("policy-desktop")
-    app.setDesktopFileName(DESKTOP_FILE)
+    app.setDesktopFileName(APP_ID)  # Wayland app id = the .desktop file's name
     return app
 
 
 def build_window(settings: Settings, executor: DbExecutor, app: QApplication,
-                 parts: WindowParts | None = None) -> MainWindow:
+                 parts: WindowParts | None = None,
+                 loop: ReviewLoop | None = None) -> MainWindow:
     """Apply the saved theme and build the main window (no database opened yet)."""
     theme = Theme(settings.theme)
     theme.apply(app)
-    return MainWindow(settings, executor, theme, parts or default_parts())
+    return MainWindow(settings, executor, theme, parts or default_parts(loop))
 
 
 def _quit_on_ctrl_c(app: QApplication, window: MainWindow) -> QTimer:
@@ -69,11 +72,13 @@ def main(database: str | None = None) -> int:
     app = application()
     settings = Settings()
     executor = DbExecutor()
-    window = build_window(settings, executor, app)
+    runs = RunController()  # the model stays loaded on its thread between runs
+    window = build_window(settings, executor, app, loop=ReviewLoop(runs, settings))
     _timer = _quit_on_ctrl_c(app, window)
     window.show()
     window.open_database(database or settings.database)
     try:
         return app.exec()
     finally:
+        runs.shutdown()  # cancels a run still going and frees the model
         executor.shutdown()

@@ -201,6 +201,17 @@ class FilterBar(QWidget):
         self.view_buttons[view].setChecked(True)
         self._change(view=view)
 
+    def show_run(self, run_id: str, view: str = "incorrect") -> None:
+        """Show one run's decisions in ``view`` (e.g. its failures), other filters kept."""
+        combo = self.facet_combos["run_id"]
+        if combo.findData(run_id) < 0:
+            combo.addItem(run_id, run_id)
+        combo.blockSignals(True)
+        combo.setCurrentIndex(combo.findData(run_id))
+        combo.blockSignals(False)
+        self.view_buttons[view].setChecked(True)
+        self._change(view=view, run_id=run_id)
+
     def set_sort(self, sort: str) -> None:
         """Order rows by ``sort`` (a store sort name)."""
         self._change(sort=sort)

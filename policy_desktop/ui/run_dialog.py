@@ -82,10 +82,11 @@ class RunDialog(QDialog):
     reviewFailuresRequested = Signal(str)
     runStarted = Signal(str)
 
-    def __init__(self, controller: RunController, settings: Settings,
+    def __init__(self, controller: RunController, settings: Settings, database: str,
                  catalog: PromptCatalog | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Run scenarios")
+        self.database = database
         self.setObjectName("runDialog")
         self._controller = controller
         self._settings = settings
@@ -373,7 +374,8 @@ class RunDialog(QDialog):
         self._settings.threads = self._threads.value()
         self._settings.gpu_layers = self._gpu_layers.value()
         return RunJob(
-            scenarios=tuple(self._suite.select(only=ids)), prompt_version=version, policy=policy,
+            database=self.database, scenarios=tuple(self._suite.select(only=ids)),
+            prompt_version=version, policy=policy,
             model_path=self._model_path, n_threads=self._threads.value() or None,
             n_gpu_layers=self._gpu_layers.value(),
             pass_coverage=self._settings.coverage_threshold, suite_path=self._suite.path,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 class RunJob:
     """Everything a run needs, decided on the GUI thread before it starts."""
 
+    database: str
     scenarios: tuple[Scenario, ...]
     prompt_version: PromptVersion
     policy: str
@@ -43,6 +44,9 @@ class RunJob:
 
 class RunWorker(QObject):
     """Runs :class:`RunJob` s with the engine; lives on the run thread.
+
+    It logs into the job's database through its own connection (opened on the run
+    thread and kept while the database stays the same).
 
     Signals:
         runStarted(run_id, total): the run is recorded and about to start.
@@ -63,9 +67,9 @@ class RunWorker(QObject):
     runCancelled = Signal(object)
     runFailed = Signal(str)
 
-    def __init__(self, log: PolicyDecisionLog) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._log = log
+        self._log: PolicyDecisionLog | None = None
         self._stop = threading.Event()
         self._model: PolicyModel | None = None
         self._model_key: tuple[object, ...] | None = None
@@ -87,7 +91,7 @@ class RunWorker(QObject):
             if self._stop.is_set():
                 self.runFailed.emit("Cancelled before the run started.")
                 return
-            runner = ScenarioRunner(self._log, model, self._evaluator(job))
+            runner = ScenarioRunner(self._open_log(job.database), model, self._evaluator(job))
             request = RunRequest(job.scenarios, job.prompt_version, job.policy,
                                  suite_path=job.suite_path, tags=job.tags)
             summary = runner.run(request, listener=self, should_stop=self._stop.is_set)
@@ -101,6 +105,13 @@ class RunWorker(QObject):
             self.runCancelled.emit(summary)
         else:
             self.runFinished.emit(summary)
+
+    def _open_log(self, database: str) -> PolicyDecisionLog:
+        if self._log is None or self._log.target.location != database:
+            if self._log is not None:
+                self._log.close()
+            self._log = PolicyDecisionLog(database)
+        return self._log
 
     def _load_model(self, job: RunJob) -> PolicyModel:
         from policy_desktop.engine.llm import EngineSettings, PolicyModel
@@ -135,7 +146,9 @@ class RunWorker(QObject):
         """Free the models and this thread's database connection (before the thread ends)."""
         self._release_model()
         self._embedder = None
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     # --- RunListener, called by the runner on this thread ---
 
@@ -158,11 +171,11 @@ class RunController(QObject):
     _startRequested = Signal(object)
     _releaseRequested = Signal()
 
-    def __init__(self, log: PolicyDecisionLog, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._thread = QThread()
         self._thread.setObjectName("policy-desktop-run")
-        self.worker = RunWorker(log)
+        self.worker = RunWorker()
         self.worker.moveToThread(self._thread)
         self._startRequested.connect(self.worker.run)
         self._releaseRequested.connect(self.worker.release)

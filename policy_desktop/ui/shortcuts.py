@@ -67,12 +67,16 @@ SHORTCUTS: list[Shortcut] = [
     Shortcut(("K", "Up"), "previous", "Previous decision", True),
     Shortcut(("Ctrl+F",), "search", "Search decisions", False),
     Shortcut(("F1",), "show_shortcuts", "Show this list of shortcuts", False),
+    Shortcut(("Ctrl+R",), "run_scenarios", "Run scenarios on the local model", False),
+    Shortcut(("Ctrl+E",), "export_training", "Export training data (from 50 corrections)",
+             False),
     Shortcut(("Ctrl+Q",), "quit", "Quit", False),
 ]
 
 _GROUP_OF: dict[str, str] = {
     "next": NAVIGATE, "previous": NAVIGATE, "search": NAVIGATE,
     "show_shortcuts": GENERAL, "quit": GENERAL, "toggle_blind": GENERAL,
+    "run_scenarios": GENERAL, "export_training": GENERAL,
 }  # fmt: skip
 
 

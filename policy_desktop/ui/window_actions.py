@@ -67,6 +67,9 @@ ACTION_LOOKS: dict[str, ActionLook] = {
     "dark_theme": ActionLook("&Dark theme", "theme", checkable=True),
     "statistics": ActionLook("S&tatistics", "statistics"),
     "about": ActionLook("&About Policy Desktop"),
+    "run_scenarios": ActionLook("&Run scenarios…", "run", short="Run"),
+    "export_training": ActionLook("&Export training data…", "export", short="Export"),
+    "compare_runs": ActionLook("&Compare runs…", "compare", short="Compare"),
 }
 STANDARD_KEYS: dict[str, QKeySequence.StandardKey] = {
     "open_database": QKeySequence.StandardKey.Open,
@@ -81,9 +84,11 @@ MENUS: dict[str, tuple[str | None, ...]] = {
     "&Edit": ("undo", None, "preferences"),
     "&Review": ("accept", "choose_allow", "choose_deny", "choose_attestation", "choose_mfa",
                 "focus_reasoning", "commit", "skip", None, "toggle_blind"),
+    "&Runs": ("run_scenarios", "compare_runs", None, "export_training"),
 }  # fmt: skip
 TOOLBAR: tuple[str | None, ...] = (
-    "open_database", "import_log", None, "accept", "commit", "skip", "undo", None,
+    "open_database", "import_log", None, "run_scenarios", "export_training", None,
+    "accept", "commit", "skip", "undo", None,
     "previous", "next", None, "toggle_blind",
 )  # fmt: skip
 

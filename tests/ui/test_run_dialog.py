@@ -26,14 +26,15 @@ def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
 
 @pytest.fixture
 def controller(log: PolicyDecisionLog) -> Iterator[RunController]:
-    controller = RunController(log)
+    controller = RunController()
     yield controller
     assert controller.shutdown()
 
 
 @pytest.fixture
-def dialog(controller: RunController, tmp_path: Path, qtbot: QtBot) -> RunDialog:
-    dialog = RunDialog(controller, Settings(tmp_path / "settings.ini"))
+def dialog(controller: RunController, tmp_path: Path, qtbot: QtBot,
+           db_path: Path) -> RunDialog:
+    dialog = RunDialog(controller, Settings(tmp_path / "settings.ini"), str(db_path))
     qtbot.addWidget(dialog)
     return dialog
 
@@ -54,14 +55,14 @@ def message_boxes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
 
 def test_created_prompt_version_is_offered(controller: RunController, tmp_path: Path,
-                                           qtbot: QtBot) -> None:
+                                           qtbot: QtBot, db_path: Path) -> None:
     examples = tmp_path / "fewshot_examples.txt"
     examples.write_text(format_examples([FewShotExample(
         situation={"actor": "ann", "role": "guest", "action": "write", "target": "src/x.py"},
         team_context=None, decision="deny", classification="role_violation",
         risk_level="medium", reasoning="Guests only read public docs.")]), encoding="utf-8")
     PromptCatalog().create("v3_reviewed", examples)
-    dialog = RunDialog(controller, Settings(tmp_path / "s.ini"))
+    dialog = RunDialog(controller, Settings(tmp_path / "s.ini"), str(db_path))
     qtbot.addWidget(dialog)
     assert "v3_reviewed" in dialog.prompt_versions()
     assert dialog.prompt_versions()[0] == "v2_fewshot_8examples"

@@ -23,14 +23,14 @@ def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
 
 @pytest.fixture
 def controller(log: PolicyDecisionLog) -> Iterator[RunController]:
-    controller = RunController(log)
+    controller = RunController()
     yield controller
     assert controller.shutdown(), "the run thread did not stop"
 
 
-def _job(ids: list[str], model_path: Path | None = None) -> RunJob:
+def _job(log: PolicyDecisionLog, ids: list[str], model_path: Path | None = None) -> RunJob:
     suite = load_suite()
-    return RunJob(scenarios=tuple(suite.select(only=ids)),
+    return RunJob(database=log.target.location, scenarios=tuple(suite.select(only=ids)),
                   prompt_version=PromptCatalog().get("v2_fewshot_8examples"),
                   policy=load_policy(), model_path=model_path, suite_path=suite.path,
                   tags=("subset",))
@@ -41,9 +41,9 @@ def test_broken_model_file_fails_with_its_name(controller: RunController, tmp_pa
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF\x03\x00\x00\x00 truncated")
     with qtbot.waitSignal(controller.worker.runFailed, timeout=30_000) as failed:
-        controller.start(_job(["E01"], broken))
+        controller.start(_job(log, ["E01"], broken))
     assert str(broken) in failed.args[0]
-    assert not controller.running
+    qtbot.waitUntil(lambda: not controller.running)  # queued to the GUI thread
     assert log.get_all_decisions() == []
 
 
@@ -59,7 +59,7 @@ def test_real_run_emits_signals_in_order_and_logs(controller: RunController, log
     worker.decisionLogged.connect(lambda result: events.append(f"logged {result.decision_id}"))
     worker.runFinished.connect(lambda summary: events.append(f"finished {summary.status}"))
     with qtbot.waitSignal(worker.runFinished, timeout=240_000):
-        controller.start(_job(["E02"]))
+        controller.start(_job(log, ["E02"]))
     [decision] = log.get_all_decisions()
     assert events == ["started 1", "scenario E02", f"logged {decision.decision_id}",
                       "finished completed"]
@@ -69,8 +69,9 @@ def test_real_run_emits_signals_in_order_and_logs(controller: RunController, log
     # The model stays loaded: a second run reuses it (no "Loading" status message).
     statuses: list[str] = []
     worker.status.connect(statuses.append)
+    qtbot.waitUntil(lambda: not controller.running)
     with qtbot.waitSignal(worker.runFinished, timeout=240_000):
-        controller.start(_job(["E01"]))
+        controller.start(_job(log, ["E01"]))
     assert not any("Loading" in text for text in statuses)
     assert len(log.get_all_decisions()) == 2
 
@@ -84,9 +85,9 @@ def test_cancel_mid_run_keeps_what_finished(controller: RunController, log: Poli
     # Cancel as soon as the second scenario starts streaming.
     worker.scenarioStarted.connect(lambda index, *_: controller.cancel() if index == 1 else None)
     with qtbot.waitSignal(worker.runCancelled, timeout=240_000) as cancelled:
-        controller.start(_job(["E02", "E01", "M01"]))
+        controller.start(_job(log, ["E02", "E01", "M01"]))
     summary = cancelled.args[0]
     assert summary.status == "cancelled"
     assert len(logged) == 1 == len(log.get_all_decisions())
     assert log.list_runs()[0].status == "cancelled"
-    assert not controller.running
+    qtbot.waitUntil(lambda: not controller.running)

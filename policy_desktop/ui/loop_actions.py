@@ -1,0 +1,149 @@
+"""Runs, exports and comparisons from the main window: the loop from review to a new prompt.
+
+:class:`ReviewLoop` owns the run dialog, the export wizard and the compare dialog of one
+window, and the window's part of the background run (asking before closing mid-run).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.ui.compare_dialog import CompareDialog
+from policy_desktop.ui.export_wizard import ExportWizard
+from policy_desktop.ui.run_dialog import RunDialog
+from policy_desktop.ui.run_worker import RunController
+from policy_desktop.ui.settings import Settings
+
+if TYPE_CHECKING:
+    from policy_desktop.ui.main_window import MainWindow
+
+
+class ReviewLoop(QObject):
+    """Run scenarios (Ctrl+R), export training data (Ctrl+E) and compare runs for a window."""
+
+    def __init__(self, controller: RunController, settings: Settings,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.settings = settings
+        self.window: MainWindow | None = None
+        self.run_dialog: RunDialog | None = None
+        self.export_wizard: ExportWizard | None = None
+        self.compare_dialog: CompareDialog | None = None
+        self._quit_after_cancel = False
+        for signal in (controller.worker.runCancelled, controller.worker.runFinished,
+                       controller.worker.runFailed):
+            signal.connect(self._after_run)
+
+    def attach(self, window: MainWindow) -> None:
+        """Serve ``window`` (called once by the window)."""
+        self.window = window
+        window.run_quick_suite_requested.connect(self.run_quick_suite)
+        window.database_opened.connect(self._database_changed)
+
+    def _database_changed(self, _display_name: str) -> None:
+        if self.run_dialog is not None and self.window is not None and self.window.database:
+            self.run_dialog.database = self.window.database.location
+
+    def _parent(self) -> QWidget | None:
+        return self.window
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def open_run_dialog(self) -> RunDialog:
+        """Show the run dialog (one per window), raised if already open."""
+        window = self.window
+        location = window.database.location if window and window.database else ""
+        if self.run_dialog is None:
+            dialog = RunDialog(self.controller, self.settings, location, parent=self._parent())
+            dialog.setWindowFlag(Qt.WindowType.Window, True)
+            dialog.reviewFailuresRequested.connect(self.review_failures)
+            self.run_dialog = dialog
+        if location and not self.controller.running:
+            self.run_dialog.database = location
+        self.run_dialog.refresh_prompt_versions()
+        self.run_dialog.show()
+        self.run_dialog.raise_()
+        self.run_dialog.activateWindow()
+        return self.run_dialog
+
+    def run_quick_suite(self) -> None:
+        """The welcome panel's "Run quick suite": open the dialog and start at once."""
+        dialog = self.open_run_dialog()
+        if not self.controller.running:
+            dialog.select_quick()
+            dialog.start_run()
+
+    def run_suite_with(self, prompt_version: str) -> None:
+        """Run the full suite with ``prompt_version`` (after creating it in the wizard)."""
+        dialog = self.open_run_dialog()
+        dialog.refresh_prompt_versions(select=prompt_version)
+        if not self.controller.running:
+            dialog.select_full()
+            dialog.start_run()
+
+    def review_failures(self, run_id: str) -> None:
+        """Show this run's incorrect decisions in the table."""
+        if self.window is not None:
+            self.window.show_run_failures(run_id)
+            self.window.raise_()
+            self.window.activateWindow()
+
+    # --- export and compare -------------------------------------------------------------
+
+    def open_export_wizard(self) -> None:
+        """Count corrections on the database thread, then show the wizard."""
+        window = self.window
+        if window is None or window.database is None:
+            return
+        location = window.database.location
+        window.executor.submit(PolicyDecisionLog.count_corrections,
+                               lambda count: self._show_wizard(location, count))
+
+    def _show_wizard(self, location: str, corrections: int) -> None:
+        if self.export_wizard is not None:
+            self.export_wizard.close()
+        wizard = ExportWizard(location, corrections, self.settings, parent=self._parent())
+        wizard.setWindowFlag(Qt.WindowType.Window, True)
+        wizard.runSuiteRequested.connect(self.run_suite_with)
+        wizard.result_page.promptVersionCreated.connect(self._prompt_created)
+        self.export_wizard = wizard
+        wizard.show()
+
+    def _prompt_created(self, name: str) -> None:
+        if self.run_dialog is not None:
+            self.run_dialog.refresh_prompt_versions()
+
+    def open_compare(self) -> None:
+        """Show the compare dialog for the window's database."""
+        if self.window is None or self.window.database is None:
+            return
+        if self.compare_dialog is not None:
+            self.compare_dialog.close()
+        dialog = CompareDialog(self.window.executor, self._parent())
+        dialog.setWindowFlag(Qt.WindowType.Window, True)
+        self.compare_dialog = dialog
+        dialog.show()
+
+    # --- closing ------------------------------------------------------------------------
+
+    def may_close(self) -> bool:
+        """True when the window may close now; during a run, ask, cancel, close afterwards."""
+        if not self.controller.running:
+            return True
+        answer = QMessageBox.question(
+            self._parent(), "A run is in progress",
+            "Cancel the run and quit? Scenarios that finished stay logged.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self._quit_after_cancel = True
+            self.controller.cancel()
+        return False
+
+    def _after_run(self, *_args: object) -> None:
+        if self._quit_after_cancel and self.window is not None:
+            self._quit_after_cancel = False
+            self.window.close()

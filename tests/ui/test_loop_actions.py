@@ -1,0 +1,112 @@
+"""Runs, the export wizard and comparison reached from the main window (keys and buttons)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+from window_helpers import fill, make_decision, wait_idle
+
+from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.ui.loop_actions import ReviewLoop
+from policy_desktop.ui.main_window import MainWindow, WindowParts
+from policy_desktop.ui.review_panel import ReviewPanel
+from policy_desktop.ui.run_dialog import RunDialog
+from policy_desktop.ui.run_worker import RunController
+from policy_desktop.ui.settings import Settings
+from policy_desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog, is_text_input
+
+
+@pytest.fixture
+def loop(settings: Settings) -> Iterator[ReviewLoop]:
+    controller = RunController()
+    yield ReviewLoop(controller, settings)
+    assert controller.shutdown()
+
+
+@pytest.fixture
+def window_with_loop(make_window, loop: ReviewLoop):  # noqa: ANN001, ANN201
+    def build(database: Path) -> MainWindow:
+        parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
+                            is_text_input=is_text_input, loop=loop,
+                            shortcuts_dialog=lambda parent: ShortcutsDialog(parent, SHORTCUTS))
+        return make_window(database, parts=parts)
+    return build
+
+
+def test_ctrl_r_opens_the_run_dialog_on_the_windows_database(
+        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot) -> None:
+    fill(db_path, 3)
+    window = window_with_loop(db_path)
+    qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert isinstance(loop.run_dialog, RunDialog) and loop.run_dialog.isVisible()
+    assert loop.run_dialog.database == str(db_path)
+    toolbar_texts = [a.iconText() for a in window.toolbar.actions()]
+    assert "Run" in toolbar_texts and "Export" in toolbar_texts
+    runs_menu = [m for m in window.menuBar().actions() if m.text() == "&Runs"]
+    assert runs_menu and [a.objectName() for a in runs_menu[0].menu().actions()
+                          if a.objectName()] == ["action_run_scenarios", "action_compare_runs",
+                                                 "action_export_training"]
+
+
+def test_ctrl_e_opens_the_export_wizard_with_the_correction_count(
+        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot) -> None:
+    ids = fill(db_path, 4)
+    with PolicyDecisionLog(db_path) as log:
+        log.mark_reviewed(ids[0], review_decision="deny", reviewer="tess")
+    window = window_with_loop(db_path)
+    qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: loop.export_wizard is not None and loop.export_wizard.isVisible())
+    assert loop.export_wizard.readiness_page.corrections == 1
+    assert "49 more needed" in loop.export_wizard.readiness_page.message.text()
+    loop.export_wizard.close()
+
+
+def test_review_failures_shows_the_runs_incorrect_decisions(
+        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot) -> None:
+    with PolicyDecisionLog(db_path) as log:
+        run_id = log.start_run(model_name="m", model_version="q", prompt_version="p")
+        log.log_decisions([make_decision(1, run_id=run_id, decision="deny",
+                                         decision_correct=False),
+                           make_decision(2, run_id=run_id),
+                           make_decision(3, decision="deny", decision_correct=False)])
+        log.finish_run(run_id, "completed", {})
+    window = window_with_loop(db_path)
+    loop.review_failures(run_id)
+    wait_idle(qtbot, window)
+    assert window.filter_bar.filter.view == "incorrect"
+    assert window.filter_bar.filter.run_id == run_id
+    assert window.model.rowCount() == 1
+
+
+def test_welcome_run_quick_suite_starts_a_run_that_can_be_cancelled(
+        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    window = window_with_loop(db_path)  # empty database: the welcome panel
+    started: list[str] = []
+    loop.controller.start = lambda job: started.append(job.database)  # type: ignore[method-assign]
+    window.run_quick_suite_requested.emit()
+    assert started == [str(db_path)]
+    assert loop.run_dialog is not None and loop.run_dialog.isVisible()
+
+
+def test_closing_during_a_run_asks_and_waits_for_the_cancel(
+        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    window = window_with_loop(db_path)
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(
+        lambda parent, title, text, *a: asked.append(title) or QMessageBox.StandardButton.Yes))
+    loop.controller._running = True  # as if a run were going on
+    cancelled: list[bool] = []
+    loop.controller.cancel = lambda: cancelled.append(True)  # type: ignore[method-assign]
+    window.close()
+    assert asked == ["A run is in progress"] and cancelled == [True]
+    assert window.isVisible()
+    loop.controller._running = False
+    loop.controller.worker.runCancelled.emit(None)
+    qtbot.waitUntil(lambda: not window.isVisible())
