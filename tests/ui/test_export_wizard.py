@@ -121,7 +121,7 @@ def test_next_next_finish_exports_at_50(tmp_path: Path, make_wizard, qtbot: QtBo
     assert requested.args == ["v3_from_wizard"]
 
 
-def _click_button(qtbot: QtBot, button) -> None:  # noqa: ANN001
+def _click_button(qtbot: QtBot, button) -> None:
     assert button.isEnabled()
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 

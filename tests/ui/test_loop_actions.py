@@ -29,7 +29,7 @@ def loop(settings: Settings) -> Iterator[ReviewLoop]:
 
 
 @pytest.fixture
-def window_with_loop(make_window, loop: ReviewLoop):  # noqa: ANN001, ANN201
+def window_with_loop(make_window, loop: ReviewLoop):
     def build(database: Path) -> MainWindow:
         parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
                             is_text_input=is_text_input, loop=loop,
