@@ -59,7 +59,7 @@ def test_make_targets_named_in_the_readme_exist() -> None:
 def test_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     [example] = _blocks("python")
     monkeypatch.chdir(tmp_path)
-    exec(compile(example, "README.md", "exec"), {})  # noqa: S102 - our own README
+    exec(compile(example, "README.md", "exec"), {})
     assert (tmp_path / "policy_decisions.db").exists()
 
 
