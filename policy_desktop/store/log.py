@@ -427,8 +427,8 @@ class PolicyDecisionLog:
         query = Decision.select(
             Decision.decision, Decision.reviewed, Decision.review_action,
             Decision.decision_correct, pw.fn.COUNT(pw.SQL("*")),
-        ).group_by(Decision.decision, Decision.reviewed, Decision.review_action,
-                   Decision.decision_correct)
+        ).group_by(Decision.reviewed, Decision.decision_correct, Decision.review_action,
+                   Decision.decision)
         totals = dict.fromkeys(("total", "reviewed", "corrections", "accepted", "correct",
                                 "evaluated"), 0)
         distribution: dict[str, int] = {}

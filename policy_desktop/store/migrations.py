@@ -29,16 +29,25 @@ def _create_indexes(database: pw.Database) -> None:
         database.execute_sql(index_sql("decisions", name, columns))
 
 
+RETIRED_INDEXES: tuple[str, ...] = ("idx_model_prompt",)
+"""Indexes of earlier builds that mislead the query planner; dropped on open."""
+
+
 def _add_missing_indexes(database: pw.Database) -> None:
-    """Create indexes added since the file was made (speed only; no version change)."""
-    existing = {index.name for index in database.get_indexes("decisions")}
-    missing = {name: columns for name, columns in {**SEED_INDEXES, **EXTRA_INDEXES}.items()
-               if name not in existing}
-    if missing:
+    """Create indexes added or changed since the file was made (speed only; same version)."""
+    existing = {index.name: tuple(index.columns) for index in database.get_indexes("decisions")}
+    wanted = {**SEED_INDEXES, **EXTRA_INDEXES}
+    stale = [name for name, columns in wanted.items() if existing.get(name) != columns]
+    retired = [name for name in RETIRED_INDEXES if name in existing]
+    if stale or retired:
         with database.atomic():
-            for name, columns in missing.items():
+            for name in retired:
+                database.execute_sql(f"DROP INDEX {name}")
+            for name in stale:
                 log.info("Creating index %s", name)
-                database.execute_sql(index_sql("decisions", name, columns))
+                if name in existing:
+                    database.execute_sql(f"DROP INDEX {name}")
+                database.execute_sql(index_sql("decisions", name, wanted[name]))
 
 
 def _set_version(models: BoundModels, version: int) -> None:

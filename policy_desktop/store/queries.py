@@ -75,13 +75,23 @@ class DecisionQueries:
         self._log = log
         self._D = log.models.Decision
 
-    def _view_condition(self, view: str) -> pw.Expression | None:
+    def _view_condition(self, view: str, *, steer_to_run: bool = False) -> pw.Expression | None:
+        """The SQL of a view; ``steer_to_run`` keeps its index out of the planner's choice.
+
+        With a run filter, SQLite would otherwise walk a view's index (700,000 entries
+        for "unreviewed" at a million decisions) for the 500 rows of one run. A unary
+        ``+`` (valid SQL on an integer anywhere) makes it use ``idx_run_timestamp``.
+        """
         D = self._D
+
+        def integer(field: pw.Field) -> pw.Node:
+            return pw.NodeList((pw.SQL("+"), field), glue="") if steer_to_run else field
+
         return {
-            "unreviewed": D.reviewed == 0,
-            "incorrect": D.decision_correct == 0,
+            "unreviewed": integer(D.reviewed) == 0,
+            "incorrect": integer(D.decision_correct) == 0,
             "corrections": D.review_action.in_(CORRECTION_ACTIONS),
-            "reviewed": D.reviewed == 1,
+            "reviewed": integer(D.reviewed) == 1,
             "all": None,
         }[view]
 
@@ -103,7 +113,8 @@ class DecisionQueries:
         return conditions
 
     def _where(self, flt: DecisionFilter) -> list[pw.Expression]:
-        view = self._view_condition(flt.view)
+        steer = bool(flt.run_id) and isinstance(self._log.database, pw.SqliteDatabase)
+        view = self._view_condition(flt.view, steer_to_run=steer)
         return ([view] if view is not None else []) + self._facet_conditions(flt)
 
     def count(self, flt: DecisionFilter) -> int:
@@ -124,7 +135,7 @@ class DecisionQueries:
                          pw.fn.COUNT(pw.SQL("*")))
         for condition in self._facet_conditions(flt):
             query = query.where(condition)
-        query = query.group_by(D.decision, D.reviewed, D.review_action, D.decision_correct)
+        query = query.group_by(D.reviewed, D.decision_correct, D.review_action, D.decision)
         counts = dict.fromkeys(VIEWS, 0)
         for _, reviewed, action, correct, count in query.tuples():
             counts["all"] += count
@@ -230,29 +241,13 @@ class DecisionQueries:
         )
 
     def facets(self) -> dict[str, list[str]]:
-        """Distinct values for the filter menus: models, prompt versions, runs (newest first)."""
-        pairs = self._model_prompt_pairs()
+        """Distinct values for the filter menus: models, prompt versions, runs (newest first).
+
+        The models and prompt versions come from one pass over the covering index
+        ``idx_statistics`` (about 0.1 s for a million decisions).
+        """
+        D = self._D
+        pairs = list(D.select(D.model_name, D.prompt_version).distinct().tuples())
         runs = [run.run_id for run in self._log.list_runs()]
         return {"model_name": sorted({model for model, _ in pairs}),
                 "prompt_version": sorted({prompt for _, prompt in pairs}), "run_id": runs}
-
-    def _model_prompt_pairs(self, most: int = 10_000) -> list[tuple[str, str]]:
-        """Distinct (model, prompt version) pairs by hopping along ``idx_model_prompt``.
-
-        One index seek per pair instead of reading every row, so the menus cost the
-        same at a million decisions as at ten; falls back to DISTINCT past ``most``.
-        """
-        D = self._D
-        pairs: list[tuple[str, str]] = []
-        key = pw.Tuple(D.model_name, D.prompt_version)
-        while len(pairs) < most:
-            query = D.select(D.model_name, D.prompt_version).order_by(
-                D.model_name, D.prompt_version).limit(1)
-            if pairs:
-                query = query.where(key > pw.Tuple(*pairs[-1]))
-            row = query.tuples().first()
-            if row is None:
-                return pairs
-            pairs.append(row)
-        query = D.select(D.model_name, D.prompt_version).distinct()
-        return list(query.tuples())

@@ -13,6 +13,7 @@ from store_helpers import make_decision, timestamp
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.decision import CORRECTION_ACTIONS
 from policy_desktop.store.queries import SORTS, VIEWS, DecisionFilter, DecisionQueries
+from policy_desktop.store.schema import EXTRA_INDEXES
 
 VIEW_TESTS: dict[str, Callable[[PolicyDecision], bool]] = {
     "unreviewed": lambda d: not d.reviewed,
@@ -259,12 +260,46 @@ def test_missing_speed_indexes_are_added_on_open(db_path: Path) -> None:
     assert "idx_reviewed_confidence" in names
 
 
-def test_facets_seek_along_an_index(log: PolicyDecisionLog) -> None:
+def test_changed_and_retired_indexes_are_fixed_on_open(db_path: Path) -> None:
+    PolicyDecisionLog(db_path).close()
+    import sqlite3
+
+    connection = sqlite3.connect(db_path)
+    connection.execute("DROP INDEX idx_statistics")
+    connection.execute("CREATE INDEX idx_statistics ON decisions (decision, reviewed)")
+    connection.execute("CREATE INDEX idx_model_prompt ON decisions (model_name, prompt_version)")
+    connection.close()
+    with PolicyDecisionLog(db_path) as log:
+        indexes = {index.name: index.columns for index in log.database.get_indexes("decisions")}
+    assert "idx_model_prompt" not in indexes
+    assert tuple(indexes["idx_statistics"]) == EXTRA_INDEXES["idx_statistics"]
+    assert len(EXTRA_INDEXES["idx_statistics"]) > 2
+
+
+def test_facets_read_a_covering_index(log: PolicyDecisionLog) -> None:
     populate(log, 11, count=40)
     queries = DecisionQueries(log)
-    plans = _plans(log, queries.facets)
-    assert len(plans) >= 2
-    assert all("idx_model_prompt" in plan and "TEMP B-TREE" not in plan for plan in plans)
-    pairs = {(d.model_name, d.prompt_version) for d in log.get_all_decisions()}
-    assert sorted(queries._model_prompt_pairs()) == sorted(pairs)
-    assert sorted(queries._model_prompt_pairs(most=2)) == sorted(pairs)  # the fallback
+    (plan,) = _plans(log, queries.facets)
+    assert "COVERING INDEX" in plan
+    facets = queries.facets()
+    decisions = log.get_all_decisions()
+    assert facets["model_name"] == sorted({d.model_name for d in decisions})
+    assert facets["prompt_version"] == sorted({d.prompt_version for d in decisions})
+
+
+def test_filter_bar_facets_page_in_index_order(log: PolicyDecisionLog) -> None:
+    """A facet never makes the planner sort: model and decision filters walk the time
+    index (no index may lead with them), a run filter walks the run's own index."""
+    populate(log, 12, count=40)
+    queries = DecisionQueries(log)
+    for view in ("all", "unreviewed"):
+        for extra in ({"model_name": "phi"}, {"decision": "deny"}, {"prompt_version": "v1"}):
+            flt = DecisionFilter(view=view, **extra)
+            for plan in _plans(log, lambda flt=flt: queries.page(flt, limit=10)):
+                assert "TEMP B-TREE" not in plan and "INDEX idx_" in plan, (flt, plan)
+    for view in VIEWS:
+        flt = DecisionFilter(view=view, run_id="run_a")
+        for plan in _plans(log, lambda flt=flt: queries.page(flt, limit=10)):
+            assert "idx_run_timestamp" in plan and "TEMP B-TREE" not in plan, (view, plan)
+    counts_plan = _plans(log, lambda: queries.view_counts(DecisionFilter(model_name="phi")))
+    assert all("COVERING INDEX idx_statistics" in plan for plan in counts_plan)
