@@ -229,6 +229,7 @@ def bench_queries(path: Path, repeat: int) -> tuple[list[Row], dict[str, Any]]:
             "ORDER BY timestamp DESC, decision_id DESC LIMIT 1 OFFSET ?",
             (log.get_statistics()["unreviewed"] // 2,)).fetchone()
         least = DecisionFilter(view="unreviewed", sort="least_confident")
+        middle_run = f"run_{log.get_statistics()['total'] // 2 // 500:05d}"  # 500 per run
         cases: list[tuple[str, Callable[[], object], float | None]] = [
             ("get_statistics()", log.get_statistics, 300.0),
             ("get_unreviewed_decisions(limit=200)",
@@ -243,6 +244,11 @@ def bench_queries(path: Path, repeat: int) -> tuple[list[Row], dict[str, Any]]:
              lambda: queries.page(least, limit=200), None),
             ("page(all, model facet) first 200",
              lambda: queries.page(DecisionFilter(view="all", model_name="phi-4-mini"),
+                                  limit=200), None),
+            ("page(unreviewed, run facet)",
+             lambda: queries.page(DecisionFilter(run_id=middle_run), limit=200), None),
+            ("page(incorrect, least_confident)",
+             lambda: queries.page(DecisionFilter(view="incorrect", sort="least_confident"),
                                   limit=200), None),
             ("view_counts()", lambda: queries.view_counts(DecisionFilter()), None),
             ("view_counts(decision=deny)",
