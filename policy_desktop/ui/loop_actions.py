@@ -12,14 +12,14 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from policy_desktop.store import PolicyDecisionLog
-from policy_desktop.ui.compare_dialog import CompareDialog
-from policy_desktop.ui.export_wizard import ExportWizard
-from policy_desktop.ui.run_dialog import RunDialog
 from policy_desktop.ui.run_worker import RunController
 from policy_desktop.ui.settings import Settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the dialogs are imported when first opened, off the start-up path
+    from policy_desktop.ui.compare_dialog import CompareDialog
+    from policy_desktop.ui.export_wizard import ExportWizard
     from policy_desktop.ui.main_window import MainWindow
+    from policy_desktop.ui.run_dialog import RunDialog
 
 
 class ReviewLoop(QObject):
@@ -56,6 +56,8 @@ class ReviewLoop(QObject):
 
     def open_run_dialog(self) -> RunDialog:
         """Show the run dialog (one per window), raised if already open."""
+        from policy_desktop.ui.run_dialog import RunDialog
+
         window = self.window
         location = window.database.location if window and window.database else ""
         if self.run_dialog is None:
@@ -105,6 +107,8 @@ class ReviewLoop(QObject):
                                lambda count: self._show_wizard(location, count))
 
     def _show_wizard(self, location: str, corrections: int) -> None:
+        from policy_desktop.ui.export_wizard import ExportWizard
+
         if self.export_wizard is not None:
             self.export_wizard.close()
         wizard = ExportWizard(location, corrections, self.settings, parent=self._parent())
@@ -122,6 +126,8 @@ class ReviewLoop(QObject):
         """Show the compare dialog for the window's database."""
         if self.window is None or self.window.database is None:
             return
+        from policy_desktop.ui.compare_dialog import CompareDialog
+
         if self.compare_dialog is not None:
             self.compare_dialog.close()
         dialog = CompareDialog(self.window.executor, self._parent())

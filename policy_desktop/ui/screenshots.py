@@ -2,8 +2,10 @@
 
 Renders offscreen (no display needed) on a made-up demo database, in the light
 and the dark theme: the filled main window, the welcome panel of an empty
-database, the statistics tab and the keyboard shortcuts window. Parts that do
-not exist yet are skipped with a note. Settings go to a temporary folder.
+database, the statistics tab and the keyboard shortcuts window; then (light) the
+compare view, every export wizard page and the run dialog in the middle of a real
+run of the bundled model (``--no-run`` skips that one). ``main-window.png`` is the
+README's picture. Settings go to a temporary folder.
 """
 
 from __future__ import annotations
@@ -45,12 +47,15 @@ def save(widget: QWidget, path: Path, written: list[Path]) -> None:
     written.append(path)
 
 
-def shoot(outdir: Path, rows: int = 400) -> tuple[list[Path], list[str]]:
+def shoot(outdir: Path, rows: int = 400, *, with_run: bool = True
+          ) -> tuple[list[Path], list[str]]:
     """Write the screenshots into ``outdir``; return the files and notes on skipped parts."""
     from policy_desktop.app import application, default_parts
     from policy_desktop.store import PolicyDecisionLog
     from policy_desktop.ui.demo_data import build_demo_log
+    from policy_desktop.ui.loop_actions import ReviewLoop
     from policy_desktop.ui.main_window import MainWindow
+    from policy_desktop.ui.run_worker import RunController
     from policy_desktop.ui.settings import Settings
     from policy_desktop.ui.tasks import DbExecutor
     from policy_desktop.ui.theme import Theme
@@ -59,10 +64,12 @@ def shoot(outdir: Path, rows: int = 400) -> tuple[list[Path], list[str]]:
     written: list[Path] = []
     notes: list[str] = []
     work = Path(tempfile.mkdtemp(prefix="policy-desktop-shots-"))
+    os.environ["XDG_DATA_HOME"] = str(work / "data")  # prompt versions made here stay here
     demo, empty = work / "team_decisions.db", work / "new.db"
     with PolicyDecisionLog(demo) as log:
         build_demo_log(log, rows)
     app = application()
+    runs = RunController()
 
     for theme_name in ("light", "dark"):
         settings = Settings(work / f"{theme_name}.ini")
@@ -72,7 +79,7 @@ def shoot(outdir: Path, rows: int = 400) -> tuple[list[Path], list[str]]:
         theme.apply(app)
         for database, label in ((demo, "filled"), (empty, "empty")):
             executor = DbExecutor()
-            parts = default_parts()
+            parts = default_parts(ReviewLoop(runs, settings))
             window = MainWindow(settings, executor, theme, parts)
             window.resize(*WINDOW_SIZE)
             window.show()
@@ -81,6 +88,8 @@ def shoot(outdir: Path, rows: int = 400) -> tuple[list[Path], list[str]]:
                        and not w.model.loading)
             settle(app)
             save(window, outdir / f"main-{label}-{theme_name}.png", written)
+            if label == "filled" and theme_name == "light":
+                save(window, outdir / "main-window.png", written)  # the README's picture
             if label == "filled":
                 window.filter_bar.set_view("all")
                 window.filter_bar.set_sort("least_confident")
@@ -106,7 +115,83 @@ def shoot(outdir: Path, rows: int = 400) -> tuple[list[Path], list[str]]:
             executor.shutdown()
             window.deleteLater()
             settle(app, 0.05)
+    Theme("light").apply(app)
+    shoot_loop(app, outdir, work, demo, written, with_run=with_run)
+    runs.shutdown()
     return written, sorted(set(notes))
+
+
+def shoot_loop(app: QApplication, outdir: Path, work: Path, demo: Path, written: list[Path],
+               *, with_run: bool) -> None:
+    """The compare view, each export wizard page and the run dialog mid-run."""
+    from policy_desktop.store import PolicyDecisionLog
+    from policy_desktop.ui.compare_dialog import CompareDialog
+    from policy_desktop.ui.export_wizard import ExportWizard
+    from policy_desktop.ui.settings import Settings
+    from policy_desktop.ui.tasks import DbExecutor
+
+    settings = Settings(work / "loop.ini")
+    executor = DbExecutor()
+    executor.open(str(demo))
+    compare = CompareDialog(executor)
+    compare.show()
+    wait_until(app, lambda: compare.comparison is not None)
+    settle(app)
+    save(compare, outdir / "compare-runs.png", written)
+    compare.close()
+    executor.shutdown()
+
+    with PolicyDecisionLog(demo) as log:  # enough corrections to pass the gate
+        for decision in log.get_unreviewed_decisions(limit=40):
+            assert decision.decision_id is not None
+            fixed = "deny" if decision.decision != "deny" else "require_attestation"
+            log.mark_reviewed(decision.decision_id, fixed, reviewer="sam")
+        corrections = log.count_corrections()
+    wizard = ExportWizard(str(demo), corrections, settings)
+    wizard.options_page.folder.setText(str(work / "training_export"))
+    wizard.show()
+    settle(app)
+    save(wizard, outdir / "export-1-readiness.png", written)
+    wizard.next()
+    settle(app)
+    save(wizard, outdir / "export-2-options.png", written)
+    wizard.next()
+    wait_until(app, lambda: wizard.preview_page.preview is not None, 180)
+    settle(app)
+    save(wizard, outdir / "export-3-preview.png", written)
+    wizard.next()
+    wait_until(app, lambda: wizard.result_page.result is not None, 180)
+    wizard.result_page.create_prompt_version("v3_reviewed_demo")
+    settle(app)
+    save(wizard, outdir / "export-4-result.png", written)
+    wizard.close()
+    blocked = ExportWizard(str(demo), 31, settings)
+    blocked.show()
+    settle(app)
+    save(blocked, outdir / "export-0-not-ready.png", written)
+    blocked.close()
+    if with_run:
+        shoot_run_dialog(app, outdir, work, settings, written)
+
+
+def shoot_run_dialog(app: QApplication, outdir: Path, work: Path, settings: object,
+                     written: list[Path]) -> None:
+    """The run dialog while the bundled model answers, then with the result."""
+    from policy_desktop.ui.run_dialog import RunDialog
+    from policy_desktop.ui.run_worker import RunController
+
+    controller = RunController()
+    dialog = RunDialog(controller, settings, str(work / "runs.db"))  # type: ignore[arg-type]
+    dialog.select_subset(["E01", "E02"])
+    dialog.show()
+    dialog.start_run()
+    wait_until(app, lambda: "reasoning" in dialog._stream.toPlainText(), 600)
+    save(dialog, outdir / "run-dialog-mid-run.png", written)
+    wait_until(app, lambda: not controller.running, 900)
+    settle(app)
+    save(dialog, outdir / "run-dialog-finished.png", written)
+    dialog.close()
+    controller.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", type=Path, help="folder for the PNG files")
     parser.add_argument("--rows", type=int, default=400, help="demo decisions (default 400)")
+    parser.add_argument("--no-run", action="store_true",
+                        help="skip the run dialog (it runs the bundled model)")
     args = parser.parse_args(argv)
-    written, notes = shoot(args.outdir, args.rows)
+    written, notes = shoot(args.outdir, args.rows, with_run=not args.no_run)
     for path in written:
         print(path)
     for note in notes:
