@@ -84,3 +84,12 @@ def test_documented_paths_match_the_program(monkeypatch: pytest.MonkeyPatch) -> 
         "~/.local/share/policy-desktop/policy_decisions.db")
     assert "~/.local/share/policy-desktop/policy_decisions.db" in README
     assert "$POLICY_DESKTOP_DB" in README
+
+
+def test_keyboard_table_lists_every_shortcut() -> None:
+    from policy_desktop.ui.shortcuts import SHORTCUTS
+
+    table = README.split("| Key | Action |", 1)[1].split("\n\n", 1)[0]
+    for shortcut in SHORTCUTS:
+        first = shortcut.keys[0].replace("Return", "Enter")
+        assert f"`{first}`" in table, f"{first} ({shortcut.action_id}) missing from the README"
