@@ -11,9 +11,10 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.ui.worker_thread import WorkerThread
 
 if TYPE_CHECKING:
     from policy_desktop.engine.embeddings import Embedder
@@ -105,39 +106,23 @@ def _message(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-class ExportController(QObject):
+class ExportController(WorkerThread):
     """Owns the export thread and its worker for one wizard."""
 
     _previewRequested = Signal(object)
     _exportRequested = Signal(str, object)
-    _releaseRequested = Signal()
 
     def __init__(self, database: str, parent: QObject | None = None, *,
                  embed: EmbedFn | None = None) -> None:
-        super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("policy-desktop-export")
-        self.worker = ExportWorker(database, embed)
-        self.worker.moveToThread(self._thread)
+        super().__init__(ExportWorker(database, embed), "policy-desktop-export", parent)
+        self.worker: ExportWorker
         self._previewRequested.connect(self.worker.preview)
         self._exportRequested.connect(self.worker.export)
-        self._releaseRequested.connect(self.worker.release)
-        self._thread.start()
 
     def preview(self, options: ExportOptions) -> None:
+        """Compute a preview of ``options`` on the export thread."""
         self._previewRequested.emit(options)
 
     def export(self, output_dir: Path, options: ExportOptions) -> None:
+        """Write the export on the export thread."""
         self._exportRequested.emit(str(output_dir), options)
-
-    def cancel(self) -> None:
-        self.worker.request_stop()
-
-    def shutdown(self, timeout_ms: int = 60_000) -> bool:
-        """Stop any export, release resources and end the thread; True when it ended."""
-        if not self._thread.isRunning():
-            return True
-        self.cancel()
-        self._releaseRequested.emit()
-        self._thread.quit()
-        return self._thread.wait(timeout_ms)

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from policy_desktop.engine.prompts import PromptVersion
 from policy_desktop.engine.scenarios import Scenario
 from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.ui.worker_thread import WorkerThread
 
 if TYPE_CHECKING:
     from policy_desktop.engine.embeddings import Embedder
@@ -165,24 +166,18 @@ class RunWorker(QObject):
         self.decisionLogged.emit(result)
 
 
-class RunController(QObject):
+class RunController(WorkerThread):
     """Owns the run thread and its worker; the GUI's handle on background runs."""
 
     _startRequested = Signal(object)
-    _releaseRequested = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("policy-desktop-run")
-        self.worker = RunWorker()
-        self.worker.moveToThread(self._thread)
+        super().__init__(RunWorker(), "policy-desktop-run", parent)
+        self.worker: RunWorker
         self._startRequested.connect(self.worker.run)
-        self._releaseRequested.connect(self.worker.release)
         for signal in (self.worker.runFinished, self.worker.runCancelled, self.worker.runFailed):
             signal.connect(self._mark_idle)
         self._running = False
-        self._thread.start()
 
     @property
     def running(self) -> bool:
@@ -196,18 +191,5 @@ class RunController(QObject):
         self._running = True
         self._startRequested.emit(job)
 
-    def cancel(self) -> None:
-        """Ask the current run to stop; what finished stays logged."""
-        self.worker.request_stop()
-
     def _mark_idle(self, *_args: object) -> None:
         self._running = False
-
-    def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Cancel any run, free the models and stop the thread; True when it stopped."""
-        if not self._thread.isRunning():
-            return True
-        self.cancel()
-        self._releaseRequested.emit()
-        self._thread.quit()
-        return self._thread.wait(timeout_ms)

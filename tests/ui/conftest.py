@@ -13,8 +13,10 @@ import pytest
 from pytestqt.qtbot import QtBot
 from window_helpers import wait_idle
 
+from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.ui.main_window import MainWindow, WindowParts
 from policy_desktop.ui.review_panel import ReviewPanel
+from policy_desktop.ui.run_worker import RunController
 from policy_desktop.ui.settings import Settings
 from policy_desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog, is_text_input
 from policy_desktop.ui.tasks import DbExecutor
@@ -32,6 +34,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.path.name in WINDOW_TESTS and item.path.parent.name == "ui":
             item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
             item.add_marker(pytest.mark.qt_log_ignore("propagateSizeHints"))
+
+
+@pytest.fixture
+def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
+    """The test's database, opened on the test's thread."""
+    with PolicyDecisionLog(db_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def controller() -> Iterator[RunController]:
+    """The run thread; it must stop at teardown."""
+    runs = RunController()
+    yield runs
+    assert runs.shutdown(), "the run thread did not stop"
 
 
 @pytest.fixture

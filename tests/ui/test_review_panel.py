@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QWidget
@@ -17,12 +14,6 @@ from policy_desktop.ui.review_panel import ReviewPanel, ReviewSubmission
 
 REASONING = "Members may read docs. Trust is high and MFA is verified."
 HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b>"
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[PolicyDecisionLog]:
-    with PolicyDecisionLog(tmp_path / "x.db") as opened:
-        yield opened
 
 
 @pytest.fixture

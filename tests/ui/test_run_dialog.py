@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,20 +14,6 @@ from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.ui.run_dialog import RunDialog
 from policy_desktop.ui.run_worker import RunController
 from policy_desktop.ui.settings import Settings
-
-
-@pytest.fixture
-def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
-    log = PolicyDecisionLog(db_path)
-    yield log
-    log.close()
-
-
-@pytest.fixture
-def controller(log: PolicyDecisionLog) -> Iterator[RunController]:
-    controller = RunController()
-    yield controller
-    assert controller.shutdown()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,20 +11,6 @@ from policy_desktop.engine.prompts import PromptCatalog, load_policy
 from policy_desktop.engine.scenarios import load_suite
 from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.ui.run_worker import RunController, RunJob
-
-
-@pytest.fixture
-def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
-    log = PolicyDecisionLog(db_path)
-    yield log
-    log.close()
-
-
-@pytest.fixture
-def controller(log: PolicyDecisionLog) -> Iterator[RunController]:
-    controller = RunController()
-    yield controller
-    assert controller.shutdown(), "the run thread did not stop"
 
 
 def _job(log: PolicyDecisionLog, ids: list[str], model_path: Path | None = None) -> RunJob:

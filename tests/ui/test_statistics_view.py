@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from PySide6.QtCharts import QBarCategoryAxis, QChartView, QLineSeries, QStackedBarSeries
 from PySide6.QtGui import QColor, QPalette
@@ -17,12 +14,6 @@ from policy_desktop.ui.charts import chart_label, nice_count_range
 from policy_desktop.ui.statistics_view import StatisticsView
 
 HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b>"
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[PolicyDecisionLog]:
-    with PolicyDecisionLog(tmp_path / "x.db") as opened:
-        yield opened
 
 
 @pytest.fixture
