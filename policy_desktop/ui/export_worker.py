@@ -17,7 +17,7 @@ from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.ui.worker_thread import WorkerThread
 
 if TYPE_CHECKING:
-    from policy_desktop.engine.embeddings import Embedder
+    from policy_desktop.engine.embedding_process import ProcessEmbedder
     from policy_desktop.export.fewshot_selection import EmbedFn
     from policy_desktop.export.options import ExportOptions
 
@@ -44,7 +44,7 @@ class ExportWorker(QObject):
         self._database = database
         self._embed = embed
         self._log: PolicyDecisionLog | None = None
-        self._embedder: Embedder | None = None
+        self._embedder: ProcessEmbedder | None = None
         self._stop = threading.Event()
 
     def request_stop(self) -> None:
@@ -54,14 +54,14 @@ class ExportWorker(QObject):
     def _prepared(self, options: ExportOptions) -> tuple[PolicyDecisionLog, ExportOptions]:
         from dataclasses import replace
 
-        from policy_desktop.engine.embeddings import Embedder
+        from policy_desktop.engine.embedding_process import ProcessEmbedder
 
         if self._log is None:
             self._log = PolicyDecisionLog(self._database, create=False)
         embed = self._embed
         if embed is None:
             if self._embedder is None:
-                self._embedder = Embedder()
+                self._embedder = ProcessEmbedder()  # torch stays out of the GUI process
             embed = self._embedder.encode
         self._stop.clear()
         return self._log, replace(options, embed=embed,
@@ -99,7 +99,9 @@ class ExportWorker(QObject):
         if self._log is not None:
             self._log.close()
             self._log = None
-        self._embedder = None
+        if self._embedder is not None:
+            self._embedder.close()
+            self._embedder = None
 
 
 def _message(error: Exception) -> str:

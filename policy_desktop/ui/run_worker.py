@@ -20,7 +20,7 @@ from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.ui.worker_thread import WorkerThread
 
 if TYPE_CHECKING:
-    from policy_desktop.engine.embeddings import Embedder
+    from policy_desktop.engine.embedding_process import ProcessEmbedder
     from policy_desktop.engine.evaluation import SemanticEvaluator
     from policy_desktop.engine.llm import PolicyModel
     from policy_desktop.engine.runner import ScenarioResult
@@ -74,7 +74,7 @@ class RunWorker(QObject):
         self._stop = threading.Event()
         self._model: PolicyModel | None = None
         self._model_key: tuple[object, ...] | None = None
-        self._embedder: Embedder | None = None
+        self._embedder: ProcessEmbedder | None = None
 
     def request_stop(self) -> None:
         """Ask the current run to stop (safe to call from any thread)."""
@@ -128,11 +128,11 @@ class RunWorker(QObject):
         return self._model
 
     def _evaluator(self, job: RunJob) -> SemanticEvaluator:
-        from policy_desktop.engine.embeddings import Embedder
+        from policy_desktop.engine.embedding_process import ProcessEmbedder
         from policy_desktop.engine.evaluation import SemanticEvaluator
 
-        if self._embedder is None:
-            self._embedder = Embedder()
+        if self._embedder is None:  # torch in a child process: its import would freeze the GUI
+            self._embedder = ProcessEmbedder()
         return SemanticEvaluator(self._embedder, match_threshold=job.match_threshold,
                                  pass_coverage=job.pass_coverage)
 
@@ -146,7 +146,9 @@ class RunWorker(QObject):
     def release(self) -> None:
         """Free the models and this thread's database connection (before the thread ends)."""
         self._release_model()
-        self._embedder = None
+        if self._embedder is not None:
+            self._embedder.close()
+            self._embedder = None
         if self._log is not None:
             self._log.close()
             self._log = None

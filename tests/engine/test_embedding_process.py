@@ -1,0 +1,46 @@
+"""The child-process embedder gives the in-process embedder's vectors, and keeps torch out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from policy_desktop.engine.embedding_process import ProcessEmbedder
+from policy_desktop.engine.embeddings import Embedder
+
+TEXTS = ["Members may read documentation.", "Guests may not change source code.", ""]
+
+
+@pytest.mark.slow
+def test_same_vectors_as_in_process_and_errors_come_back() -> None:
+    remote = ProcessEmbedder()
+    try:
+        vectors = remote.encode(TEXTS)
+        assert vectors.shape == (3, 384)
+        np.testing.assert_allclose(vectors, Embedder().encode(TEXTS), atol=1e-5)
+        assert remote.encode([]).shape[0] == 0
+        with pytest.raises(Exception):  # noqa: B017 - whatever the child raised, re-raised here
+            remote.encode([None])  # type: ignore[list-item]
+        assert remote.encode(TEXTS[:1]).shape == (1, 384)  # still serving after an error
+    finally:
+        remote.close()
+        remote.close()
+
+
+@pytest.mark.slow
+def test_parent_never_imports_torch() -> None:
+    script = (
+        "import sys\n"
+        "from policy_desktop.engine.embedding_process import ProcessEmbedder\n"
+        "e = ProcessEmbedder()\n"
+        "assert e.encode(['a reasoning']).shape == (1, 384)\n"
+        "e.close()\n"
+        "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules\n"
+        "print('clean')\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "clean"
