@@ -62,6 +62,12 @@ from policy_desktop.engine.gguf import ModelFileError, ModelInfo, read_model_inf
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
+# llama.cpp's OpenMP threads busy-wait at every sync point by default; when another process
+# or our own GUI/embedding work holds a core that slows decoding 5-20x (bench_run.py).
+# Sleeping threads keep the speed on a shared machine. Read when llama_cpp first loads,
+# which only happens in this module, lazily; an explicit environment setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __all__ = [
     "ANSWER_PRIMER",
     "Cancelled",
