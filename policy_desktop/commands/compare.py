@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 
 from policy_desktop.commands.common import guarded, open_log, percent
+from policy_desktop.store import RunRecord
 from policy_desktop.store.run_comparison import RunComparison, RunTotals, ScenarioOutcome
 
 
-def _run_line(label: str, run: object) -> str:
-    from policy_desktop.store import RunRecord
-
-    assert isinstance(run, RunRecord)
+def _run_line(label: str, run: RunRecord) -> str:
     return (f"  {label}: {run.run_id}  prompt {run.prompt_version}  model {run.model_name} "
             f"({run.model_version})  {run.started[:16].replace('T', ' ')}  {run.status}")
 
