@@ -6,7 +6,12 @@ import argparse
 
 from policy_desktop.commands.common import guarded, open_log, percent
 from policy_desktop.store import RunRecord
-from policy_desktop.store.run_comparison import RunComparison, RunTotals, ScenarioOutcome
+from policy_desktop.store.run_comparison import (
+    RunComparison,
+    RunTotals,
+    ScenarioOutcome,
+    compare_runs,
+)
 
 
 def _run_line(label: str, run: RunRecord) -> str:
@@ -45,8 +50,6 @@ def format_comparison(comparison: RunComparison) -> str:
 
 def run(args: argparse.Namespace) -> int:
     def show() -> int:
-        from policy_desktop.store.run_comparison import compare_runs
-
         with open_log(args.db, create=False) as log:
             print(format_comparison(compare_runs(log, args.run_a, args.run_b)))
         return 0
