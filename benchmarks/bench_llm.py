@@ -73,15 +73,18 @@ class Report:
 
     name: str
     samples: list[Sample]
+    expected: list[str]
 
     def row(self) -> dict[str, float | int | str]:
         samples = self.samples
+        correct = sum(s.decision == e for s, e in zip(samples, self.expected, strict=True))
         decode = sum(s.seconds - s.prefill_seconds for s in samples)
         tokens = sum(s.answer_tokens for s in samples)
         evaluated = [s.evaluated_tokens for s in samples if s.evaluated_tokens is not None]
         return {
             "strategy": self.name,
             "valid": f"{sum(s.valid for s in samples)}/{len(samples)}",
+            "correct": f"{correct}/{len(samples)}",
             "total_s": round(sum(s.seconds for s in samples), 2),
             "mean_answer_s": round(statistics.mean(s.seconds for s in samples), 3),
             "mean_prefill_s": round(statistics.mean(s.prefill_seconds for s in samples), 3),
@@ -96,16 +99,18 @@ class Report:
 # --- prompts ------------------------------------------------------------------------------
 
 
-def suite_prompts(limit: int | None) -> list[Prompt]:
-    """(system, user) of the default suite's scenarios with the default prompt version."""
+def suite_prompts(limit: int | None) -> tuple[list[Prompt], list[str]]:
+    """(system, user) of the default suite's scenarios with the default prompt version, and
+    the decisions they expect."""
     suite = load_suite()
     version = PromptCatalog().get(DEFAULT_PROMPT_VERSION)
     policy = load_policy()
-    prompts = []
+    prompts, expected = [], []
     for scenario in suite.scenarios[:limit]:
         parts = build_prompt(version, policy, scenario.situation, scenario.team_context)
         prompts.append((parts.system, parts.user))
-    return prompts
+        expected.append(scenario.expected_decision)
+    return prompts, expected
 
 
 def completion_tokens(model: PolicyModel, system: str, user: str) -> list[int]:
@@ -262,9 +267,26 @@ def run_skeleton(model: PolicyModel, prompt: Prompt) -> Sample:
 # --- driver -------------------------------------------------------------------------------
 
 
-def run_strategy(name: str, prompts: list[Prompt], answer: Callable[[Prompt], Sample]) -> Report:
-    print(f"  {name} …", file=sys.stderr, flush=True)
-    return Report(name, [answer(prompt) for prompt in prompts])
+def run_plan(
+    plan: list[tuple[str, Callable[[Prompt], Sample]]],
+    prompts: list[Prompt],
+    expected: list[str],
+    repeat: int,
+) -> list[Report]:
+    """Every strategy on every prompt, ``repeat`` times, strategies interleaved per prompt in
+    rotating order (so other load on the machine hits them alike); the fastest run of each
+    answer counts."""
+    best: dict[str, list[Sample | None]] = {name: [None] * len(prompts) for name, _ in plan}
+    for round_index in range(repeat):
+        for index, prompt in enumerate(prompts):
+            print(f"  round {round_index + 1}, prompt {index + 1}", file=sys.stderr, flush=True)
+            rotation = (round_index + index) % len(plan)  # no strategy always goes first
+            for name, answer in plan[rotation:] + plan[:rotation]:
+                sample = answer(prompt)
+                kept = best[name][index]
+                if kept is None or sample.seconds < kept.seconds:
+                    best[name][index] = sample
+    return [Report(name, [s for s in best[name] if s is not None], expected) for name, _ in plan]
 
 
 def with_settings(model: PolicyModel, run: Callable[[Prompt], Sample], **changes: object):
@@ -285,12 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", type=int, default=None, help="first N scenarios only")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per answer; fastest counts")
     parser.add_argument("--skip-grammar", action="store_true", help="skip the slow (a)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--show", action="store_true", help="print every answer")
     args = parser.parse_args(argv)
 
-    prompts = suite_prompts(args.scenarios)
+    prompts, expected = suite_prompts(args.scenarios)
     load_before = os.getloadavg()[0]  # other work on the machine skews every number
     settings = EngineSettings(
         model_path=args.model, n_threads=args.threads, max_tokens=args.max_tokens
@@ -317,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if args.skip_grammar:
             plan = [step for step in plan if step[0] != "grammar"]
-        reports = [run_strategy(name, prompts, run) for name, run in plan]
+        reports = run_plan(plan, prompts, expected, args.repeat)
 
     rows = [report.row() for report in reports]
     extra = summary(reports, grammar_first)
