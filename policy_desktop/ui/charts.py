@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCharts import (
+    QAbstractAxis,
     QAbstractBarSeries,
+    QAbstractSeries,
     QBarCategoryAxis,
     QBarSet,
     QChart,
@@ -145,13 +147,7 @@ def bar_chart(bars: Sequence[Bar], *, value_title: str = "") -> QChartView:
     y_axis.setRange(0, top)
     y_axis.setTickCount(ticks)
     y_axis.setLabelFormat("%d")
-    if value_title:
-        y_axis.setTitleText(chart_text(value_title))
-    for axis, alignment in ((x_axis, Qt.AlignmentFlag.AlignBottom),
-                            (y_axis, Qt.AlignmentFlag.AlignLeft)):
-        _style_axis(axis)
-        chart.addAxis(axis, alignment)
-        series.attachAxis(axis)
+    _attach_axes(chart, (series,), x_axis, y_axis, value_title)
     return chart_view(chart)
 
 
@@ -188,15 +184,21 @@ def line_chart(labels: Sequence[Label], values: Sequence[float | None], *,
     y_axis.setTickAnchor(0)
     y_axis.setTickInterval(25)
     y_axis.setLabelFormat("%d%%")
+    _attach_axes(chart, (line, points), x_axis, y_axis, value_title)
+    return chart_view(chart)
+
+
+def _attach_axes(chart: QChart, series: Sequence[QAbstractSeries], x_axis: QAbstractAxis,
+                 y_axis: QValueAxis, value_title: str) -> None:
+    """Style both axes, title the value axis, and attach every series to them."""
     if value_title:
         y_axis.setTitleText(chart_text(value_title))
     for axis, alignment in ((x_axis, Qt.AlignmentFlag.AlignBottom),
                             (y_axis, Qt.AlignmentFlag.AlignLeft)):
         _style_axis(axis)
         chart.addAxis(axis, alignment)
-        line.attachAxis(axis)
-        points.attachAxis(axis)
-    return chart_view(chart)
+        for one in series:
+            one.attachAxis(axis)
 
 
 def shade(color: QColor, strength: float) -> QColor:
