@@ -677,11 +677,21 @@ class PolicyModel:
         self.llama.n_tokens = len(self._kv)
 
     def _adopt_llama_state(self) -> None:
-        """Trust ``Llama``'s record if someone used it directly since our last call."""
+        """Trust ``Llama``'s record if someone used it directly since our last call.
+
+        Like ``Llama.eval``, positions from ``Llama.n_tokens`` on are dropped from the cache.
+        """
+        import llama_cpp
+
         llama = self.llama
         count = int(llama.n_tokens)
         if count != len(self._kv) or list(llama.input_ids[:count]) != self._kv:
             self._kv = [int(t) for t in llama.input_ids[:count]]
+            memory = llama_cpp.llama_get_memory(llama.ctx)
+            if not llama_cpp.llama_memory_seq_rm(memory, 0, count, -1):
+                llama_cpp.llama_memory_clear(memory, True)
+                self._kv = []
+                llama.n_tokens = 0
 
     def _prefill(self, call: _Call, tokens: list[int], shared: int) -> tuple[np.ndarray, int]:
         """Evaluate the prompt, reusing the KV cache of its first ``shared`` tokens when

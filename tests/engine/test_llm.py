@@ -310,6 +310,15 @@ def test_prefix_reuse(model: PolicyModel, settings_of: SetSettings) -> None:
 
 
 @pytest.mark.slow
+def test_direct_use_of_llama_between_calls_changes_nothing(model: PolicyModel) -> None:
+    before = model.decide(POLICY, USERS[0])
+    model.llama.create_completion(POLICY[:200], max_tokens=2, temperature=0.0)
+    after = model.decide(POLICY, USERS[0])
+    assert after.full_response == before.full_response
+    assert after.evaluated_tokens == after.prompt_tokens  # the cached prefix was replaced
+
+
+@pytest.mark.slow
 def test_streamed_pieces_join_to_the_response(model: PolicyModel) -> None:
     pieces: list[str] = []
     answer = model.decide(POLICY, USERS[0], on_text=pieces.append)
