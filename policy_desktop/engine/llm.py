@@ -9,13 +9,15 @@ JSON-schema constraint ("structure by construction")
     writes the fixed JSON skeleton itself (``{"decision": "``, ``", "classification": "``,
     ...) and lets the model choose only what the schema leaves open:
 
-    * an ``enum`` value (decision, risk level) is chosen among the labels' token paths from
-      the model's own logits at that position: a label's probability is the product of the
-      model's probabilities of its tokens up to the token that tells it apart from the other
-      labels, normalised over the labels (labels sharing a first token, ``require_…``, cost
-      one extra batch evaluation of the shared tokens, which are needed anyway when such a
-      label wins). The most probable label is taken (sampled when ``temperature > 0``), and
-      its probability is the answer's ``confidence``: no ``logits_all`` needed;
+    * an ``enum`` value (decision, risk level) is chosen along the labels' token paths
+      from the model's own logits, as grammar-constrained greedy decoding would: the best
+      of the labels' first tokens, then (for labels sharing it, ``require`` ``_``) the best
+      continuation, whose shared tokens are evaluated in one batch. The ``confidence`` is
+      the chosen decision's probability normalised over the four labels: a label's
+      probability is the product of the model's probabilities of its tokens up to the one
+      that tells it apart from the others (the rest is forced), read from logits the
+      engine has anyway, plus at most one 2-token batch for a shared prefix the choice did
+      not visit. No ``logits_all`` needed;
     * a free ``string`` is generated token by token (greedy, or seeded sampling); the best
       token is checked first and a lower-ranked one is taken only when it is not valid JSON
       string content (a raw control character, a bad escape, an end-of-generation or special
@@ -44,7 +46,6 @@ import codecs
 import contextlib
 import ctypes
 import functools
-import heapq
 import json
 import os
 import time
@@ -108,7 +109,8 @@ class EngineSettings:
         max_tokens: answer tokens (skeleton included) before the answer is cut off.
         seed: sampling seed (each call restarts from it, so calls are reproducible).
         reuse_prefix: keep the KV cache of the shared system part between calls.
-        compute_confidence: report the decision's probability (no extra cost; off: None).
+        compute_confidence: report the decision's probability (costs at most one 2-token
+            batch per answer; off: ``confidence`` is None).
     """
 
     model_path: Path | None = None
@@ -815,65 +817,86 @@ class PolicyModel:
     def _choose_label(
         self, call: _Call, field: str, logits: np.ndarray
     ) -> tuple[str, float | None]:
-        """Pick a label of ``field`` from the logits at its position; (label, probability).
+        """Choose a label of ``field`` token by token; (label, probability or None).
 
-        A label's score is the log-probability of its tokens up to the one that tells it
-        apart from the other labels (the rest is forced). Best-first search over the token
-        paths: a shared prefix (``require_``) is evaluated only when it could hold the best
-        label, so the first label found that beats every open prefix is the greedy choice.
-        The probability normalised over all labels (``compute_confidence``), and sampling,
-        need every label scored: then every shared prefix is evaluated (one small batch).
+        Like grammar-constrained decoding: at each branching point of the labels' token
+        paths, the most likely continuation (sampled at ``temperature > 0``) among the
+        labels' is taken. A prefix shared by several labels (``require`` ``_``) is evaluated
+        in one batch that yields the logits after each of its tokens. With
+        ``compute_confidence`` the labels off the chosen path are scored as well (for an
+        unvisited shared prefix: one small batch, dropped from the cache afterwards).
         """
         paths = self._label_paths[field]
         base = len(self._kv)
-        score_all = call.rng is not None or self.settings.compute_confidence
         logits_at: dict[tuple[int, ...], np.ndarray] = {(): logits}
-        scores: dict[int, float] = {}
-        open_prefixes: list[tuple[float, tuple[int, ...]]] = [(0.0, ())]
-        while open_prefixes:
-            negative, prefix = heapq.heappop(open_prefixes)
-            if scores and not score_all and max(scores.values()) >= -negative:
-                break
-            if prefix not in logits_at:
-                self._evaluate_label_prefix(call, base, paths.shared_chain(prefix), logits_at)
+        prefix: tuple[int, ...] = ()
+        while True:
+            self._ensure_label_logits(call, base, paths, prefix, logits_at)
             groups = paths.children(prefix)
-            log_probs = _log_softmax_at(logits_at[prefix], list(groups))
-            for (token, members), log_p in zip(groups.items(), log_probs, strict=True):
-                score = -negative + log_p
-                if len(members) == 1:
-                    scores[members[0]] = score
-                else:
-                    heapq.heappush(open_prefixes, (-score, (*prefix, token)))
-        chosen = self._pick_label(call, scores)
+            token = self._pick_token(call, logits_at[prefix], list(groups))
+            prefix = (*prefix, token)
+            if len(groups[token]) == 1:
+                chosen = groups[token][0]
+                break
+        probability = None
+        if self.settings.compute_confidence:
+            scores = self._label_scores(call, base, paths, logits_at)
+            probability = _normalised_probability(scores, chosen)
         self._commit_label(call, base, paths.paths[chosen])
-        probability = _normalised_probability(scores, chosen) if score_all else None
         return paths.labels[chosen], probability
 
-    def _evaluate_label_prefix(
+    def _pick_token(self, call: _Call, logits: np.ndarray, candidates: list[int]) -> int:
+        """The candidate with the highest logit, or one sampled at the temperature."""
+        values = np.array([logits[token] for token in candidates], dtype=np.float64)
+        if call.rng is None or len(candidates) == 1:
+            return candidates[int(np.argmax(values))]
+        scaled = values / self.settings.temperature
+        weights = np.exp(scaled - scaled.max())
+        return candidates[int(call.rng.choice(len(candidates), p=weights / weights.sum()))]
+
+    def _label_scores(
         self,
         call: _Call,
         base: int,
+        paths: _LabelPaths,
+        logits_at: dict[tuple[int, ...], np.ndarray],
+    ) -> dict[int, float]:
+        """Every label's log-probability: its tokens' up to the one that sets it apart."""
+        scores: dict[int, float] = {}
+        stack: list[tuple[tuple[int, ...], float]] = [((), 0.0)]
+        while stack:
+            prefix, score = stack.pop()
+            self._ensure_label_logits(call, base, paths, prefix, logits_at)
+            groups = paths.children(prefix)
+            log_probs = _log_softmax_at(logits_at[prefix], list(groups))
+            for (token, members), log_p in zip(groups.items(), log_probs, strict=True):
+                if len(members) == 1:
+                    scores[members[0]] = score + log_p
+                else:
+                    stack.append(((*prefix, token), score + log_p))
+        return scores
+
+    def _ensure_label_logits(
+        self,
+        call: _Call,
+        base: int,
+        paths: _LabelPaths,
         prefix: tuple[int, ...],
         logits_at: dict[tuple[int, ...], np.ndarray],
     ) -> None:
-        """Evaluate ``prefix`` after position ``base``; logits after each of its tokens."""
+        """Make sure the logits after ``prefix`` (a label prefix following position ``base``)
+        are known, evaluating it, and the shared tokens after it, in one batch if needed."""
+        if prefix in logits_at:
+            return
+        chain = paths.shared_chain(prefix)
         evaluated = self._kv[base:]
         common = 0
-        while common < min(len(evaluated), len(prefix)) and evaluated[common] == prefix[common]:
+        while common < min(len(evaluated), len(chain)) and evaluated[common] == chain[common]:
             common += 1
         self._truncate(base + common)
-        rows = self._decode(call, prefix[common:], outputs="all")
+        rows = self._decode(call, chain[common:], outputs="all")
         for offset, row in enumerate(rows, start=common + 1):
-            logits_at[prefix[:offset]] = row
-
-    def _pick_label(self, call: _Call, scores: dict[int, float]) -> int:
-        """The best-scored label, or one sampled at the temperature."""
-        if call.rng is None or len(scores) == 1:
-            return max(scores, key=lambda index: (scores[index], -index))
-        indices = sorted(scores)
-        scaled = np.array([scores[i] for i in indices]) / self.settings.temperature
-        weights = np.exp(scaled - scaled.max())
-        return int(call.rng.choice(indices, p=weights / weights.sum()))
+            logits_at[chain[:offset]] = row
 
     def _commit_label(self, call: _Call, base: int, path: tuple[int, ...]) -> None:
         """Keep the label's evaluated tokens in the KV cache; queue the rest of its path."""
