@@ -19,9 +19,18 @@ greedily, on one loaded model whose KV cache holds the shared system part:
 ``skeleton-no-confidence`` / ``skeleton-no-reuse``
     (c) with ``compute_confidence=False`` / ``reuse_prefix=False``.
 
-Run: ``.venv/bin/python benchmarks/bench_llm.py [--scenarios N] [--model PATH] [--json]``.
+Run: ``.venv/bin/python benchmarks/bench_llm.py [--scenarios N] [--repeat N] [--threads N]``.
 Decode speed counts the tokens of the answer text (re-tokenised the same way for every
 strategy) over the time after the prompt was evaluated.
+
+Measured on the 2-core development VM (Gemma 3 270M Q4_K_M, 8 scenarios, ~1950-token
+prompts, best of 2 rounds, ``--threads 1`` because other work on the VM stalls llama.cpp's
+two-thread barriers): seconds per answer / decode tokens per second: unconstrained
+2.07 / 36, grammar 4.77 / 14, grammar-first 2.06 / 37, skeleton 1.43 / 57 (two threads on
+a quieter moment: 2.24 / 30, 5.20 / 12, 2.27 / 30, 1.50 / 46). Every strategy's answers
+were valid; grammar-first never had its top candidate rejected (0 of 964 steps); confidence
+cost 0.8 % (3.3 % with two threads); reusing the system prefix evaluates 86 instead of 1949
+prompt tokens per answer and makes the suite 5.9x faster.
 """
 
 from __future__ import annotations

@@ -941,9 +941,11 @@ class PolicyModel:
         raise _OutOfBudget  # pragma: no cover - every vocabulary has a plain text token
 
     def _candidates(self, call: _Call, logits: np.ndarray) -> Iterator[int]:
-        """Tokens in the order to try them: greedy best-first, or sampled then best-first."""
+        """Tokens in the order to try them: the best first (greedy) or a sample of the top
+        candidates first (temperature), then the rest by decreasing logit."""
+        best = int(np.argmax(logits))
         if call.rng is None:
-            yield int(np.argmax(logits))
+            yield best
         top = np.argpartition(logits, -_TOP_CANDIDATES)[-_TOP_CANDIDATES:]
         top = top[np.argsort(logits[top])[::-1]]
         if call.rng is not None:
@@ -954,8 +956,9 @@ class PolicyModel:
             )
             yield from (int(top[i]) for i in order)
         else:
-            yield from (int(t) for t in top[1:])
-        yield from (int(t) for t in np.argsort(logits)[::-1][_TOP_CANDIDATES:])
+            yield from (int(t) for t in top if t != best)
+        tried = set(top.tolist()) | {best}
+        yield from (int(t) for t in np.argsort(logits)[::-1] if int(t) not in tried)
 
 
 def _load_llama(path: Path, settings: EngineSettings, batch: int) -> Llama:

@@ -275,7 +275,9 @@ def assert_valid(answer: ModelAnswer) -> None:
     assert isinstance(answer.classification, str) and isinstance(answer.reasoning, str)
     assert answer.confidence is not None and 0.0 < answer.confidence <= 1.0
     assert answer.full_response.startswith(ANSWER_PRIMER + answer.decision + '"')
-    assert json.loads(answer.full_response)["decision"] == answer.decision
+    answer_json = json.loads(answer.full_response)
+    assert list(answer_json) == list(ANSWER_SCHEMA["properties"])  # keys in schema order
+    assert answer_json["decision"] == answer.decision
     assert answer.generated_tokens > 0
     assert answer.seconds >= answer.prefill_seconds + answer.decode_seconds - 1e-6
 
