@@ -106,6 +106,8 @@ class PromptVersion:
     base: str | None
     folder: Path
     builtin: bool
+    include_policy: bool = True
+    """False for a short prompt meant for a fine-tuned model (the policy is in its weights)."""
 
 
 @dataclass(frozen=True)
@@ -366,12 +368,15 @@ def build_prompt(
 
 
 def build_system(version: PromptVersion, policy: str) -> str:
-    """Policy, instructions and examples: the same for every scenario of a run."""
-    return (
-        f"{policy.strip()}\n\n"
-        f"## Instructions\n{version.instructions.strip()}\n\n"
-        f"## Examples\n\n{format_examples(version.examples).rstrip()}"
-    )
+    """Policy, instructions and examples: the same for every scenario of a run.
+
+    A short version (``include_policy = false``, no examples) leaves out what it lacks.
+    """
+    parts = [policy.strip()] if version.include_policy else []
+    parts.append(f"## Instructions\n{version.instructions.strip()}")
+    if version.examples:
+        parts.append(f"## Examples\n\n{format_examples(version.examples).rstrip()}")
+    return "\n\n".join(parts)
 
 
 def build_user(situation: dict[str, Any], team_context: str | None) -> str:
@@ -397,15 +402,21 @@ def load_policy(path: Path | str | None = None) -> str:
 
 
 def load_prompt_version(folder: Path, *, builtin: bool) -> PromptVersion:
-    """Read a prompt version folder (``prompt.toml``, ``instructions.txt``, ``examples.txt``)."""
+    """Read a prompt version folder (``prompt.toml``, ``instructions.txt``, ``examples.txt``).
+
+    ``prompt.toml`` may say ``include_policy = false`` and ``include_examples = false``
+    (then ``examples.txt`` is not read): the short prompt of a fine-tuned model.
+    """
     meta = _read_meta(folder / PROMPT_FILE)
     instructions = _read_file(folder / INSTRUCTIONS_FILE)
     if not instructions.strip():
         raise PromptError(f"{folder / INSTRUCTIONS_FILE}: is empty")
-    examples_path = folder / EXAMPLES_FILE
-    examples = parse_examples(_read_file(examples_path), source=str(examples_path))
-    if not examples:
-        raise PromptError(f"{examples_path}: has no examples")
+    examples: list[FewShotExample] = []
+    if meta.get("include_examples", True):
+        examples_path = folder / EXAMPLES_FILE
+        examples = parse_examples(_read_file(examples_path), source=str(examples_path))
+        if not examples:
+            raise PromptError(f"{examples_path}: has no examples")
     return PromptVersion(
         name=folder.name,
         description=meta.get("description", ""),
@@ -414,6 +425,7 @@ def load_prompt_version(folder: Path, *, builtin: bool) -> PromptVersion:
         base=meta.get("base"),
         folder=folder,
         builtin=builtin,
+        include_policy=meta.get("include_policy", True),
     )
 
 
@@ -426,7 +438,7 @@ def _read_file(path: Path) -> str:
         raise PromptError(f"{path}: cannot be read ({exc})") from None
 
 
-def _read_meta(path: Path) -> dict[str, str]:
+def _read_meta(path: Path) -> dict[str, Any]:
     try:
         meta = tomllib.loads(_read_file(path))
     except tomllib.TOMLDecodeError as exc:
@@ -434,6 +446,9 @@ def _read_meta(path: Path) -> dict[str, str]:
     for key in ("description", "base"):
         if key in meta and not isinstance(meta[key], str):
             raise PromptError(f"{path}: {key} must be a string")
+    for key in ("include_policy", "include_examples"):
+        if key in meta and not isinstance(meta[key], bool):
+            raise PromptError(f"{path}: {key} must be true or false")
     return meta
 
 
