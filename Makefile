@@ -14,12 +14,16 @@ TORCH_SPEC ?= torch==2.13.0
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile packaging/build_llama_cpp.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@if [ -n "$(TORCH_SPEC)" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
 		$(BIN)/python -m pip install "$(TORCH_SPEC)"; fi
+	@# llama.cpp without -march=native (AMX faults in VMs), cached under a key of its flags.
+	$(PYTHON) packaging/build_llama_cpp.py --python $(BIN)/python
 	$(BIN)/python -m pip install -e '.[test]'
+	@# A short decode in a child process: a build that crashes stops the setup here.
+	$(BIN)/python -m policy_desktop.engine.selfcheck
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -29,7 +33,7 @@ test: $(STAMP) system-test-deps
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check policy_desktop tests benchmarks
+	$(BIN)/ruff check policy_desktop tests benchmarks packaging
 
 bench: $(STAMP)
 	for bench in benchmarks/bench_*.py; do $(BIN)/python $$bench || exit 1; done
