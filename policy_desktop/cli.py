@@ -104,7 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("install-desktop-entry",
                   "add Policy Desktop to your application menu (no root needed)")
     sub.add_argument("--uninstall", action="store_true", help="remove it again")
+
+    for name, module_name in SELF_DESCRIBED_COMMANDS.items():
+        module = importlib.import_module(f"policy_desktop.commands.{module_name}")
+        module.add_arguments(command(name, module.HELP))
     return parser
+
+
+# Commands whose module describes its own arguments: ``HELP`` (one line), ``add_arguments
+# (parser)`` and ``run(args) -> int``. Such a module imports nothing heavy at top level.
+SELF_DESCRIBED_COMMANDS: dict[str, str] = {
+    "ingest": "ingest",
+}
 
 
 # command name -> module in policy_desktop.commands with a ``run(args) -> int``
@@ -113,6 +124,7 @@ COMMAND_MODULES = {
     "prompts": "prompts", "export": "export", "review": "review", "compare": "compare",
     "install-desktop-entry": "desktop_entry",
 }
+COMMAND_MODULES.update(SELF_DESCRIBED_COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,6 +31,9 @@ class TerminalListener:
         self._out = out
         self._progress = progress
         self._live = progress.isatty()
+        self.run_id: str | None = None
+        self._label = ""
+        self._index = self._total = 0
 
     def _bar(self, done: int, total: int, label: str) -> None:
         if not self._live or total == 0:
@@ -46,13 +49,22 @@ class TerminalListener:
             self._progress.flush()
 
     def run_started(self, run_id: str, total: int) -> None:
+        self.run_id = run_id
         print(f"Run {run_id}: {total} scenario(s)\n", file=self._out, flush=True)
 
     def scenario_started(self, index: int, total: int, scenario: Scenario) -> None:
+        self._index, self._total = index, total
+        self._label = scenario.scenario_id
         self._bar(index, total, f"running {scenario.scenario_id}: {scenario.description}")
+
+    def prompt_evaluated(self, done: int, total: int) -> None:
+        self._bar(self._index, self._total, f"{self._label}: prompt {done}/{total} tokens")
 
     def text_generated(self, piece: str) -> None:
         pass
+
+    def scoring(self) -> None:
+        self._bar(self._index, self._total, f"{self._label}: scoring")
 
     def decision_logged(self, index: int, total: int, result: ScenarioResult) -> None:
         self._clear()
@@ -139,7 +151,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from policy_desktop.engine.embeddings import Embedder
     from policy_desktop.engine.evaluation import SemanticEvaluator
-    from policy_desktop.engine.llm import EngineSettings, PolicyModel
+    from policy_desktop.engine.llm import EngineSettings
+    from policy_desktop.engine.model_process import ModelProcess, ModelProcessError
     from policy_desktop.engine.runner import ScenarioRunner
 
     evaluator_options = {key: value for key, value in (
@@ -157,22 +170,31 @@ def _run(args: argparse.Namespace) -> int:
     status = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     with open_log(args.db, create=True) as log:
         try:
-            model = PolicyModel(settings, on_status=status)
+            # In a child process: a native crash in llama.cpp fails the run, not this
+            # command, so the run is recorded as failed with the cause.
+            model = ModelProcess(settings, on_status=status)
         except ModelFileError as problem:
             error(str(problem))
             return 2
+        except ModelProcessError as problem:
+            error(str(problem))
+            return 3
         with model:
             info = model.info
             print(f"Model: {info.name} ({info.quantization}) loaded in {model.load_seconds:.1f}s "
                   f"from {info.path}", flush=True)
             print(f"Prompt version: {version.name}", flush=True)
             stop, previous = _stop_on_interrupt()
+            listener = TerminalListener(sys.stdout, sys.stderr)
             try:
                 runner = ScenarioRunner(log, model, evaluator)
                 request = RunRequest(scenarios, version, policy, suite_path=suite.path,
                                      tags=("full" if args.full else "subset" if only else "quick",))
-                summary = runner.run(request, listener=TerminalListener(sys.stdout, sys.stderr),
-                                     should_stop=stop.is_set)
+                summary = runner.run(request, listener=listener, should_stop=stop.is_set)
+            except ModelProcessError as problem:
+                error(f"{problem}; run {listener.run_id} is marked failed, what finished "
+                      "is logged")
+                return 3
             finally:
                 signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
         print(format_summary(summary, log.display_name))

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from policy_desktop.engine.evaluation import Evaluation, SemanticEvaluator
-from policy_desktop.engine.llm import Cancelled, ModelAnswer, PolicyModel
+from policy_desktop.engine.gguf import ModelInfo
+from policy_desktop.engine.llm import Cancelled, EngineSettings, ModelAnswer
 from policy_desktop.engine.prompts import PromptVersion, build_prompt
 from policy_desktop.engine.scenarios import Scenario
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
@@ -115,26 +116,47 @@ class RunSummary:
         }
 
 
+class Model(Protocol):
+    """What the runner needs of a model: an in-process ``PolicyModel``, a ``ModelProcess``."""
+
+    info: ModelInfo
+    settings: EngineSettings
+    load_seconds: float
+
+    def decide(self, system: str, user: str, *, on_text: Callable[[str], None] | None = None,
+               should_stop: Callable[[], bool] | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> ModelAnswer: ...
+
+
 class RunListener(Protocol):
-    """Receives a run's progress (all methods optional to act on)."""
+    """Receives a run's progress (all methods optional to act on).
+
+    ``prompt_evaluated(done, total)`` counts the current scenario's prompt tokens as the
+    model evaluates them (the long silent part of an answer on a CPU); then
+    ``text_generated`` streams the answer; then ``scoring`` precedes the evaluation.
+    """
 
     def run_started(self, run_id: str, total: int) -> None: ...
     def scenario_started(self, index: int, total: int, scenario: Scenario) -> None: ...
+    def prompt_evaluated(self, done: int, total: int) -> None: ...
     def text_generated(self, piece: str) -> None: ...
+    def scoring(self) -> None: ...
     def decision_logged(self, index: int, total: int, result: ScenarioResult) -> None: ...
 
 
 class _Silent:
     def run_started(self, run_id: str, total: int) -> None: ...
     def scenario_started(self, index: int, total: int, scenario: Scenario) -> None: ...
+    def prompt_evaluated(self, done: int, total: int) -> None: ...
     def text_generated(self, piece: str) -> None: ...
+    def scoring(self) -> None: ...
     def decision_logged(self, index: int, total: int, result: ScenarioResult) -> None: ...
 
 
 class ScenarioRunner:
     """Runs scenarios on one loaded model and evaluator, logging into one decision log."""
 
-    def __init__(self, log: PolicyDecisionLog, model: PolicyModel,
+    def __init__(self, log: PolicyDecisionLog, model: Model,
                  evaluator: SemanticEvaluator) -> None:
         self._log = log
         self._model = model
@@ -191,7 +213,8 @@ class ScenarioRunner:
         parts = build_prompt(request.prompt_version, request.policy, scenario.situation,
                              scenario.team_context)
         answer = self._model.decide(parts.system, parts.user, on_text=listener.text_generated,
-                                    should_stop=stop)
+                                    should_stop=stop, on_progress=listener.prompt_evaluated)
+        listener.scoring()
         evaluation = self._evaluator.evaluate(
             decision=answer.decision, reasoning=answer.reasoning,
             expected_decision=scenario.expected_decision, key_points=scenario.expected_reasoning)
@@ -222,11 +245,12 @@ def _tags(scenario: Scenario, extra: Sequence[str]) -> list[str]:
     return tags
 
 
-def _settings_record(model: PolicyModel, evaluator: SemanticEvaluator) -> dict[str, Any]:
+def _settings_record(model: Model, evaluator: SemanticEvaluator) -> dict[str, Any]:
     settings = model.settings
     return {
         "n_threads": settings.n_threads, "n_ctx": settings.n_ctx,
         "n_gpu_layers": settings.n_gpu_layers, "temperature": settings.temperature,
         "max_tokens": settings.max_tokens, "seed": settings.seed,
+        "lora_path": None if settings.lora_path is None else str(settings.lora_path),
         "match_threshold": evaluator.match_threshold, "pass_coverage": evaluator.pass_coverage,
     }

@@ -95,6 +95,8 @@ class RunDialog(QDialog):
         self._model_path: Path | None = Path(settings.model_path) if settings.model_path else None
         self._run_id: str | None = None
         self._closing_after_cancel = False
+        self._scenario_label = ""
+        self._generating = False
         self._build()
         self._connect_worker()
         self._fill_scenarios()
@@ -417,7 +419,9 @@ class RunDialog(QDialog):
         worker.status.connect(self._on_status)
         worker.runStarted.connect(self._on_run_started)
         worker.scenarioStarted.connect(self._on_scenario_started)
+        worker.promptEvaluated.connect(self._on_prompt_evaluated)
         worker.textGenerated.connect(self._on_text)
+        worker.scoringStarted.connect(self._on_scoring)
         worker.decisionLogged.connect(self._on_logged)
         worker.runFinished.connect(self._on_finished)
         worker.runCancelled.connect(self._on_finished)
@@ -433,13 +437,25 @@ class RunDialog(QDialog):
 
     def _on_scenario_started(self, index: int, total: int, scenario_id: str,
                              description: str) -> None:
-        self._current.setText(f"Running {scenario_id} ({index + 1} of {total}): {description}")
+        self._scenario_label = f"{scenario_id} ({index + 1} of {total})"
+        self._generating = False
+        self._current.setText(f"Running {self._scenario_label}: {description}")
         if self._stream.toPlainText():
             self._stream.appendPlainText("")
         self._stream.appendPlainText(f"── {scenario_id}: {description}")
         self._stream.appendPlainText("")
 
+    def _on_prompt_evaluated(self, done: int, total: int) -> None:
+        what = "evaluating the prompt" if done < total else "prompt evaluated"
+        self._current.setText(f"{self._scenario_label}: {what}, {done:,} of {total:,} tokens…")
+
+    def _on_scoring(self) -> None:
+        self._current.setText(f"{self._scenario_label}: scoring the answer…")
+
     def _on_text(self, piece: str) -> None:
+        if not self._generating:
+            self._generating = True
+            self._current.setText(f"{self._scenario_label}: generating the answer…")
         cursor = self._stream.textCursor()
         cursor.movePosition(cursor.MoveOperation.End)
         cursor.insertText(piece)

@@ -1,8 +1,10 @@
 """Scenario runs off the GUI thread: a worker ``QObject`` on its own ``QThread``.
 
-The worker owns the llama.cpp model and the embedding model; they stay loaded between
-runs and are reloaded only when the model file or its settings change. It talks to the
-GUI only through signals; cancellation is a thread-safe flag polled at every token.
+The worker owns the llama.cpp model and the embedding model, each in a child process (a
+native crash there fails the run, never the window); they stay loaded between runs and are
+reloaded only when the model file or its settings change, or after the model's process
+died. It talks to the GUI only through signals; cancellation is a thread-safe flag polled
+at every token.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from policy_desktop.ui.worker_thread import WorkerThread
 if TYPE_CHECKING:
     from policy_desktop.engine.embedding_process import ProcessEmbedder
     from policy_desktop.engine.evaluation import SemanticEvaluator
-    from policy_desktop.engine.llm import PolicyModel
+    from policy_desktop.engine.model_process import ModelProcess
     from policy_desktop.engine.runner import ScenarioResult
 
 
@@ -37,6 +39,8 @@ class RunJob:
     model_path: Path | None = None
     n_threads: int | None = None
     n_gpu_layers: int = 0
+    n_ctx: int = 4096
+    lora_path: Path | None = None
     match_threshold: float = 0.5
     pass_coverage: float = 0.5
     suite_path: Path | None = None
@@ -53,7 +57,9 @@ class RunWorker(QObject):
         runStarted(run_id, total): the run is recorded and about to start.
         status(text): model loading and similar messages.
         scenarioStarted(index, total, scenario_id, description)
+        promptEvaluated(done, total): prompt tokens evaluated so far for this scenario.
         textGenerated(piece): the model's answer as it streams in.
+        scoringStarted(): the answer is complete and being scored.
         decisionLogged(result): a ``ScenarioResult``, already in the database.
         runFinished(summary) / runCancelled(summary): a ``RunSummary``.
         runFailed(message): nothing more will come for this run.
@@ -62,7 +68,9 @@ class RunWorker(QObject):
     runStarted = Signal(str, int)
     status = Signal(str)
     scenarioStarted = Signal(int, int, str, str)
+    promptEvaluated = Signal(int, int)
     textGenerated = Signal(str)
+    scoringStarted = Signal()
     decisionLogged = Signal(object)
     runFinished = Signal(object)
     runCancelled = Signal(object)
@@ -72,7 +80,7 @@ class RunWorker(QObject):
         super().__init__()
         self._log: PolicyDecisionLog | None = None
         self._stop = threading.Event()
-        self._model: PolicyModel | None = None
+        self._model: ModelProcess | None = None
         self._model_key: tuple[object, ...] | None = None
         self._embedder: ProcessEmbedder | None = None
 
@@ -84,6 +92,7 @@ class RunWorker(QObject):
     def run(self, job: RunJob) -> None:
         """Run ``job``; report through the signals (called on the run thread)."""
         from policy_desktop.engine.gguf import ModelFileError
+        from policy_desktop.engine.model_process import ModelProcessError
         from policy_desktop.engine.runner import RunRequest, ScenarioRunner
 
         self._stop.clear()
@@ -98,6 +107,11 @@ class RunWorker(QObject):
             summary = runner.run(request, listener=self, should_stop=self._stop.is_set)
         except ModelFileError as error:
             self.runFailed.emit(str(error))
+            return
+        except ModelProcessError as error:
+            self._release_model()  # the next run starts a fresh model process
+            self.runFailed.emit(f"The model stopped working: {error}. What finished is "
+                                "logged; the next run starts the model again.")
             return
         except Exception as error:  # reported to the person; the thread must go on
             self.runFailed.emit(f"{type(error).__name__}: {error}")
@@ -114,16 +128,18 @@ class RunWorker(QObject):
             self._log = PolicyDecisionLog(database)
         return self._log
 
-    def _load_model(self, job: RunJob) -> PolicyModel:
-        from policy_desktop.engine.llm import EngineSettings, PolicyModel
+    def _load_model(self, job: RunJob) -> ModelProcess:
+        from policy_desktop.engine.llm import EngineSettings
+        from policy_desktop.engine.model_process import ModelProcess
 
-        key = (job.model_path, job.n_threads, job.n_gpu_layers)
+        key = (job.model_path, job.n_threads, job.n_gpu_layers, job.n_ctx, job.lora_path)
         if self._model is not None and key == self._model_key:
             return self._model
         self._release_model()
         settings = EngineSettings(model_path=job.model_path, n_threads=job.n_threads,
-                                  n_gpu_layers=job.n_gpu_layers)
-        self._model = PolicyModel(settings, on_status=self.status.emit)
+                                  n_gpu_layers=job.n_gpu_layers, n_ctx=job.n_ctx,
+                                  lora_path=job.lora_path)
+        self._model = ModelProcess(settings, on_status=self.status.emit)
         self._model_key = key
         return self._model
 
@@ -161,8 +177,14 @@ class RunWorker(QObject):
     def scenario_started(self, index: int, total: int, scenario: Scenario) -> None:
         self.scenarioStarted.emit(index, total, scenario.scenario_id, scenario.description)
 
+    def prompt_evaluated(self, done: int, total: int) -> None:
+        self.promptEvaluated.emit(done, total)
+
     def text_generated(self, piece: str) -> None:
         self.textGenerated.emit(piece)
+
+    def scoring(self) -> None:
+        self.scoringStarted.emit()
 
     def decision_logged(self, index: int, total: int, result: ScenarioResult) -> None:
         self.decisionLogged.emit(result)
