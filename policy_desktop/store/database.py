@@ -21,10 +21,12 @@ from policy_desktop.store.errors import (
     SchemaTooNewError,
     StoreError,
 )
-from policy_desktop.store.schema import SCHEMA_VERSION
+from policy_desktop.store.file_guard import GUARD
+from policy_desktop.store.schema import SCHEMA_VERSION, SEED_COLUMNS
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 10_000
+DAMAGED = ("the database file is damaged; nothing was changed (copy it aside, then try "
+           "`sqlite3 FILE .recover`)")
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
     "foreign_keys": 1,
@@ -101,15 +103,9 @@ def _check_sqlite_file(path: Path, location: str) -> int | None:
     """Refuse files that are not decision logs; return the stored schema version.
 
     ``None`` means a SQLite database without tables (a fresh one); ``1`` the
-    seed's lone ``decisions`` table.
+    seed's lone ``decisions`` table. Only SQLite reads the file (never ``open()``: in
+    a process that has it open, closing any descriptor of it releases SQLite's locks).
     """
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_MAGIC))
-    except OSError as error:
-        raise StoreError(f"{location}: cannot read ({error.strerror or error})") from error
-    if header != SQLITE_MAGIC:
-        raise NotADatabaseError(location)
     try:
         connection = sqlite3.connect(_readonly_uri(path), uri=True,
                                      timeout=BUSY_TIMEOUT_MS / 1000)
@@ -118,6 +114,8 @@ def _check_sqlite_file(path: Path, location: str) -> int | None:
                 "SELECT name FROM sqlite_master WHERE type = 'table' "
                 "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
             row = None
+            columns = {info[1] for info in connection.execute(
+                "PRAGMA table_info(decisions)")} if "decisions" in tables else set()
             if "store_meta" in tables:
                 row = connection.execute(
                     "SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
@@ -126,6 +124,8 @@ def _check_sqlite_file(path: Path, location: str) -> int | None:
     except sqlite3.OperationalError as error:  # locked, unreadable, a journal to roll back
         raise StoreError(f"{location}: cannot read the database ({error})") from error
     except sqlite3.DatabaseError as error:  # "file is not a database", "malformed"
+        if "malformed" in str(error):
+            raise StoreError(f"{location}: {DAMAGED} ({error})") from error
         raise NotADatabaseError(location) from error
     if "decisions" not in tables and "store_meta" not in tables:
         if tables:
@@ -133,6 +133,11 @@ def _check_sqlite_file(path: Path, location: str) -> int | None:
             raise NotADatabaseError(
                 location, f"a SQLite database but not a decision log (its tables: {names})")
         return None
+    missing = [name for name in SEED_COLUMNS if name not in columns]
+    if "decisions" in tables and missing:
+        raise NotADatabaseError(
+            location, "a SQLite database with a 'decisions' table that is not a decision log "
+            f"(it lacks {', '.join(missing[:5])})")
     if row is None:
         return 1 if "decisions" in tables else None
     try:
@@ -201,8 +206,9 @@ def connect(
 def backup_file(path: Path, from_version: int) -> Path:
     """Copy a SQLite file next to itself before a migration; return the copy's path.
 
-    A file with no log or journal beside it is copied byte for byte; otherwise
-    SQLite's backup API copies a consistent snapshot.
+    A file with no log or journal beside it, that no connection of this process has
+    open, is copied byte for byte; otherwise SQLite's backup API copies a consistent
+    snapshot (a plain copy would open and close the file and release SQLite's locks).
     """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     backup = path.with_name(f"{path.name}.v{from_version}-{stamp}.bak")
@@ -211,7 +217,7 @@ def backup_file(path: Path, from_version: int) -> Path:
         counter += 1
         backup = path.with_name(f"{path.name}.v{from_version}-{stamp}-{counter}.bak")
     try:
-        if not _in_use(path):
+        if not _in_use(path) and not GUARD.is_live(path):
             shutil.copy2(path, backup)
             return backup
         source = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)

@@ -203,9 +203,25 @@ def content_key(decision: PolicyDecision) -> str:
 
 def derived_decision_id(decision: PolicyDecision) -> str:
     """A stable id from a decision's content (for imported lines that carry none)."""
-    content = {name: decision.to_dict()[name] for name in IMMUTABLE_FIELDS if name != "decision_id"}
+    return derived_id_candidates(decision)[0]
+
+
+DERIVED_ID_LENGTHS: tuple[int, ...] = (8, 16, 32, 64)
+"""Hex digits of the content digest tried in turn for a line without an id."""
+
+
+def derived_id_candidates(decision: PolicyDecision) -> list[str]:
+    """Stable ids from a decision's content, shortest first.
+
+    The first (``dec_<minute>_<8 hex>``) is the usual one; a longer digest is used
+    only when a decision with other content already has the shorter id, so two
+    distinct decisions never merge and a re-import finds its own id again.
+    """
+    record = decision.to_dict()
+    content = {name: record[name] for name in IMMUTABLE_FIELDS if name != "decision_id"}
     digest = hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
-    return make_decision_id(decision.timestamp or now_iso(), digest[:8])
+    prefix = make_decision_id(decision.timestamp or now_iso(), "")
+    return [prefix + digest[:length] for length in DERIVED_ID_LENGTHS]
 
 
 # --- validation -------------------------------------------------------------------------
@@ -253,6 +269,8 @@ def validate_decision_value(name: str, value: str | None) -> None:
             f"{name} {value!r} is not one of {', '.join(LOGGED_DECISIONS)}")
 
 
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+"""The range of a 64-bit integer column (SQLite INTEGER, PostgreSQL BIGINT)."""
 _NONE = type(None)
 _TEXT_TYPES = frozenset((str, _NONE))
 _INT_TYPES = frozenset((int, _NONE))
@@ -292,6 +310,7 @@ def _obviously_valid(record: dict[str, Any]) -> bool:
         and (confidence is None or (type(confidence) is float and 0.0 <= confidence <= 1.0))
         and (seconds is None or (type(seconds) is float and math.isfinite(seconds)))
         and _INT_TYPES.issuperset(map(type, _INTS_OF(record)))
+        and all(value is None or _INT_MIN <= value <= _INT_MAX for value in _INTS_OF(record))
         and _BOOL_TYPES.issuperset(map(type, _BOOLS_OF(record)))
     ):
         return False
@@ -361,6 +380,8 @@ def check_decision(decision: PolicyDecision) -> None:
         if value is not None and value.__class__ is not int and (
                 isinstance(value, bool) or not isinstance(value, numbers.Integral)):
             raise InvalidRecordError(f"{name} must be an integer, not {_shown(value)}")
+        if value is not None and not _INT_MIN <= int(value) <= _INT_MAX:
+            raise InvalidRecordError(f"{name} {value} is too large to store (64-bit integers)")
     for name in _BOOL_FIELDS:
         value = record[name]
         if value is not None and value is not True and value is not False and value not in (

@@ -48,6 +48,21 @@ class DecisionNotFoundError(StoreError, KeyError):
         return str(self.args[0])
 
 
+class ReviewConflictError(StoreError):
+    """Someone else has reviewed the decision since; the caller's undo was not applied."""
+
+    def __init__(self, decision_id: str, reviewer: str | None, timestamp: str,
+                 action: str) -> None:
+        who = reviewer or "an unnamed reviewer"
+        super().__init__(
+            f"{decision_id} was reviewed since by {who} ({action}, {timestamp}); nothing was "
+            "undone (undo it explicitly to take that review back)")
+        self.decision_id = decision_id
+        self.reviewer = reviewer
+        self.timestamp = timestamp
+        self.action = action
+
+
 class InvalidRecordError(StoreError, ValueError):
     """A decision or JSONL record breaks the schema's rules."""
 

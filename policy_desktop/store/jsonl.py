@@ -6,15 +6,20 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from policy_desktop.store.decision import (
+    DECISION_FIELDS,
     PolicyDecision,
     content_key,
     decision_from_record,
+    derive_review_action,
     derived_decision_id,
+    derived_id_candidates,
+    parse_timestamp,
 )
 from policy_desktop.store.errors import InvalidRecordError
+from policy_desktop.store.failures import translated
 from policy_desktop.store.log import PolicyDecisionLog
 
 IMPORT_BATCH = 5_000
@@ -36,13 +41,20 @@ class LineProblem:
 
 @dataclass
 class ImportResult:
-    """What an import did."""
+    """What an import did.
+
+    ``reviews_merged`` counts reviews on lines of stored decisions that were added
+    to those decisions' history; ``warnings`` holds one line per file about input
+    that was stored but not in full (unknown fields, which are ignored).
+    """
 
     imported: int = 0
     duplicates: int = 0
     invalid: int = 0
     conflicts: int = 0
+    reviews_merged: int = 0
     problems: list[LineProblem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -51,10 +63,32 @@ class ImportResult:
 
     def summary(self) -> str:
         text = f"imported {self.imported}, duplicates {self.duplicates}, invalid {self.invalid}"
+        if self.reviews_merged:
+            text += f", reviews merged {self.reviews_merged}"
         return text + (f", conflicts {self.conflicts}" if self.conflicts else "")
 
 
-ParsedLine = tuple[int, PolicyDecision | LineProblem]
+@dataclass
+class ParsedLine:
+    """A valid line: its decision, whether the id was derived from content, unknown keys."""
+
+    number: int
+    decision: PolicyDecision
+    derived: bool = False
+    unknown: tuple[str, ...] = ()
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        names = [name for name, _ in pairs]
+        repeated = next(name for name in names if names.count(name) > 1)
+        raise _DuplicateKeyError(repeated)
+    return record
 
 
 def _reject_constant(name: str) -> None:
@@ -67,41 +101,180 @@ def _decode(raw: str | bytes) -> str:
     return raw
 
 
-def parse_line(text: str) -> PolicyDecision:
+_KNOWN_FIELDS = frozenset(DECISION_FIELDS)
+
+
+def parse_record(text: str, number: int = 0) -> ParsedLine:
     """One JSONL line as a validated decision (id derived from content when absent).
 
-    Raises :class:`InvalidRecordError` with the reason.
+    A key given twice is an error (JSON parsers would silently keep one value);
+    unknown keys are returned in ``unknown`` (they are not stored). Raises
+    :class:`InvalidRecordError` with the reason.
     """
     try:
-        record = json.loads(text, parse_constant=_reject_constant)
+        record = json.loads(text, parse_constant=_reject_constant,
+                            object_pairs_hook=_unique_pairs)
     except json.JSONDecodeError as error:
         raise InvalidRecordError(f"not JSON ({error.msg} at column {error.colno})") from None
+    except _DuplicateKeyError as error:
+        raise InvalidRecordError(
+            f"key {str(error)!r} appears twice in one object (which value is meant is "
+            "unclear; the line was not stored)") from None
     except ValueError as error:  # NaN / Infinity
         raise InvalidRecordError(f"not JSON ({error})") from None
     except RecursionError:
         raise InvalidRecordError("not JSON (nested too deeply)") from None
     decision = decision_from_record(record, check_unicode="\\u" in text)
-    if decision.decision_id is None:
+    unknown = tuple(sorted(record.keys() - _KNOWN_FIELDS))
+    derived = decision.decision_id is None
+    if derived:
         decision.decision_id = derived_decision_id(decision)
-    return decision
+    return ParsedLine(number, decision, derived, unknown)
 
 
-def _parse_lines(handle: Iterable[str | bytes], source: str) -> Iterator[ParsedLine]:
+def parse_line(text: str) -> PolicyDecision:
+    """One JSONL line as a validated decision (see :func:`parse_record`)."""
+    return parse_record(text).decision
+
+
+def _parse_lines(handle: Iterable[str | bytes], source: str,
+                 ) -> Iterator[ParsedLine | LineProblem]:
     for number, raw in enumerate(handle, start=1):
         try:
             text = _decode(raw)
         except UnicodeDecodeError as error:
-            yield number, LineProblem(source, number, f"not UTF-8 text ({error.reason} at byte "
-                                                      f"{error.start + 1})")
+            yield LineProblem(source, number, f"not UTF-8 text ({error.reason} at byte "
+                                              f"{error.start + 1})")
             continue
         if number == 1:
             text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
         if not text.strip():
             continue
         try:
-            yield number, parse_line(text)
+            yield parse_record(text, number)
         except InvalidRecordError as error:
-            yield number, LineProblem(source, number, str(error))
+            yield LineProblem(source, number, str(error))
+
+
+class _UnknownFields:
+    """Unknown keys seen in one file, for its warning line."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.lines = 0
+        self.first: list[int] = []
+
+    def add(self, line: ParsedLine) -> None:
+        if not line.unknown:
+            return
+        self.lines += 1
+        if len(self.first) < 5:
+            self.first.append(line.number)
+        for name in line.unknown:
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def warning(self, source: str) -> str | None:
+        if not self.lines:
+            return None
+        names = sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))
+        shown = ", ".join(f"{name!r} ×{count}" for name, count in names[:8])
+        more = f" and {len(names) - 8} more" if len(names) > 8 else ""
+        lines = ", ".join(map(str, self.first)) + (", …" if self.lines > len(self.first) else "")
+        return (f"{source}: warning: {self.lines} line{'s' if self.lines != 1 else ''} had "
+                f"unknown fields, which were not stored: {shown}{more} (first at line "
+                f"{lines})")
+
+
+def _same_review(a: PolicyDecision, b: PolicyDecision) -> bool:
+    return (a.review_action, a.review_decision, a.review_reasoning, a.reviewer) == (
+        b.review_action, b.review_decision, b.review_reasoning, b.reviewer)
+
+
+def _later(line: PolicyDecision, stored: PolicyDecision) -> bool:
+    """True when the line's review was made after the stored one."""
+    try:
+        return parse_timestamp(line.review_timestamp or "") > parse_timestamp(
+            stored.review_timestamp or "")
+    except (ValueError, TypeError):  # a missing time or naive vs aware: cannot tell
+        return False
+
+
+class _BatchImport:
+    """Sorts one batch into new decisions, duplicates, merged reviews and problems.
+
+    Runs inside the write transaction, so concurrent imports see each other's rows
+    and count duplicates exactly as sequential imports do.
+    """
+
+    def __init__(self, log: PolicyDecisionLog, source: str) -> None:
+        self.log = log
+        self.source = source
+        self.new: list[PolicyDecision] = []
+        self.reviews: list[PolicyDecision] = []
+        self.duplicates = 0
+        self.problems: list[LineProblem] = []
+        self._pending: dict[str, PolicyDecision] = {}
+        self._stored: dict[str, PolicyDecision] = {}
+
+    def run(self, lines: list[ParsedLine]) -> None:
+        self._stored = self.log.get_decisions(line.decision.decision_id or "" for line in lines)
+        for line in lines:
+            self._place(line)
+
+    def _lookup(self, decision_id: str) -> tuple[PolicyDecision | None, bool]:
+        """The decision with this id (stored or earlier in the batch), and if it is stored."""
+        if decision_id in self._pending:
+            return self._pending[decision_id], False
+        if decision_id not in self._stored:
+            found = self.log.get_decisions([decision_id]).get(decision_id)
+            if found is None:
+                return None, False
+            self._stored[decision_id] = found
+        return self._stored[decision_id], True
+
+    def _place(self, line: ParsedLine) -> None:
+        decision = line.decision
+        candidates = derived_id_candidates(decision) if line.derived else [decision.decision_id]
+        for candidate in candidates:
+            assert candidate is not None
+            decision.decision_id = candidate
+            other, stored = self._lookup(candidate)
+            if other is None:
+                self._pending[candidate] = decision
+                self.new.append(decision)
+                return
+            if content_key(other) == content_key(decision):
+                self._duplicate(line, other, stored)
+                return
+            if not line.derived:
+                break
+        self.problems.append(LineProblem(
+            self.source, line.number, f"conflict: {decision.decision_id} is already stored "
+            "with different content (kept the stored one)", True))
+
+    def _duplicate(self, line: ParsedLine, other: PolicyDecision, stored: bool) -> None:
+        decision = line.decision
+        self.duplicates += 1
+        if decision.reviewed and decision.review_action is None:
+            decision.review_action = derive_review_action(
+                decision.decision, decision.reasoning, decision.review_decision,
+                decision.review_reasoning)
+        if not decision.reviewed or (other.reviewed and _same_review(decision, other)):
+            return
+        if other.reviewed and not _later(decision, other):
+            self.duplicates -= 1
+            who = other.reviewer or "an unnamed reviewer"
+            self.problems.append(LineProblem(
+                self.source, line.number, f"conflict: {decision.decision_id} is stored with a "
+                f"later or different review (by {who}, {other.review_timestamp}); this line's "
+                f"review ({decision.review_action} by {decision.reviewer or 'no name'}, "
+                f"{decision.review_timestamp}) was not merged", True))
+            return
+        for name in ("reviewed", "review_decision", "review_reasoning", "review_timestamp",
+                     "reviewer", "review_action"):
+            setattr(other, name, getattr(decision, name))
+        if stored:
+            self.reviews.append(decision)
 
 
 def import_jsonl(
@@ -118,13 +291,20 @@ def import_jsonl(
     UTF-8 is reported, not fatal). Streams in batches (constant memory); blank
     lines are skipped. A line whose id is already stored with the same content
     is a duplicate; with different content a conflict (the stored row is kept).
+    A line without an id gets one derived from its content; distinct contents
+    never share one (a longer digest is used when the short one is taken).
     Review state on a line is kept, and recorded as one history event, so a dump
-    re-imported into an empty database is identical. ``report`` is called with
-    each problem as it is found; ``result.problems`` keeps the first
-    ``problems_limit``.
+    re-imported into an empty database is identical; the review on a duplicate
+    of a stored decision is appended to its history when the stored decision is
+    unreviewed or reviewed earlier, and reported otherwise. Every line that cannot
+    be stored is reported as ``FILE:LINE: reason`` and the others are stored.
+    ``report`` is called with each problem as it is found; ``result.problems``
+    keeps the first ``problems_limit``; unknown fields give one line in
+    ``result.warnings``.
     """
     result = result or ImportResult()
-    batch: list[tuple[int, PolicyDecision]] = []
+    batch: list[ParsedLine] = []
+    unknown = _UnknownFields()
 
     def note(problem: LineProblem) -> None:
         if report is not None:
@@ -133,35 +313,41 @@ def import_jsonl(
             result.problems.append(problem)
 
     def flush() -> None:
-        existing = log.get_decisions(d.decision_id for _, d in batch if d.decision_id)
-        seen: dict[str, PolicyDecision] = {}
-        new: list[PolicyDecision] = []
-        for number, decision in batch:
-            assert decision.decision_id is not None
-            stored = existing.get(decision.decision_id) or seen.get(decision.decision_id)
-            if stored is None:
-                seen[decision.decision_id] = decision
-                new.append(decision)
-            elif content_key(stored) == content_key(decision):
-                result.duplicates += 1
-            else:
-                result.conflicts += 1
-                note(LineProblem(source, number, f"conflict: {decision.decision_id} is already "
-                                 "stored with different content (kept the stored one)", True))
-        log.import_decisions(new)
-        result.imported += len(new)
+        storable: list[ParsedLine] = []
+        for line in batch:
+            try:
+                log.prepare_row(line.decision)
+            except InvalidRecordError as error:
+                result.invalid += 1
+                note(LineProblem(source, line.number, str(error)))
+                continue
+            storable.append(line)
+        with translated(lambda: log.display_name), log.write_transaction():
+            sorted_batch = _BatchImport(log, source)
+            sorted_batch.run(storable)
+            log.import_decisions(sorted_batch.new, sorted_batch.reviews)
+        result.imported += len(sorted_batch.new)
+        result.duplicates += sorted_batch.duplicates
+        result.reviews_merged += len(sorted_batch.reviews)
+        for problem in sorted_batch.problems:
+            result.conflicts += 1
+            note(problem)
         batch.clear()
 
-    for number, item in _parse_lines(handle, source):
+    for item in _parse_lines(handle, source):
         if isinstance(item, LineProblem):
             result.invalid += 1
             note(item)
             continue
-        batch.append((number, item))
+        unknown.add(item)
+        batch.append(item)
         if len(batch) >= IMPORT_BATCH:
             flush()
     if batch:
         flush()
+    warning = unknown.warning(source)
+    if warning is not None:
+        result.warnings.append(warning)
     return result
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Iterator
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,14 @@ from policy_desktop.store.decision import (
     now_iso,
     to_values,
 )
-from policy_desktop.store.errors import DecisionNotFoundError, InvalidRecordError, StoreError
+from policy_desktop.store.errors import (
+    DecisionNotFoundError,
+    InvalidRecordError,
+    ReviewConflictError,
+    StoreError,
+)
+from policy_desktop.store.failures import explain, guarded_iterator, guarded_method
+from policy_desktop.store.file_guard import GUARD
 from policy_desktop.store.migrations import ensure_schema
 from policy_desktop.store.schema import ALL_COLUMNS, BoundModels, bind_models
 from policy_desktop.vocabulary import DECISIONS, TRAINING_GATE
@@ -38,6 +46,9 @@ commits and WAL checkpoints stay a small share of the time, small enough to hold
 write lock well under a second."""
 _EVENT_COLUMNS = ("decision_id", "reviewer", "action", "review_decision", "review_reasoning",
                   "timestamp", "blind")
+_ID = ALL_COLUMNS.index("decision_id")
+_ID_ATTEMPTS = 8
+"""Fresh random suffixes tried for a generated id before it gets 16 hex digits."""
 
 
 @dataclass(frozen=True)
@@ -92,15 +103,23 @@ class PolicyDecisionLog:
             database = default_database()
         self.target: DatabaseTarget = parse_target(database)
         self._db, found_version, backup = connect(self.target, create=create)
+        self._guard_key: str | None = None
+        path = self.target.sqlite_path
+        if path is not None and str(path) != ":memory:":
+            self._guard_key = GUARD.register(path)
+            self._release = weakref.finalize(self, GUARD.unregister, self._guard_key)
         self._m: BoundModels = bind_models(self._db)
         try:
             self.backup_path: Path | None = ensure_schema(
                 self._db, self._m, self.target, found_version, backup)
         except StoreError:
-            self._db.close()
+            self.close()
             raise
         except pw.DatabaseError as error:
-            self._db.close()
+            self.close()
+            failure = explain(error, self.display_name)
+            if failure is not None:
+                raise failure from error
             raise StoreError(f"{self.display_name}: cannot set up the schema ({error})") from error
         self._insert_sql = _insert_statement(self._db, "decisions", ALL_COLUMNS)
         self._event_sql = _insert_statement(self._db, "reviews", _EVENT_COLUMNS)
@@ -123,9 +142,11 @@ class PolicyDecisionLog:
         return self._m
 
     def close(self) -> None:
-        """Close this thread's connection."""
+        """Close this thread's connection (and stop guarding the file against ``open()``)."""
         if not self._db.is_closed():
             self._db.close()
+        if self._guard_key is not None:
+            self._release()
 
     def __enter__(self) -> PolicyDecisionLog:
         return self
@@ -138,6 +159,7 @@ class PolicyDecisionLog:
         Meta.update(value=pw.Cast(pw.Cast(Meta.value, "INTEGER") + 1, "TEXT")).where(
             Meta.key == "revision").execute()
 
+    @guarded_method
     def revision(self) -> int:
         """A number that grows with every write by any process (for live updates)."""
         row = self._m.Meta.get_or_none(self._m.Meta.key == "revision")
@@ -145,13 +167,28 @@ class PolicyDecisionLog:
 
     # --- logging ----------------------------------------------------------------------
 
-    def _prepared(self, decision: PolicyDecision) -> list[Any]:
+    def prepare_row(self, decision: PolicyDecision) -> list[Any]:
+        """Check ``decision``, fill in a missing timestamp/id, return its column values.
+
+        Raises :class:`InvalidRecordError` when it cannot be stored (the JSONL import
+        calls this per line, so one bad line is reported and the others are stored).
+        """
+        return self._prepare(decision)[0]
+
+    def _prepare(self, decision: PolicyDecision) -> tuple[list[Any], bool]:
+        """The column values, and whether the id was generated here."""
         check_decision(decision)
         if decision.timestamp is None:
             decision.timestamp = now_iso()
-        if decision.decision_id is None:
+        generated = decision.decision_id is None
+        if generated:
             decision.decision_id = make_decision_id(decision.timestamp)
-        return to_values(decision)
+        try:
+            return to_values(decision), generated
+        except InvalidRecordError:
+            if generated:
+                decision.decision_id = None
+            raise
 
     def log_decision(self, decision: PolicyDecision) -> str:
         """Store one decision; fill in its id and timestamp when absent; return the id."""
@@ -159,33 +196,51 @@ class PolicyDecisionLog:
         assert decision.decision_id is not None
         return decision.decision_id
 
+    @guarded_method
     def log_decisions(self, decisions: Iterable[PolicyDecision]) -> int:
         """Store many decisions, one transaction per batch of :data:`BATCH_SIZE`.
 
-        Ids and timestamps are filled in when absent. Raises
-        :class:`InvalidRecordError` for a bad decision or an id already stored; the
-        batch in progress is then not stored (earlier batches are). Returns how
+        Ids and timestamps are filled in when absent; a generated id never replaces
+        or collides with a stored decision (it is drawn again). Raises
+        :class:`InvalidRecordError` for a bad decision or a given id already stored;
+        the batch in progress is then not stored (earlier batches are). Returns how
         many decisions were stored.
         """
         total = 0
-        batch: list[list[Any]] = []
+        batch = _Batch()
         for decision in decisions:
-            batch.append(self._prepared(decision))
-            if len(batch) >= BATCH_SIZE:
+            batch.add(decision, *self._prepare(decision))
+            if len(batch.rows) >= BATCH_SIZE:
                 total += self._insert_rows(batch)
-                batch = []
-        if batch:
+                batch = _Batch()
+        if batch.rows:
             total += self._insert_rows(batch)
         return total
 
-    def _insert_rows(self, rows: list[list[Any]], events: list[tuple[Any, ...]] | None = None,
-                     ) -> int:
-        """One transaction: ``executemany`` of a prepared INSERT (no per-row query building)."""
+    def _insert_rows(self, batch: _Batch, events: Sequence[tuple[Any, ...]] = (),
+                     reviews: Sequence[tuple[Any, ...]] = ()) -> int:
+        """One transaction: ``executemany`` of a prepared INSERT (no per-row query building).
+
+        A generated id that a stored decision already has is drawn again inside the
+        same write transaction, so no decision is lost to a collision. ``events`` are
+        the history events of new decisions; ``reviews`` events for stored decisions.
+        """
         try:
             with self._db.atomic(), pw.__exception_wrapper__:
-                self._db.cursor().executemany(self._insert_sql, rows)
+                try:
+                    with self._db.atomic(), pw.__exception_wrapper__:
+                        self._db.cursor().executemany(self._insert_sql, batch.rows)
+                except pw.IntegrityError:
+                    if not batch.generated:
+                        raise
+                    self._redraw_taken_ids(batch)
+                    self._db.cursor().executemany(self._insert_sql, batch.rows)
                 if events:
                     self._db.cursor().executemany(self._event_sql, events)
+                if reviews:
+                    self._db.cursor().executemany(self._event_sql, reviews)
+                    for decision_id in dict.fromkeys(event[0] for event in reviews):
+                        self._apply_history(decision_id, bump=False)
                 self._bump_revision()
         except pw.IntegrityError as error:
             raise InvalidRecordError(
@@ -194,33 +249,78 @@ class PolicyDecisionLog:
         except UnicodeEncodeError as error:
             raise InvalidRecordError(
                 "text contains an unpaired surrogate (not valid Unicode)") from error
+        except OverflowError as error:
+            raise InvalidRecordError(f"a number is too large to store ({error})") from error
         except (pw.InterfaceError, pw.ProgrammingError) as error:
             raise InvalidRecordError(f"cannot store this batch ({error})") from error
-        return len(rows)
+        return len(batch.rows)
 
-    def import_decisions(self, decisions: list[PolicyDecision]) -> None:
-        """Store decisions from outside with their review state (one history event each)."""
-        if not decisions:
-            return
-        for decision in decisions:
+    def _redraw_taken_ids(self, batch: _Batch) -> None:
+        """Give generated ids that a stored decision already has a fresh random suffix."""
+        generated = {batch.rows[i][_ID]: i for i in batch.generated}
+        taken = set(self.stored_ids(generated))
+        in_batch = {row[_ID] for row in batch.rows}
+        for decision_id in taken:
+            position = generated[decision_id]
+            decision = batch.decisions[position]
+            assert decision.timestamp is not None
+            fresh = decision_id
+            attempt = 0
+            while fresh in in_batch or fresh in taken or self.stored_ids([fresh]):
+                attempt += 1
+                suffix = secrets.token_hex(4 if attempt <= _ID_ATTEMPTS else 8)
+                fresh = make_decision_id(decision.timestamp, suffix)
+            in_batch.add(fresh)
+            batch.rows[position][_ID] = fresh
+            decision.decision_id = fresh
+
+    def stored_ids(self, decision_ids: Iterable[str]) -> list[str]:
+        """Those of ``decision_ids`` that a stored decision has."""
+        ids = list(decision_ids)
+        Decision = self._m.Decision
+        found: list[str] = []
+        for start in range(0, len(ids), 500):
+            query = Decision.select(Decision.decision_id).where(
+                Decision.decision_id.in_(ids[start:start + 500]))
+            found += [row[0] for row in query.tuples()]
+        return found
+
+    def write_transaction(self) -> Any:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite): check-then-write is atomic."""
+        return self._db.atomic()
+
+    @guarded_method
+    def import_decisions(self, decisions: list[PolicyDecision],
+                         reviews: Sequence[PolicyDecision] = ()) -> None:
+        """Store decisions from outside with their review state (one history event each).
+
+        ``reviews`` are stored decisions whose review (as the given records carry
+        it: reviewer, time, answer) is appended to their history and takes effect.
+        """
+        for decision in (*decisions, *reviews):
             if decision.reviewed and decision.review_action is None:
                 decision.review_action = derive_review_action(
                     decision.decision, decision.reasoning, decision.review_decision,
                     decision.review_reasoning)
-        rows = [self._prepared(d) for d in decisions]
-        events = [(d.decision_id, d.reviewer, d.review_action, d.review_decision,
-                   d.review_reasoning, d.review_timestamp or now_iso(), 0)
-                  for d in decisions if d.reviewed]
-        self._insert_rows(rows, events)
+        batch = _Batch()
+        for decision in decisions:
+            batch.add(decision, *self._prepare(decision))
+        if not batch.rows and not reviews:
+            return
+        events = [_event_of(d) for d in decisions if d.reviewed]
+        merged = [_event_of(d) for d in reviews if d.reviewed]
+        self._insert_rows(batch, events, merged)
 
     # --- reading ----------------------------------------------------------------------
 
+    @guarded_method
     def get_decision(self, decision_id: str) -> PolicyDecision | None:
         """The decision with this id, or None."""
         Decision = self._m.Decision
         row = Decision.select().where(Decision.decision_id == decision_id).dicts().first()
         return from_row(row) if row else None
 
+    @guarded_method
     def get_decisions(self, decision_ids: Iterable[str]) -> dict[str, PolicyDecision]:
         """The stored decisions among ``decision_ids``, by id."""
         ids = list(decision_ids)
@@ -259,6 +359,7 @@ class PolicyDecisionLog:
         """Reviewed decisions whose human decision or reasoning differs from the model's."""
         return list(self.iter_corrections(limit=limit))
 
+    @guarded_iterator
     def iter_corrections(
         self, *, include_accepted: bool = False, limit: int | None = None
     ) -> Iterator[PolicyDecision]:
@@ -272,11 +373,13 @@ class PolicyDecisionLog:
         for row in query.dicts().iterator():
             yield from_row(row)
 
+    @guarded_method
     def count_corrections(self) -> int:
         """How many decisions have been corrected by a reviewer."""
         Decision = self._m.Decision
         return Decision.select().where(Decision.review_action.in_(CORRECTION_ACTIONS)).count()
 
+    @guarded_iterator
     def iter_decisions(self, where: str = "all") -> Iterator[PolicyDecision]:
         """Stream decisions oldest first; ``where`` is a :data:`DUMP_SELECTIONS` name."""
         Decision = self._m.Decision
@@ -297,6 +400,7 @@ class PolicyDecisionLog:
 
     # --- review -----------------------------------------------------------------------
 
+    @guarded_method
     def mark_reviewed(
         self,
         decision_id: str,
@@ -338,13 +442,26 @@ class PolicyDecisionLog:
             self._apply_history(decision_id)
         return action
 
-    def undo_review(self, decision_id: str, reviewer: str | None = None) -> PolicyDecision:
-        """Return to the state before the last review; the history keeps both events."""
+    @guarded_method
+    def undo_review(self, decision_id: str, reviewer: str | None = None, *,
+                    force: bool = False) -> PolicyDecision:
+        """Take back ``reviewer``'s latest review; the history keeps both events.
+
+        When someone else has reviewed the decision since, nothing changes and
+        :class:`ReviewConflictError` says who and when, unless ``force`` (then the
+        latest review, whoever made it, is taken back). Without a ``reviewer`` the
+        latest review is taken back (the seed's behaviour).
+        """
         with self._db.atomic():
             if self.get_decision(decision_id) is None:
                 raise DecisionNotFoundError(decision_id)
-            if not self._effective_events(decision_id):
+            events = self._effective_events(decision_id)
+            if not events:
                 raise StoreError(f"{decision_id} has no review to undo")
+            top = events[-1]
+            if reviewer is not None and top.reviewer != reviewer and not force:
+                raise ReviewConflictError(decision_id, top.reviewer, top.timestamp,
+                                          top.action)
             self._m.Review.insert(decision_id=decision_id, reviewer=reviewer, action=UNDO_ACTION,
                                   timestamp=now_iso()).execute()
             self._apply_history(decision_id)
@@ -352,6 +469,7 @@ class PolicyDecisionLog:
         assert result is not None
         return result
 
+    @guarded_method
     def get_review_history(self, decision_id: str) -> list[ReviewEvent]:
         """Every review event of a decision, oldest first (undos included)."""
         Review = self._m.Review
@@ -373,7 +491,7 @@ class PolicyDecisionLog:
                 stack.append(event)
         return stack
 
-    def _apply_history(self, decision_id: str) -> None:
+    def _apply_history(self, decision_id: str, *, bump: bool = True) -> None:
         stack = self._effective_events(decision_id)
         top = stack[-1] if stack else None
         Decision = self._m.Decision
@@ -385,7 +503,8 @@ class PolicyDecisionLog:
             reviewer=top.reviewer if top else None,
             review_action=top.action if top else None,
         ).where(Decision.decision_id == decision_id).execute()
-        self._bump_revision()
+        if bump:
+            self._bump_revision()
 
     def last_review(self, reviewer: str | None = None) -> ReviewEvent | None:
         """The newest non-undo review event still in effect (optionally by one reviewer)."""
@@ -413,6 +532,7 @@ class PolicyDecisionLog:
         options = ExportOptions(min_corrections=min_corrections)
         return export_training_data(self, output_dir, options)
 
+    @guarded_method
     def get_statistics(self) -> dict[str, Any]:
         """Counts, accuracy, decision distribution and training readiness.
 
@@ -463,6 +583,7 @@ class PolicyDecisionLog:
 
     # --- runs -------------------------------------------------------------------------
 
+    @guarded_method
     def start_run(self, **fields: Any) -> str:
         """Record the start of a scenario run; return its new ``run_id``."""
         started = now_iso()
@@ -476,6 +597,7 @@ class PolicyDecisionLog:
             self._bump_revision()
         return run_id
 
+    @guarded_method
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any] | None = None,
                    error: str | None = None) -> None:
         """Mark a run ``completed``, ``cancelled`` or ``failed`` with its summary."""
@@ -488,6 +610,7 @@ class PolicyDecisionLog:
                 Run.run_id == run_id).execute()
             self._bump_revision()
 
+    @guarded_method
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run with this id (a unique prefix is enough), or None."""
         Run = self._m.Run
@@ -497,6 +620,7 @@ class PolicyDecisionLog:
             row = matches[0] if len(matches) == 1 else None
         return _run_record(row) if row else None
 
+    @guarded_method
     def list_runs(self, limit: int | None = None) -> list[RunRecord]:
         """Runs, newest first."""
         Run = self._m.Run
@@ -505,12 +629,40 @@ class PolicyDecisionLog:
             query = query.limit(limit)
         return [_run_record(row) for row in query.dicts()]
 
+    @guarded_method
     def run_decisions(self, run_id: str) -> list[PolicyDecision]:
         """Decisions logged by one run, in the order they were made."""
         Decision = self._m.Decision
         query = Decision.select().where(Decision.run_id == run_id).order_by(
             Decision.timestamp, Decision.decision_id)
         return [from_row(row) for row in query.dicts()]
+
+
+class _Batch:
+    """Decisions about to be inserted, their column values, and which ids were generated."""
+
+    def __init__(self) -> None:
+        self.decisions: list[PolicyDecision] = []
+        self.rows: list[list[Any]] = []
+        self.generated: list[int] = []
+        self._ids: set[str] = set()
+
+    def add(self, decision: PolicyDecision, row: list[Any], generated: bool) -> None:
+        """Append one prepared decision; a generated id taken inside the batch is redrawn."""
+        if generated:
+            assert decision.timestamp is not None
+            while row[_ID] in self._ids:
+                row[_ID] = decision.decision_id = make_decision_id(decision.timestamp)
+            self.generated.append(len(self.rows))
+        self._ids.add(row[_ID])
+        self.decisions.append(decision)
+        self.rows.append(row)
+
+
+def _event_of(decision: PolicyDecision) -> tuple[Any, ...]:
+    return (decision.decision_id, decision.reviewer, decision.review_action,
+            decision.review_decision, decision.review_reasoning,
+            decision.review_timestamp or now_iso(), 0)
 
 
 def _insert_statement(database: pw.Database, table: str, columns: Iterable[str]) -> str:

@@ -152,9 +152,11 @@ def test_bytes_lines_bom_and_bad_utf8(log: PolicyDecisionLog) -> None:
     assert {d.scenario_id for d in log.get_all_decisions()} == {"é", "ok"}
 
 
-def test_unknown_keys_are_ignored(log: PolicyDecisionLog) -> None:
+def test_unknown_keys_are_stored_without_them_and_warned_about(log: PolicyDecisionLog) -> None:
     result = run_import(log, line(future_field={"x": 1}))
     assert result.imported == 1 and result.ok
+    assert result.warnings == ["in.jsonl: warning: 1 line had unknown fields, which were not "
+                               "stored: 'future_field' ×1 (first at line 1)"]
 
 
 def test_streams_in_batches(log: PolicyDecisionLog, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,9 +164,9 @@ def test_streams_in_batches(log: PolicyDecisionLog, monkeypatch: pytest.MonkeyPa
     batches: list[int] = []
     original = log.import_decisions
 
-    def counting(decisions: list[Any]) -> None:
+    def counting(decisions: list[Any], reviews: Any = ()) -> None:
         batches.append(len(decisions))
-        original(decisions)
+        original(decisions, reviews)
 
     monkeypatch.setattr(log, "import_decisions", counting)
     result = run_import(log, "\n".join(line(scenario_id=str(i)) for i in range(20)))

@@ -147,9 +147,9 @@ def test_one_transaction_per_batch(log: PolicyDecisionLog, monkeypatch: pytest.M
     commits: list[int] = []
     original = log._insert_rows
 
-    def counting(rows: list[Any], events: Any = None) -> int:
-        commits.append(len(rows))
-        return original(rows, events)
+    def counting(batch: Any, *more: Any) -> int:
+        commits.append(len(batch.rows))
+        return original(batch, *more)
 
     monkeypatch.setattr(log, "_insert_rows", counting)
     assert log.log_decisions(good) == 15
