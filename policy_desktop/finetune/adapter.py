@@ -1,0 +1,35 @@
+"""PEFT LoRA on every attention and MLP projection (imports torch/peft: child only)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from policy_desktop.finetune.lora_gguf import TARGET_MODULES
+
+
+def apply_lora(model: Any, *, rank: int, alpha: float, dropout: float = 0.0) -> Any:
+    """``model`` wrapped by PEFT with a fresh LoRA adapter (B starts at zero)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout,
+                        target_modules=list(TARGET_MODULES), bias="none", task_type="CAUSAL_LM")
+    with warnings.catch_warnings():
+        # peft 0.21 reads transformers' deprecated is_gradient_checkpointing alias
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
+                                category=FutureWarning)
+        return get_peft_model(model, config)
+
+
+def lora_state(peft_model: Any) -> dict[str, Any]:
+    """The adapter's weights (PEFT names, adapter name removed), detached copies."""
+    from peft import get_peft_model_state_dict
+
+    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(peft_model).items()}
+
+
+def load_lora_state(peft_model: Any, state: dict[str, Any]) -> None:
+    """Put weights from :func:`lora_state` back into the adapter."""
+    from peft import set_peft_model_state_dict
+
+    set_peft_model_state_dict(peft_model, state)
