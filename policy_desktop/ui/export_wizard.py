@@ -16,7 +16,6 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -47,6 +46,7 @@ from policy_desktop.export.options import (
     ExportOptions,
 )
 from policy_desktop.ui.export_worker import ExportController
+from policy_desktop.ui.file_dialogs import existing_directory
 from policy_desktop.ui.settings import Settings
 from policy_desktop.vocabulary import DECISIONS, TRAINING_GATE
 
@@ -172,7 +172,7 @@ class OptionsPage(QWizardPage):
 
     def _browse(self) -> None:
         start = str(Path(self.folder.text()).parent)
-        chosen = QFileDialog.getExistingDirectory(self, "Export into folder", start)
+        chosen = existing_directory(self, "Export into folder", start)
         if chosen:
             self.folder.setText(chosen)
 

@@ -13,7 +13,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QLabel,
     QPlainTextEdit,
     QVBoxLayout,
@@ -22,13 +21,14 @@ from PySide6.QtWidgets import (
 
 from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.store.jsonl import ImportResult, import_files
+from policy_desktop.ui.file_dialogs import open_file_names
 
 FILE_FILTER = "Decision logs (*.jsonl *.json *.ndjson);;All files (*)"
 
 
 def choose_import_files(parent: QWidget | None) -> list[Path]:
     """Ask for JSONL files to import (empty list when cancelled)."""
-    names, _ = QFileDialog.getOpenFileNames(parent, "Import decision log", "", FILE_FILTER)
+    names = open_file_names(parent, "Import decision log", "", FILE_FILTER)
     return [Path(name) for name in names]
 
 

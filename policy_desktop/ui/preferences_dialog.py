@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from policy_desktop.ui.file_dialogs import open_file_name, save_file_name
 from policy_desktop.ui.settings import THEMES, Settings
 
 
@@ -108,14 +108,14 @@ class PreferencesDialog(QDialog):
         self.resize(560, self.sizeHint().height())
 
     def _browse_database(self) -> None:
-        name, _ = QFileDialog.getSaveFileName(
+        name = save_file_name(
             self, "Database at start", self.database.text(), "SQLite databases (*.db);;All (*)",
-            options=QFileDialog.Option.DontConfirmOverwrite)
+            confirm_overwrite=False)
         if name:
             self.database.setText(name)
 
     def _browse_model(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(
+        name = open_file_name(
             self, "Model file", self.model_path.text(), "GGUF models (*.gguf);;All files (*)")
         if name:
             self.model_path.setText(name)

@@ -25,6 +25,7 @@ from policy_desktop.ui.theme import Theme
 WINDOW_TESTS = {
     "test_decisions_model.py", "test_main_window.py", "test_filters.py", "test_live_update.py",
     "test_settings.py", "test_import_dialog.py", "test_app_entry.py", "test_tasks.py",
+    "test_file_dialogs.py", "test_review_desk.py",
 }  # fmt: skip
 
 
@@ -34,6 +35,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.path.name in WINDOW_TESTS and item.path.parent.name == "ui":
             item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
             item.add_marker(pytest.mark.qt_log_ignore("propagateSizeHints"))
+
+
+@pytest.fixture(autouse=True)
+def instant_clicks(qapp: Any) -> Iterator[None]:
+    """Clicks right after a decision appears count (the panel drops them within the
+    double-click interval, as a person's second click); tests that check that set it."""
+    before = qapp.doubleClickInterval()
+    qapp.setDoubleClickInterval(0)
+    yield
+    qapp.setDoubleClickInterval(before)
 
 
 @pytest.fixture

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 from window_helpers import HOSTILE, WAIT_MS, make_decision, wait_idle
 
 from policy_desktop.store.jsonl import ImportResult, LineProblem
+from policy_desktop.ui import import_dialog
 from policy_desktop.ui.import_dialog import ImportResultDialog, summary_text
 from policy_desktop.ui.main_window import TABLE_PAGE
 
@@ -30,7 +31,7 @@ def test_import_from_the_welcome_panel_lists_each_bad_line(
         qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     source = jsonl_file(tmp_path / "run.jsonl")
-    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(source)], ""))
+    monkeypatch.setattr(import_dialog, "open_file_names", lambda *a, **k: [str(source)])
     window = make_window(db_path)
     qtbot.mouseClick(window.welcome.import_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.findChild(ImportResultDialog) is not None, timeout=WAIT_MS)
