@@ -157,8 +157,9 @@ class DecisionQueries:
 
         Keyset paging: every condition is a range on an index (``key <= v AND (key < v
         OR id < last)``), so a page deep in the list costs what the first one does.
-        Confidence sorts read the rows without a confidence (the least confident of
-        all) as their own segment: first when ascending, last when descending.
+        Confidence sorts read the rows without a confidence as their own segment,
+        last in both directions: an unknown confidence says nothing about doubt, and
+        300 unparseable answers must not hide the doubtful ones.
         """
         D = self._D
         key, descending = self._sort_key(flt.sort)
@@ -169,8 +170,7 @@ class DecisionQueries:
             D.prompt_version, D.run_id,
         )
         where = self._where(flt)
-        segments = ["values"] if not key.null else (
-            ["values", "nulls"] if descending else ["nulls", "values"])
+        segments = ["values", "nulls"] if key.null else ["values"]
         if after is not None and key.null:
             segments = segments[segments.index("nulls" if after[0] is None else "values"):]
         rows: list[dict[str, Any]] = []
@@ -202,7 +202,7 @@ class DecisionQueries:
         return {
             "newest": (D.timestamp, True),
             "oldest": (D.timestamp, False),
-            # A decision without confidence (unparseable) is the least confident of all.
+            # Decisions without a confidence (unparseable) come last in both orders.
             "least_confident": (D.confidence, False),
             "most_confident": (D.confidence, True),
         }[sort]

@@ -88,6 +88,15 @@ SORTABLE: dict[Col, tuple[str, str]] = {
 
 UNREVIEWED, ACCEPTED, CORRECTED = "unreviewed", "accepted", "corrected"
 
+BLIND_COLUMNS: frozenset[Col] = frozenset({
+    Col.DECISION, Col.EXPECTED, Col.CORRECT, Col.CONFIDENCE, Col.COVERAGE, Col.REVIEW,
+    Col.REVIEWER,
+})
+"""Cells that tell the model's answer, whether it was right, or what others decided:
+hidden in blind review until the reviewer has chosen for that decision."""
+HIDDEN_TEXT = "◌"
+HIDDEN_TIP = "Hidden for blind review until you choose a decision for this one"
+
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 _DECORATION = int(Qt.ItemDataRole.DecorationRole)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
@@ -97,6 +106,7 @@ _ALIGNMENTS: tuple[int, ...] = tuple(
     int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     if column in (Col.COVERAGE, Col.CONFIDENCE)
     else int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter) for column in Col)
+_SHOWN_ROLES = frozenset({_DISPLAY, _DECORATION, _TOOLTIP, _ALIGNMENT, _FOREGROUND})
 _ROW_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
               | Qt.ItemFlag.ItemNeverHasChildren)
 
@@ -196,6 +206,10 @@ class TableRow:
         icons[Col.CORRECT] = {True: "correct", False: "incorrect", None: "unknown"}[
             summary.decision_correct]
         icons[Col.REVIEW] = state
+        icons[Col.TIME] = state  # the review state at a glance, in the column always shown
+        if state != UNREVIEWED:  # done rows recede; what is left to do stands out
+            for column in (Col.TIME, Col.ACTOR, Col.ACTION, Col.TARGET):
+                tints[column] = "muted"
         return cls(summary, texts, long_time, state, tuple(tints), tuple(icons))
 
 
@@ -231,12 +245,19 @@ _DESCENDING = ("newest", "most_confident")
 def _order_key(summary: DecisionSummary, sort: str) -> tuple[Any, ...]:
     if sort in ("newest", "oldest"):
         return (summary.timestamp, summary.decision_id)
-    confidence = summary.confidence  # no confidence: the least confident of all
-    return (confidence is not None, confidence or 0.0, summary.decision_id)
+    return (summary.confidence or 0.0, summary.decision_id)
 
 
 def _comes_after(first: DecisionSummary, second: DecisionSummary, sort: str) -> bool:
-    """Whether ``first`` is listed after ``second`` in the store's order for ``sort``."""
+    """Whether ``first`` is listed after ``second`` in the store's order for ``sort``.
+
+    Rows without a confidence follow every row with one, in both confidence orders
+    (as :meth:`DecisionQueries.page` lists them).
+    """
+    if sort not in ("newest", "oldest"):
+        first_unknown, second_unknown = first.confidence is None, second.confidence is None
+        if first_unknown != second_unknown:
+            return first_unknown
     a, b = _order_key(first, sort), _order_key(second, sort)
     return a < b if sort in _DESCENDING else a > b
 
@@ -300,6 +321,8 @@ class DecisionsModel(QAbstractTableModel):
         self._generation = 0  # bumped by reload/refresh; older pages are dropped
         self._loading = False
         self._active = False
+        self._blind = False
+        self._revealed: set[str] = set()
         self.style = RowStyle()
         self._colours = self.style.colours()
 
@@ -341,13 +364,44 @@ class DecisionsModel(QAbstractTableModel):
                     return number
         return -1
 
+    @property
+    def blind(self) -> bool:
+        """Whether blind review hides the answer cells of unrevealed rows."""
+        return self._blind
+
+    def set_blind(self, enabled: bool) -> None:
+        """Hide (or show) :data:`BLIND_COLUMNS` of every row the reviewer has not chosen for."""
+        if enabled != self._blind:
+            self._blind = enabled
+            self._revealed.clear()
+            self._all_changed()
+
+    def reveal(self, decision_id: str) -> None:
+        """The reviewer chose a decision for ``decision_id``: show its answer cells."""
+        if decision_id in self._revealed:
+            return
+        self._revealed.add(decision_id)
+        row = self.row_of(decision_id)
+        if row >= 0:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(Col) - 1))
+
+    def is_hidden(self, row: int, column: int) -> bool:
+        """Whether blind review hides this cell."""
+        if not self._blind or column not in BLIND_COLUMNS:
+            return False
+        summary = self.summary(row)
+        return summary is not None and summary.decision_id not in self._revealed
+
+    def _all_changed(self) -> None:
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(self._rows) - 1, len(Col) - 1))
+
     def set_style(self, style: RowStyle) -> None:
         """Use new colours and icons (theme change)."""
         self.style = style
         self._colours = style.colours()
-        if self._rows:
-            self.dataChanged.emit(self.index(0, 0),
-                                  self.index(len(self._rows) - 1, len(Col) - 1))
+        self._all_changed()
 
     # --- loading ---------------------------------------------------------------------
 
@@ -535,6 +589,9 @@ class DecisionsModel(QAbstractTableModel):
             return None
         row = self._rows[number]
         column = index.column()
+        if self._blind and role in _SHOWN_ROLES and column in BLIND_COLUMNS \
+                and row.summary.decision_id not in self._revealed:
+            return self._hidden_data(role)
         if role == _DISPLAY:
             return row.texts[column]
         if role == _FOREGROUND:
@@ -554,6 +611,17 @@ class DecisionsModel(QAbstractTableModel):
         if role == self.StateRole:
             return row.state
         return None
+
+    def _hidden_data(self, role: int) -> Any:
+        if role == _DISPLAY:
+            return HIDDEN_TEXT
+        if role == _FOREGROUND:
+            return self._colours["muted"]
+        if role == _TOOLTIP:
+            return plain_tooltip(HIDDEN_TIP)
+        if role == _ALIGNMENT:
+            return int(Qt.AlignmentFlag.AlignCenter)
+        return None  # no icon: nothing tells the answer
 
     def _tooltip(self, row: TableRow, column: Col) -> str | None:
         if column == Col.TIME:

@@ -189,6 +189,14 @@ class FilterBar(QWidget):
             combo.setCurrentIndex(max(0, combo.findData(current)) if current else 0)
             combo.blockSignals(False)
 
+    def set_blind(self, enabled: bool) -> None:
+        """Blind review: filtering by the model's decision would tell it, so it is off."""
+        if enabled and self.decision_combo.currentIndex() != 0:
+            self.decision_combo.setCurrentIndex(0)
+        self.decision_combo.setEnabled(not enabled)
+        self.decision_combo.setToolTip("Off during blind review" if enabled
+                                       else "Only decisions of this kind")
+
     def focus_search(self) -> None:
         """Put the focus in the search field with its text selected."""
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -18,7 +18,6 @@ from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QInputDialog,
     QMainWindow,
     QMenu,
@@ -36,6 +35,7 @@ from policy_desktop.store.jsonl import ImportResult
 from policy_desktop.store.queries import DecisionFilter, DecisionQueries
 from policy_desktop.ui.decisions_model import MAX_ROWS, PAGE_SIZE, SORTABLE, Col, DecisionsModel
 from policy_desktop.ui.decisions_table import DecisionsTable
+from policy_desktop.ui.file_dialogs import open_file_name, save_file_name
 from policy_desktop.ui.filter_bar import VIEW_LABELS, FilterBar
 from policy_desktop.ui.import_dialog import ImportResultDialog, choose_import_files, import_job
 from policy_desktop.ui.live_updates import POLL_INTERVAL_MS, LiveUpdates
@@ -56,6 +56,7 @@ from policy_desktop.ui.window_actions import (
     build_toolbar,
     retint_icons,
     single_key_sequences,
+    window_key_sequences,
 )
 from policy_desktop.vocabulary import DECISIONS
 
@@ -180,7 +181,10 @@ class MainWindow(QMainWindow):
         self.database: OpenedDatabase | None = None
         self.session = SessionProgress()
         self._undo_stack: list[str] = []
-        self._writing = False
+        self._in_flight: set[str] = set()  # reviews queued on the database thread
+        self._undos_in_flight = 0
+        self._keys_waiting: list[Callable[[], object]] = []
+        self._draining_keys = False
         self._select_after_refresh: str | None = None
         self._counts: _Counts | None = None
         self._counts_in_flight = False
@@ -194,13 +198,16 @@ class MainWindow(QMainWindow):
         self.model.set_style(theme.row_style())
         self.live = LiveUpdates(executor, poll_interval_ms, self)
         self.feed = PanelFeed(executor, self.model, self.panel, self._status, self)
+        self.feed.displayed.connect(self._run_waiting_keys)
+        self.feed.display_failed.connect(self._drop_waiting_keys)
 
         self._build_central()
         self._build_status_bar()
         self.actions_by_id = build_actions(self, parts.shortcuts, self._handlers(), theme)
         self._build_menus()
         self.guard = SingleKeyGuard(single_key_sequences(parts.shortcuts),
-                                    parts.is_text_input, self)
+                                    parts.is_text_input, self,
+                                    window_keys=window_key_sequences(parts.shortcuts))
         self._connect()
         self._restore_state()
         self._apply_blind(settings.blind_review)
@@ -260,10 +267,10 @@ class MainWindow(QMainWindow):
     def _handlers(self) -> dict[str, Callable[[], object]]:
         panel: Any = self.panel
         handlers: dict[str, Callable[[], object]] = {
-            "accept": panel.accept,
-            "commit": panel.commit,
-            "skip": panel.skip,
-            "focus_reasoning": panel.focus_reasoning,
+            "accept": self._when_shown(panel.accept),
+            "commit": self._when_shown(panel.commit),
+            "skip": self._when_shown(panel.skip),
+            "focus_reasoning": self._when_shown(panel.focus_reasoning),
             "undo": self.undo_last_review,
             "toggle_blind": self.toggle_blind_review,
             "next": self.select_next,
@@ -282,7 +289,8 @@ class MainWindow(QMainWindow):
         }
         names = ("choose_allow", "choose_deny", "choose_attestation", "choose_mfa")
         for action_id, decision in zip(names, DECISIONS, strict=True):
-            handlers[action_id] = lambda d=decision: panel.choose_decision(d)
+            handlers[action_id] = self._when_shown(
+                lambda d=decision: panel.choose_decision(d))
         if self.parts.statistics_view is None:
             del handlers["statistics"]
         loop = self.parts.loop
@@ -325,6 +333,8 @@ class MainWindow(QMainWindow):
         panel: Any = self.panel
         panel.submitted.connect(self._on_submitted)
         panel.skipped.connect(self._on_skipped)
+        if hasattr(panel, "revealed"):
+            panel.revealed.connect(self.model.reveal)
         self.filter_bar.filter_changed.connect(self._on_filter_changed)
         self.model.reloaded.connect(self._on_reloaded)
         self.model.refreshed.connect(self._on_refreshed)
@@ -435,7 +445,7 @@ class MainWindow(QMainWindow):
 
     def choose_database_to_open(self) -> None:
         """File → Open database…"""
-        name, _ = QFileDialog.getOpenFileName(
+        name = open_file_name(
             self, "Open database", self._dialog_folder(),
             "Decision databases (*.db *.sqlite *.sqlite3);;All files (*)")
         if name:
@@ -443,7 +453,7 @@ class MainWindow(QMainWindow):
 
     def choose_database_to_create(self) -> None:
         """File → New database…"""
-        name, _ = QFileDialog.getSaveFileName(
+        name = save_file_name(
             self, "New database", self._dialog_folder(), "Decision databases (*.db)")
         if not name:
             return
@@ -652,16 +662,23 @@ class MainWindow(QMainWindow):
         return self.settings.reviewer
 
     def _on_submitted(self, submission: Any) -> None:
-        if self.database is None or self._writing:
+        """Write the review in the background and move on at once.
+
+        The write is queued on the database thread (jobs run in order), so the
+        reviewer never waits for it and the next key acts on the next decision.
+        """
+        if self.database is None:
             return
-        if submission.decision_id != self.feed.shown_id:
-            return  # the panel still shows a decision the reviewer has moved away from
+        decision_id = submission.decision_id
+        if decision_id != self.feed.shown_id or decision_id in self._in_flight:
+            return  # a decision the reviewer has moved away from, or already submitted
         reviewer = self.reviewer_name()
         if not reviewer:
             self._status("Not saved: a reviewer name is needed to record reviews")
             return
-        self._writing = True
-        decision_id = submission.decision_id
+        self._in_flight.add(decision_id)
+        self._undo_stack.append(decision_id)
+        self.feed.forget(decision_id)
 
         def job(log: PolicyDecisionLog) -> str:
             return log.mark_reviewed(decision_id, submission.review_decision,
@@ -669,28 +686,34 @@ class MainWindow(QMainWindow):
                                      blind_decision=submission.blind_decision)
 
         self.executor.submit(job, lambda action: self._on_reviewed(decision_id, action),
-                             self._on_write_failed)
+                             lambda error: self._on_write_failed(decision_id, error))
+        self._return_focus_to_table()
+        self._move_past(decision_id)
+        self._update_actions()
+
+    def _return_focus_to_table(self) -> None:
+        """After a review, the keys belong to the review flow, not to a text field."""
+        focus = self.focusWidget()
+        if focus is not None and (focus is self.panel or self.panel.isAncestorOf(focus)):
+            self.table.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _on_reviewed(self, decision_id: str, action: str) -> None:
-        self._writing = False
-        self._undo_stack.append(decision_id)
+        self._in_flight.discard(decision_id)
         self.session.record_review()
         self.status.show_session()
-        self.feed.forget(decision_id)
-        # Re-read rows and counts once the next decision is on show: the reviewer
-        # waits for that, not for the table.
-        self.feed.after_next_show(self._after_write)
-        shown_before = self.feed.shown_id
-        self._move_past(decision_id)
-        if self.feed.shown_id == shown_before:  # nothing new to show
-            self.feed.run_pending()
         self._status(f"Saved: {action.replace('_', ' ')}", 2500)
         self.review_written.emit(decision_id, action)
+        self._after_writes()
 
-    def _on_write_failed(self, error: BaseException) -> None:
-        self._writing = False
+    def _on_write_failed(self, decision_id: str, error: BaseException) -> None:
+        self._in_flight.discard(decision_id)
+        if decision_id in self._undo_stack:
+            del self._undo_stack[len(self._undo_stack) - 1
+                                 - self._undo_stack[::-1].index(decision_id)]
+        self._select_after_refresh = decision_id
+        self._after_writes()
         self.show_message(QMessageBox.Icon.Warning, "Review not saved",
-                          "The review could not be saved.", str(error))
+                          f"The review of {decision_id} could not be saved.", str(error))
 
     def _on_skipped(self) -> None:
         if self.feed.shown_id is not None:
@@ -705,40 +728,77 @@ class MainWindow(QMainWindow):
         elif self.model.canFetchMore():
             self.model.fetchMore()
 
+    def _after_writes(self) -> None:
+        """Re-read rows and counts once the last queued write is done (one refresh, not ten)."""
+        if not self._in_flight and not self._undos_in_flight:
+            self._after_write()
+
     def _after_write(self) -> None:
         self.model.refresh()
         self._refresh_counts()
         self._statistics_dirty = True
         self._update_actions()
 
+    def _when_shown(self, action: Callable[[], object]) -> Callable[[], None]:
+        """A review key's handler: act now, or once the selected decision is on show.
+
+        While the panel is still reading the decision the reviewer moved to, the
+        key waits in order for it; it is never dropped or applied to the decision
+        that happens to be drawn meanwhile.
+        """
+        def handler() -> None:
+            if self._keys_waiting or self.feed.loading:
+                self._keys_waiting.append(action)
+            else:
+                action()
+
+        return handler
+
+    def _run_waiting_keys(self) -> None:
+        if self._draining_keys:
+            return
+        self._draining_keys = True
+        try:
+            while self._keys_waiting and not self.feed.loading:
+                self._keys_waiting.pop(0)()
+        finally:
+            self._draining_keys = False
+
+    def _drop_waiting_keys(self, reason: str) -> None:
+        if self._keys_waiting:
+            count = len(self._keys_waiting)
+            self._keys_waiting.clear()
+            self._status(f"{count} key press{'es' if count > 1 else ''} not applied: {reason}")
+
     def undo_last_review(self) -> None:
         """Edit → Undo review: take back the last review made in this window."""
-        if not self._undo_stack or self._writing or self.database is None:
+        if not self._undo_stack or self.database is None:
             return
         decision_id = self._undo_stack.pop()
         self.feed.forget(decision_id)
         reviewer = self.settings.reviewer or None
-        self._writing = True
+        self._undos_in_flight += 1
 
         def job(log: PolicyDecisionLog) -> PolicyDecision:
             return log.undo_review(decision_id, reviewer)
 
         def undone(_decision: PolicyDecision) -> None:
-            self._writing = False
+            self._undos_in_flight -= 1
             self.session.record_undo()
             self.status.show_session()
             self._select_after_refresh = decision_id
-            self._after_write()
+            self._after_writes()
             self._status("Review undone (the history keeps both entries)", 2500)
             self.review_undone.emit(decision_id)
 
         def failed(error: BaseException) -> None:
-            self._writing = False
-            self._update_actions()
+            self._undos_in_flight -= 1
+            self._after_writes()
             self.show_message(QMessageBox.Icon.Warning, "Cannot undo",
-                              "The review could not be undone.", str(error))
+                              f"The review of {decision_id} could not be undone.", str(error))
 
         self.executor.submit(job, undone, failed)
+        self._update_actions()
 
     def _on_external_change(self, _revision: int) -> None:
         self.feed.forget()
@@ -768,8 +828,19 @@ class MainWindow(QMainWindow):
     # --- blind review, theme, preferences --------------------------------------------
 
     def _apply_blind(self, enabled: bool) -> None:
+        """Blind review hides the answer everywhere: panel, table cells, facet, charts."""
         panel: Any = self.panel
         panel.set_blind_review(enabled)
+        self.model.set_blind(enabled)
+        self.filter_bar.set_blind(enabled)
+        view = self.parts.statistics_view
+        if view is not None:
+            index = self.tabs.indexOf(view)
+            if enabled and self.tabs.currentIndex() == index:
+                self.tabs.setCurrentIndex(0)
+            self.tabs.setTabEnabled(index, not enabled)
+            self.tabs.setTabToolTip(index, "Hidden during blind review (Ctrl+B turns it off)"
+                                    if enabled else "")
         if "toggle_blind" in self.actions_by_id:
             self.actions_by_id["toggle_blind"].setChecked(enabled)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog, ReviewEvent
 from policy_desktop.ui.decisions_model import DecisionsModel
@@ -36,7 +36,14 @@ class PanelFeed(QObject):
         panel: the review panel (``show_decision(decision, history)``).
         report: shows a one-line problem to the reviewer.
         parent: the owner.
+
+    Signals:
+        displayed(): the panel now shows :attr:`shown_id`.
+        display_failed(str): the selected decision could not be read.
     """
+
+    displayed = Signal()
+    display_failed = Signal(str)
 
     def __init__(self, executor: DbExecutor, model: DecisionsModel, panel: Any,
                  report: Callable[[str], None], parent: QObject | None = None) -> None:
@@ -49,12 +56,19 @@ class PanelFeed(QObject):
         self.shown_decision: PolicyDecision | None = None
         self.read_ahead: dict[str, Details] = {}
         self._follow_up: Callable[[], None] | None = None
+        self._loading_id: str | None = None
+
+    @property
+    def loading(self) -> bool:
+        """True while the panel still draws another decision than the one selected."""
+        return self._loading_id is not None
 
     def show(self, decision_id: str | None, *, force: bool = False) -> None:
         """Show ``decision_id`` (None: nothing); ``force`` reads it again even if shown."""
         if decision_id == self.shown_id and not force:
             return
         self.shown_id = decision_id
+        self._loading_id = None
         if decision_id is None:
             self._display((None, []))
             self._run_follow_up()
@@ -68,14 +82,19 @@ class PanelFeed(QObject):
 
         def loaded(details: Details) -> None:
             if decision_id == self.shown_id:
+                self._loading_id = None
                 self._display(details)
                 self._read_ahead_after(decision_id)
             self._run_follow_up()
 
         def failed(error: BaseException) -> None:
+            if decision_id == self.shown_id:
+                self._loading_id = None
+                self.display_failed.emit(str(error))
             self._report(f"Cannot read the decision: {error}")
             self._run_follow_up()
 
+        self._loading_id = decision_id
         self._executor.submit(details_job(decision_id), loaded, failed)
 
     def after_next_show(self, follow_up: Callable[[], None]) -> None:
@@ -100,6 +119,7 @@ class PanelFeed(QObject):
     def _display(self, details: Details) -> None:
         self._panel.show_decision(*details)
         self.shown_decision = details[0]
+        self.displayed.emit()
 
     def _read_ahead_after(self, decision_id: str) -> None:
         following = self._model.decision_id(self._model.row_of(decision_id) + 1)

@@ -114,15 +114,16 @@ class ReviewForm(QFrame):
     Signals:
         decision_clicked(str): the reviewer picked a decision with the mouse.
         reasoning_edited(): the reasoning text changed.
-        accept_requested(), commit_requested(), skip_requested(): the buttons
-            (and Ctrl+Enter inside the editor).
+        accept_clicked(), commit_clicked(), skip_clicked(): the buttons were clicked.
+        commit_requested(): Ctrl+Enter inside the editor.
     """
 
     decision_clicked = Signal(str)
     reasoning_edited = Signal()
-    accept_requested = Signal()
+    accept_clicked = Signal()
+    commit_clicked = Signal()
+    skip_clicked = Signal()
     commit_requested = Signal()
-    skip_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -204,9 +205,9 @@ class ReviewForm(QFrame):
         for button in (self.accept_button, self.skip_button, self.commit_button):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.setMinimumHeight(30)
-        self.accept_button.clicked.connect(self.accept_requested)
-        self.skip_button.clicked.connect(self.skip_requested)
-        self.commit_button.clicked.connect(self.commit_requested)
+        self.accept_button.clicked.connect(self.accept_clicked)
+        self.skip_button.clicked.connect(self.skip_clicked)
+        self.commit_button.clicked.connect(self.commit_clicked)
         actions_row = QHBoxLayout()
         actions_row.setSpacing(8)
         actions_row.addWidget(self.accept_button)

@@ -6,10 +6,13 @@ and the window records it with ``PolicyDecisionLog.mark_reviewed``.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QScrollArea,
     QStackedWidget,
@@ -39,13 +42,20 @@ class ReviewSubmission:
 class ReviewPanel(QWidget):
     """The detail pane and correction form for one decision.
 
+    A button click that arrives within the double-click interval after a new
+    decision appeared is dropped: it is the second half of a double click meant
+    for the decision before (one action, one review).
+
     Signals:
         submitted(ReviewSubmission): the reviewer accepted or saved a review.
         skipped(): the reviewer moves on without writing anything.
+        revealed(str): blind review: the reviewer chose a decision for this id,
+            so its answer may now be shown everywhere.
     """
 
     submitted = Signal(object)
     skipped = Signal()
+    revealed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,6 +64,7 @@ class ReviewPanel(QWidget):
         self._blind = False
         self._revealed = True
         self._blind_choice: str | None = None
+        self._shown_at = 0.0  # monotonic time the decision on show appeared
 
         self.detail = DetailView()
         self.scroll = QScrollArea()
@@ -98,9 +109,10 @@ class ReviewPanel(QWidget):
 
         self.form.decision_clicked.connect(self.choose_decision)
         self.form.reasoning_edited.connect(self._refresh)
-        self.form.accept_requested.connect(self.accept)
+        self.form.accept_clicked.connect(lambda: self._clicked(self.accept))
+        self.form.commit_clicked.connect(lambda: self._clicked(self.commit))
+        self.form.skip_clicked.connect(lambda: self._clicked(self.skip))
         self.form.commit_requested.connect(self.commit)
-        self.form.skip_requested.connect(self.skip)
         self.form.reset_button.clicked.connect(self._reset_reasoning)
         self._refresh()
 
@@ -129,6 +141,7 @@ class ReviewPanel(QWidget):
             return
         self._decision = decision
         self._blind_choice = None
+        self._shown_at = time.monotonic()
         if decision is None:
             self.stack.setCurrentIndex(0)
             self._refresh()
@@ -181,6 +194,8 @@ class ReviewPanel(QWidget):
         if not self._revealed:
             self._blind_choice = decision
             self._reveal()
+            if self._decision.decision_id is not None:
+                self.revealed.emit(self._decision.decision_id)
         self._refresh()
 
     def focus_reasoning(self) -> None:
@@ -208,6 +223,12 @@ class ReviewPanel(QWidget):
             self.skipped.emit()
 
     # --- internals ----------------------------------------------------------------------
+
+    def _clicked(self, action: Callable[[], None]) -> None:
+        interval = QApplication.doubleClickInterval() / 1000
+        if time.monotonic() - self._shown_at < interval:
+            return  # the second click of a double click on the previous decision
+        action()
 
     def _is_refresh_of_shown(self, decision: PolicyDecision | None) -> bool:
         shown = self._decision

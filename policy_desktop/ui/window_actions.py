@@ -3,6 +3,10 @@
 :class:`SingleKeyGuard` keeps single-key shortcuts (``A``, ``1``…``4``, ``J``,
 ``Down``…) from firing while a text field has the focus: it accepts the
 ``ShortcutOverride`` event there, so Qt delivers the key to the field instead.
+The other way round, a text field must not swallow the window's own
+combinations: ``QLineEdit`` claims Ctrl+E, Ctrl+B, Ctrl+F… for Emacs-style
+cursor moves on X11, so the guard refuses the override for those and the
+window's action fires. Ctrl+Z stays the field's own undo of typing.
 """
 
 from __future__ import annotations
@@ -159,6 +163,20 @@ def retint_icons(actions: Mapping[str, QAction], theme: Theme) -> None:
             action.setIcon(theme.icon(look.icon))
 
 
+TEXT_FIELD_KEYS: frozenset[str] = frozenset({"Ctrl+Z"})
+"""Window combinations a text field keeps for itself (undo of the typing)."""
+
+
+def window_key_sequences(shortcuts: Iterable[ShortcutLike]) -> set[str]:
+    """The portable texts of every combination (not single-key) shortcut, minus
+    :data:`TEXT_FIELD_KEYS`: these fire from every widget, text fields included."""
+    keys: set[str] = set()
+    for shortcut in shortcuts:
+        if not shortcut.single_key:
+            keys.update(QKeySequence(key).toString() for key in _key_list(shortcut.keys))
+    return keys - TEXT_FIELD_KEYS
+
+
 def single_key_sequences(shortcuts: Iterable[ShortcutLike]) -> set[str]:
     """The portable texts of every single-key shortcut's keys."""
     keys: set[str] = set()
@@ -178,12 +196,15 @@ class SingleKeyGuard(QObject):
         keys: key texts as from :func:`single_key_sequences`.
         is_text_input: tells whether a widget takes typed text.
         parent: the window (the guard stops with it).
+        window_keys: combinations the window keeps even in text fields
+            (:func:`window_key_sequences`).
     """
 
     def __init__(self, keys: set[str], is_text_input: Callable[[QWidget | None], bool],
-                 parent: QObject) -> None:
+                 parent: QObject, window_keys: set[str] | None = None) -> None:
         super().__init__(parent)
         self._keys = keys
+        self._window_keys = window_keys or set()
         self._is_text_input = is_text_input
         self._watched: QWidget | None = None
         app = QApplication.instance()
@@ -219,4 +240,8 @@ class SingleKeyGuard(QObject):
                 if text in self._keys:
                     event.accept()
                     return True
+            combination = QKeySequence(event.keyCombination()).toString()
+            if combination in self._window_keys:
+                event.ignore()  # not the field's: the window's shortcut fires
+                return True
         return False

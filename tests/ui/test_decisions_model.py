@@ -102,22 +102,26 @@ def test_fetch_more_returns_at_once_and_inserts_when_the_page_arrives(
     qtbot.waitUntil(lambda: model.rowCount() == 60, timeout=WAIT_MS)
 
 
-def test_sorting_by_confidence_puts_the_least_confident_first(
+def test_sorting_by_confidence_puts_unknown_confidence_last_both_ways(
         qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
+    """Issue 12 item 7: 300 answers without a confidence must not bury the doubtful ones."""
     fill(db_path, 30)
     with PolicyDecisionLog(db_path) as log:
-        log.log_decision(make_decision(99, decision="unparseable", confidence=None,
-                                       reasoning=None, decision_correct=False))
+        log.log_decisions([make_decision(100 + n, decision="unparseable", confidence=None,
+                                         reasoning=None, decision_correct=False)
+                           for n in range(5)])
     model = open_model(qtbot, executor, db_path)
     with qtbot.waitSignal(model.reloaded, timeout=WAIT_MS):
         model.sort(Col.CONFIDENCE, Qt.SortOrder.AscendingOrder)
     assert model.filter.sort == "least_confident"
     confidences = [model.summary(row).confidence for row in range(model.rowCount())]  # type: ignore[union-attr]
-    assert confidences[0] is None  # unparseable: the least confident of all
-    assert confidences[1:] == sorted(confidences[1:])  # type: ignore[type-var]
+    known = [c for c in confidences if c is not None]
+    assert confidences == known + [None] * 5  # the least confident known one first
+    assert known == sorted(known)
     with qtbot.waitSignal(model.reloaded, timeout=WAIT_MS):
         model.sort(Col.CONFIDENCE, Qt.SortOrder.DescendingOrder)
-    assert model.summary(0).confidence == max(c for c in confidences if c is not None)  # type: ignore[union-attr]
+    confidences = [model.summary(row).confidence for row in range(model.rowCount())]  # type: ignore[union-attr]
+    assert confidences == sorted(known, reverse=True) + [None] * 5
     model.sort(Col.ACTOR, Qt.SortOrder.AscendingOrder)  # not sortable: ignored
     assert model.filter.sort == "most_confident" and not model.loading
     assert sort_indicator("least_confident") == (Col.CONFIDENCE, Qt.SortOrder.AscendingOrder)

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFileDialog,
     QInputDialog,
     QLabel,
     QMessageBox,
@@ -19,6 +18,7 @@ from pytestqt.qtbot import QtBot
 from window_helpers import HOSTILE, WAIT_MS, fill, make_decision, wait_idle
 
 from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.ui import main_window as main_window_module
 from policy_desktop.ui.decisions_model import Col
 from policy_desktop.ui.main_window import EMPTY_PAGE, TABLE_PAGE, WELCOME_PAGE, MainWindow
 from policy_desktop.ui.settings import Settings
@@ -236,8 +236,8 @@ def test_an_unopenable_database_names_the_file_and_the_app_stays_usable(
     box.accept()
 
     fill(db_path, 3)
-    monkeypatch.setattr(QFileDialog, "getOpenFileName",
-                        lambda *args, **kwargs: (str(db_path), ""))
+    monkeypatch.setattr(main_window_module, "open_file_name",
+                        lambda *args, **kwargs: str(db_path))
     qtbot.mouseClick(window.welcome.open_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
     assert window.database is not None
@@ -252,7 +252,7 @@ def test_new_database_from_the_file_menu(
     fill(db_path, 2)
     window = make_window(db_path)
     fresh = tmp_path / "fresh.db"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(fresh), ""))
+    monkeypatch.setattr(main_window_module, "save_file_name", lambda *a, **k: str(fresh))
     window.actions_by_id["new_database"].trigger()
     wait_idle(qtbot, window)
     assert fresh.exists()

@@ -1,0 +1,297 @@
+"""A reviewer's day at the desk (issue 12): the window driven by keys and clicks, then
+the database checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QApplication, QPlainTextEdit
+from pytestqt.qtbot import QtBot
+from window_helpers import WAIT_MS, fill, wait_idle
+
+from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.ui.decisions_model import BLIND_COLUMNS, HIDDEN_TEXT, Col
+from policy_desktop.ui.main_window import MainWindow, WindowParts
+from policy_desktop.ui.review_panel import ReviewPanel
+from policy_desktop.ui.shortcuts import SHORTCUTS, is_text_input
+
+CTRL = Qt.KeyboardModifier.ControlModifier
+
+
+def activate(qtbot: QtBot, window: MainWindow) -> None:
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=WAIT_MS)
+    window.table.setFocus()
+
+
+def press(qtbot: QtBot, window: MainWindow, key: Qt.Key,
+          modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+    """A key where the focus is, without waiting for what it causes."""
+    qtbot.keyClick(window.focusWidget() or window.table, key, modifier)
+
+
+def shown_id(window: MainWindow) -> str | None:
+    return window.shown_decision.decision_id if window.shown_decision else None
+
+
+def reviews(path: Path) -> list[tuple[str, str, str | None]]:
+    """Every review event in the file: (decision id, action, reviewer), oldest first."""
+    with PolicyDecisionLog(path) as log:
+        events = []
+        for decision in log.get_all_decisions():
+            assert decision.decision_id is not None
+            events += [(decision.decision_id, event.action, event.reviewer)
+                       for event in log.get_review_history(decision.decision_id)]
+    return sorted(events, key=lambda e: e[0])
+
+
+def reviewed_ids(path: Path) -> set[str]:
+    with PolicyDecisionLog(path) as log:
+        return {d.decision_id for d in log.get_all_decisions() if d.reviewed and d.decision_id}
+
+
+def cell(window: MainWindow, row: int, column: Col) -> Any:
+    return window.model.index(row, column).data()
+
+
+# --- 1. blind review hides the answer everywhere ---------------------------------------
+
+def test_blind_review_hides_the_answer_in_the_table_until_chosen(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    ids = list(reversed(fill(db_path, 4)))
+    window = make_window(db_path)
+    activate(qtbot, window)
+    press(qtbot, window, Qt.Key.Key_B, CTRL)  # blind review on
+    assert window.settings.blind_review
+    for row in range(window.model.rowCount()):
+        for column in BLIND_COLUMNS:
+            index = window.model.index(row, column)
+            assert index.data() == HIDDEN_TEXT, (row, column)
+            assert index.data(Qt.ItemDataRole.DecorationRole) is None
+            assert "allow" not in str(index.data(Qt.ItemDataRole.ToolTipRole)).lower()
+        assert cell(window, row, Col.ACTOR).startswith("actor")  # the situation stays
+    assert not window.filter_bar.decision_combo.isEnabled()  # filtering by it would tell
+
+    press(qtbot, window, Qt.Key.Key_2)  # the blind choice for the first decision
+    wait_idle(qtbot, window)
+    assert "Allow" in cell(window, 0, Col.DECISION)  # revealed for this one …
+    assert cell(window, 1, Col.DECISION) == HIDDEN_TEXT  # … not for the others
+    qtbot.keyClick(window.table, Qt.Key.Key_Return, CTRL)
+    wait_idle(qtbot, window)
+    with PolicyDecisionLog(db_path) as log:
+        first = log.get_decision(ids[0])
+    assert first is not None and first.review_decision == "deny"
+    qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
+    row = window.model.row_of(ids[1])
+    assert cell(window, row, Col.DECISION) == HIDDEN_TEXT
+
+    press(qtbot, window, Qt.Key.Key_B, CTRL)  # off again: everything shows
+    assert "Allow" in cell(window, row, Col.DECISION)
+    assert window.filter_bar.decision_combo.isEnabled()
+
+
+def test_blind_review_disables_the_statistics_tab(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    from policy_desktop.store.analytics import collect_statistics
+    from policy_desktop.ui.statistics_view import StatisticsView
+
+    fill(db_path, 3)
+    view = StatisticsView()
+    parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
+                        is_text_input=is_text_input, statistics_view=view,
+                        collect_statistics=collect_statistics)
+    window = make_window(db_path, parts=parts)
+    activate(qtbot, window)
+    index = window.tabs.indexOf(view)
+    press(qtbot, window, Qt.Key.Key_B, CTRL)
+    assert not window.tabs.isTabEnabled(index)
+    press(qtbot, window, Qt.Key.Key_B, CTRL)
+    assert window.tabs.isTabEnabled(index)
+
+
+# --- 2. a double click records one review ------------------------------------------------
+
+def test_double_clicking_save_or_accept_records_one_review(
+        qtbot: QtBot, make_window: Any, db_path: Path, qapp: Any) -> None:
+    qapp.setDoubleClickInterval(400)  # a person's double click
+    ids = list(reversed(fill(db_path, 6)))
+    window = make_window(db_path)
+    activate(qtbot, window)
+    panel: Any = window.panel
+    qtbot.waitUntil(lambda: ids[1] in window.feed.read_ahead, timeout=WAIT_MS)
+    qtbot.wait(450)  # a person looks at a decision before clicking
+    for _ in range(2):  # a double click: two presses and releases in quick succession
+        qtbot.mouseClick(panel.form.accept_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    qtbot.wait(450)
+    assert reviewed_ids(db_path) == {ids[0]}
+    assert shown_id(window) == ids[1]
+
+    qtbot.wait(450)
+    qtbot.mouseClick(panel.form.decision_buttons["deny"], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.form.commit_button, Qt.MouseButton.LeftButton)
+    qtbot.wait(200)  # the second click of a slow double click
+    qtbot.mouseClick(panel.form.commit_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert reviewed_ids(db_path) == {ids[0], ids[1]}
+    assert [e for e in reviews(db_path) if e[0] == ids[2]] == []
+    with PolicyDecisionLog(db_path) as log:
+        second = log.get_decision(ids[1])
+    assert second is not None and second.review_decision == "deny"
+
+
+# --- 3. every key acts, on the decision shown when it was pressed ------------------------
+
+def test_ten_quick_accepts_review_ten_decisions_in_order(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    ids = list(reversed(fill(db_path, 14)))
+    window = make_window(db_path)
+    activate(qtbot, window)
+    for _ in range(10):
+        press(qtbot, window, Qt.Key.Key_A)
+        qtbot.wait(20)  # faster than a person: 50 keys a second
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: window.executor.idle and not window.feed.loading, timeout=WAIT_MS)
+    wait_idle(qtbot, window)
+    events = reviews(db_path)
+    assert sorted(e[0] for e in events) == sorted(ids[:10])  # each once, none twice
+    assert all(action == "accept" for _, action, _ in events)
+    qtbot.waitUntil(lambda: shown_id(window) == ids[10], timeout=WAIT_MS)
+    assert window.selected_decision_id() == ids[10]
+
+    for _ in range(10):
+        press(qtbot, window, Qt.Key.Key_Z, CTRL)
+        qtbot.wait(20)
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: window.executor.idle, timeout=WAIT_MS)
+    wait_idle(qtbot, window)
+    assert reviewed_ids(db_path) == set()
+    assert [a for _, a, _ in reviews(db_path)].count("undo") == 10
+    # the last undone (the first reviewed) is selected and shown, in agreement
+    qtbot.waitUntil(lambda: window.selected_decision_id() == ids[0]
+                    and shown_id(window) == ids[0], timeout=1500)
+
+
+def test_keys_pressed_while_the_next_decision_loads_wait_for_it(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    ids = list(reversed(fill(db_path, 5)))
+    window = make_window(db_path)
+    activate(qtbot, window)
+    window.feed.forget()  # nothing read ahead: the next decision must be read first
+    press(qtbot, window, Qt.Key.Key_A)
+    assert window.feed.loading  # the panel still draws the first decision
+    press(qtbot, window, Qt.Key.Key_4)  # meant for the second one
+    press(qtbot, window, Qt.Key.Key_Return, CTRL)
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: window.executor.idle and not window.feed.loading, timeout=WAIT_MS)
+    wait_idle(qtbot, window)
+    with PolicyDecisionLog(db_path) as log:
+        first, second = log.get_decision(ids[0]), log.get_decision(ids[1])
+    assert first is not None and first.review_action == "accept"
+    assert second is not None and second.review_decision == "require_mfa"
+    assert reviewed_ids(db_path) == {ids[0], ids[1]}
+
+
+# --- 4. after a commit the keys belong to the review flow --------------------------------
+
+def test_after_saving_from_the_reasoning_box_the_next_keys_review(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    ids = list(reversed(fill(db_path, 4)))
+    window = make_window(db_path)
+    activate(qtbot, window)
+    editor = window.panel.findChild(QPlainTextEdit, "reasoningEditor")
+    press(qtbot, window, Qt.Key.Key_R)
+    assert window.focusWidget() is editor
+    qtbot.keyClicks(editor, " within normal duties")
+    press(qtbot, window, Qt.Key.Key_Return, CTRL)
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
+    assert window.focusWidget() is not editor
+    press(qtbot, window, Qt.Key.Key_A)
+    wait_idle(qtbot, window)
+    with PolicyDecisionLog(db_path) as log:
+        first, second = log.get_decision(ids[0]), log.get_decision(ids[1])
+    assert first is not None and first.review_action == "correct_reasoning"
+    assert first.review_reasoning is not None
+    assert first.review_reasoning.endswith("within normal duties")
+    assert second is not None and second.review_action == "accept"
+    assert editor is not None and "aj" not in editor.toPlainText()
+
+
+# --- 5. window shortcuts from every widget -----------------------------------------------
+
+class X11LineEditKeys(QObject):
+    """What ``QLineEdit`` does under X11's key scheme (Emacs-style Ctrl+A/B/E/F/K…):
+    it claims those combinations in ``ShortcutOverride``. The offscreen platform
+    uses another scheme, so the test puts this claim on the field itself."""
+
+    CLAIMED = (Qt.Key.Key_A, Qt.Key.Key_B, Qt.Key.Key_E, Qt.Key.Key_F, Qt.Key.Key_K)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent) \
+                and event.modifiers() == CTRL and event.key() in self.CLAIMED:
+            event.accept()
+            return True
+        return False
+
+
+class RecordingLoop:
+    """Stands in for the run/export machinery: records what the window asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def attach(self, window: MainWindow) -> None:
+        window.run_quick_suite_requested.connect(lambda: self.asked.append("quick"))
+
+    def open_run_dialog(self) -> None:
+        self.asked.append("run")
+
+    def open_export_wizard(self) -> None:
+        self.asked.append("export")
+
+    def open_compare(self) -> None:
+        self.asked.append("compare")
+
+    def may_close(self) -> bool:
+        return True
+
+
+def test_ctrl_shortcuts_work_while_the_search_box_has_focus(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    fill(db_path, 3)
+    loop = RecordingLoop()
+    parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
+                        is_text_input=is_text_input, loop=loop)
+    window = make_window(db_path, parts=parts)
+    activate(qtbot, window)
+    x11_keys = X11LineEditKeys(window)
+    window.filter_bar.search.installEventFilter(x11_keys)
+    qtbot.mouseClick(window.filter_bar.search, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(window.filter_bar.search, "actor")
+    qtbot.mouseClick(window.filter_bar.clear_button, Qt.MouseButton.LeftButton)
+    window.filter_bar.search.setFocus()
+    assert QApplication.focusWidget() is window.filter_bar.search
+    for key in (Qt.Key.Key_E, Qt.Key.Key_R):
+        press(qtbot, window, key, CTRL)
+    assert loop.asked == ["export", "run"]
+    press(qtbot, window, Qt.Key.Key_B, CTRL)
+    assert window.settings.blind_review
+    press(qtbot, window, Qt.Key.Key_A)  # a letter is still typed there
+    assert window.filter_bar.search.text() == "a"
+    assert reviewed_ids(db_path) == set()
+
+    editor = window.panel.findChild(QPlainTextEdit, "reasoningEditor")
+    assert editor is not None
+    editor.installEventFilter(x11_keys)
+    press(qtbot, window, Qt.Key.Key_B, CTRL)  # blind off, so the editor is enabled
+    window.table.setFocus()
+    press(qtbot, window, Qt.Key.Key_R)
+    assert window.focusWidget() is editor
+    press(qtbot, window, Qt.Key.Key_E, CTRL)
+    assert loop.asked == ["export", "run", "export"]
+
+
