@@ -23,6 +23,7 @@ exit 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import signal
@@ -120,10 +121,14 @@ def split_events(text: str) -> Iterator[str]:
         first = False
 
 
-def ingest_body(log: PolicyDecisionLog, body: bytes, *, gzipped: bool,
-                limit: int) -> dict[str, Any]:
+def ingest_body(log: PolicyDecisionLog, body: bytes, *, gzipped: bool, limit: int,
+                write_lock: threading.Lock | None = None) -> dict[str, Any]:
     """Store the events of one request body; the JSON response (raises :class:`BodyError`,
-    :class:`StoreError`)."""
+    :class:`StoreError`).
+
+    ``write_lock`` is held while storing: the server's own requests then queue here
+    instead of competing for SQLite's lock (whose timeout would turn them into 503s).
+    """
     if gzipped or body[:2] == b"\x1f\x8b":
         body = gunzip(body, limit)
     try:
@@ -132,7 +137,8 @@ def ingest_body(log: PolicyDecisionLog, body: bytes, *, gzipped: bool,
         raise BodyError(HTTPStatus.BAD_REQUEST,
                         f"not UTF-8 text ({error.reason} at byte {error.start + 1})") from None
     events = list(split_events(text))  # the whole body is checked before anything is stored
-    result = import_jsonl(log, events, "event", ImportResult())
+    with write_lock or contextlib.nullcontext():
+        result = import_jsonl(log, events, "event", ImportResult())
     return {
         "received": len(events),
         "stored": result.imported,
@@ -180,6 +186,7 @@ class IngestServer(ThreadingHTTPServer):
         self.log = log
         self.max_body = max_body
         self.totals = IngestTotals()
+        self.write_lock = threading.Lock()
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), _Handler)
@@ -219,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
                                 f"Content-Encoding {encoding!r} is not supported (use gzip)")
             try:
                 response = ingest_body(server.log, body, gzipped=encoding in ("gzip", "x-gzip"),
-                                       limit=server.max_body)
+                                       limit=server.max_body, write_lock=server.write_lock)
             finally:
                 server.log.close()  # this request thread's connection
         except BodyError as error:
