@@ -15,15 +15,19 @@ is printed, so a hostile reasoning cannot send terminal escape sequences.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
+from policy_desktop.paths import config_dir
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.decision import CORRECTION_ACTIONS
 from policy_desktop.vocabulary import DECISIONS
@@ -372,14 +376,118 @@ class ReviewSession:
         self.term.say(f"Saved: {action.replace('_', ' ')}.")
 
 
-def resolve_reviewer(given: str | None, environment_user: str | None, terminal: Terminal) -> str:
-    """``--reviewer``, else ``$USER``, else asked once (raises EndOfInput)."""
-    for name in (given, environment_user):
+# --- the reviewer's name, shared with the desktop app -------------------------------------
+
+DESKTOP_SETTINGS_FILE = "policy-desktop.ini"
+"""The desktop's settings file (``policy_desktop.ui.settings.SETTINGS_FILE``; Qt-free here)."""
+REVIEWER_SECTION, REVIEWER_KEY = "review", "reviewer"
+_INI_ESCAPES = {"\\": "\\", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n",
+                "r": "\r", "t": "\t", "v": "\v"}
+_PLAIN_INI_VALUE = re.compile(r"[A-Za-z0-9_. -]*")
+
+
+def desktop_settings_path() -> Path:
+    """The desktop app's settings (QSettings' INI format) in the XDG config folder."""
+    return config_dir() / DESKTOP_SETTINGS_FILE
+
+
+def _ini_value(raw: str) -> str:
+    """A QSettings INI string value as written (quoted with backslash escapes, or bare)."""
+    raw = raw.strip()
+    if not raw.startswith('"'):
+        return raw
+    text, index = [], 1
+    while index < len(raw) and raw[index] != '"':
+        char = raw[index]
+        if char == "\\" and index + 1 < len(raw):
+            code = raw[index + 1]
+            if code == "x":
+                digits = re.match(r"[0-9a-fA-F]{1,4}", raw[index + 2:])
+                if digits:
+                    text.append(chr(int(digits.group(), 16)))
+                    index += 2 + len(digits.group())
+                    continue
+            text.append(_INI_ESCAPES.get(code, code))
+            index += 2
+            continue
+        text.append(char)
+        index += 1
+    return "".join(text)
+
+
+def _section_lines(lines: list[str], section: str) -> tuple[int, int] | None:
+    """The first and past-the-last line index of ``[section]``'s body, or None."""
+    start = None
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if start is None and stripped == f"[{section}]":
+            start = number + 1
+        elif start is not None and stripped.startswith("["):
+            return start, number
+    return (start, len(lines)) if start is not None else None
+
+
+def stored_reviewer(path: Path | None = None) -> str | None:
+    """The reviewer name the desktop app remembers (None when none or unreadable)."""
+    try:
+        lines = (path or desktop_settings_path()).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    span = _section_lines(lines, REVIEWER_SECTION)
+    if span is None:
+        return None
+    for line in lines[span[0]:span[1]]:
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == REVIEWER_KEY:
+            return _clean_typed(_ini_value(value)) or None
+    return None
+
+
+def remember_reviewer(name: str, path: Path | None = None) -> None:
+    """Store ``name`` where the desktop app reads it; every other setting is kept as is.
+
+    Best effort: a settings file that cannot be written leaves the review going.
+    """
+    target = path or desktop_settings_path()
+    value = name if _PLAIN_INI_VALUE.fullmatch(name) and name == name.strip() else (
+        '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    entry = f"{REVIEWER_KEY}={value}"
+    try:
+        lines = target.read_text(encoding="utf-8").splitlines() if target.exists() else []
+    except (OSError, UnicodeDecodeError):
+        return
+    span = _section_lines(lines, REVIEWER_SECTION)
+    if span is None:
+        lines += ([""] if lines else []) + [f"[{REVIEWER_SECTION}]", entry]
+    else:
+        body = [i for i in range(*span) if lines[i].partition("=")[0].strip() == REVIEWER_KEY]
+        if body:
+            lines[body[0]] = entry
+        else:
+            lines.insert(span[0], entry)
+    with suppress(OSError):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".settings-")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write("\n".join(lines) + "\n")
+            os.replace(temporary, target)
+        finally:
+            with suppress(FileNotFoundError):
+                os.unlink(temporary)
+
+
+def resolve_reviewer(given: str | None, environment_user: str | None, terminal: Terminal,
+                     *, settings_path: Path | None = None) -> str:
+    """``--reviewer``, else the name the desktop app stored, else ``$USER``, else asked
+    once and stored for both (raises EndOfInput)."""
+    for name in (given, stored_reviewer(settings_path), environment_user):
         if name and _clean_typed(name):
             return _clean_typed(name)
     while True:
         name = terminal.ask("Your name (recorded with each review): ")
         if name:
+            remember_reviewer(name, settings_path)
             return name
 
 

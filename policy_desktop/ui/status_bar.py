@@ -1,4 +1,10 @@
-"""The window's status bar: key hint, "Reviewed N of M", session pace, row-cap notice."""
+"""The window's status bar: key hint, "Reviewed N of M", session pace, row-cap notice.
+
+Transient messages ("Saved…", "Review undone…") take the key hint's place while
+they show, in their own label: QStatusBar's own message is painted over the
+normal widgets, and the key hint, shown again when the table reappears, was
+drawn on top of it (both unreadable).
+"""
 
 from __future__ import annotations
 
@@ -41,7 +47,14 @@ class ReviewStatusBar(QStatusBar):
         self.progress_bar.setRange(0, 1000)  # permille: QProgressBar holds ints
         self.progress_bar.setValue(0)
         self.session_label = _plain_label("sessionLabel", session_text(session))
+        self.message_label = _plain_label("statusMessage")
+        self.message_label.hide()
+        self._reviewing = True
+        self._message_timer = QTimer(self)
+        self._message_timer.setSingleShot(True)
+        self._message_timer.timeout.connect(self.clearMessage)
         self.addWidget(self.keys_hint, 1)
+        self.addWidget(self.message_label, 1)
         for widget in (self.cap_label, self.progress_label, self.progress_bar,
                        self.session_label):
             self.addPermanentWidget(widget)
@@ -49,6 +62,27 @@ class ReviewStatusBar(QStatusBar):
         self._pace_timer.setInterval(PACE_REFRESH_MS)
         self._pace_timer.timeout.connect(self.show_session)
         self._pace_timer.start()
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:
+        """Show ``text`` instead of the key hint (for ``timeout`` ms; 0: until cleared)."""
+        self.message_label.setText(text)
+        self.message_label.setVisible(bool(text))
+        self.keys_hint.setVisible(not text and self._reviewing)
+        if text and timeout > 0:
+            self._message_timer.start(timeout)
+        else:
+            self._message_timer.stop()
+
+    def clearMessage(self) -> None:
+        """Remove the message; the key hint comes back."""
+        self._message_timer.stop()
+        self.message_label.clear()
+        self.message_label.hide()
+        self.keys_hint.setVisible(self._reviewing)
+
+    def currentMessage(self) -> str:
+        """The message on show ("" when none)."""
+        return self.message_label.text()
 
     def show_progress(self, reviewed: int | None, total: int | None) -> None:
         """``Reviewed N of M`` for the current filter (None: not known yet)."""
@@ -69,9 +103,12 @@ class ReviewStatusBar(QStatusBar):
 
     def set_reviewing(self, reviewing: bool) -> None:
         """Show the review progress and key hint only where there is something to review."""
-        for widget in (self.progress_label, self.progress_bar, self.keys_hint):
+        self._reviewing = reviewing
+        for widget in (self.progress_label, self.progress_bar):
             widget.setVisible(reviewing)
+        self.keys_hint.setVisible(reviewing and not self.message_label.text())
 
     def stop(self) -> None:
         """Stop refreshing the pace."""
         self._pace_timer.stop()
+        self._message_timer.stop()

@@ -295,3 +295,23 @@ def test_ctrl_shortcuts_work_while_the_search_box_has_focus(
     assert loop.asked == ["export", "run", "export"]
 
 
+
+
+# --- 13. messages never draw over the key hint -------------------------------------------
+
+def test_a_status_message_replaces_the_key_hint_while_it_shows(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    fill(db_path, 4)
+    window = make_window(db_path)
+    activate(qtbot, window)
+    status: Any = window.status
+    assert status.keys_hint.isVisible()
+    press(qtbot, window, Qt.Key.Key_A)
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: status.currentMessage().startswith("Saved"), timeout=WAIT_MS)
+    wait_idle(qtbot, window)  # the table was re-read and shown again meanwhile
+    assert status.message_label.isVisible() and not status.keys_hint.isVisible()
+    hint, message = status.keys_hint.geometry(), status.message_label.geometry()
+    assert not (status.keys_hint.isVisible() and hint.intersects(message))
+    qtbot.waitUntil(lambda: status.keys_hint.isVisible(), timeout=4000)  # after 2.5 s
+    assert status.currentMessage() == "" and not status.message_label.isVisible()
