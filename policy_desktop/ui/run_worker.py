@@ -10,6 +10,7 @@ at every token.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,8 +25,19 @@ from policy_desktop.ui.worker_thread import WorkerThread
 if TYPE_CHECKING:
     from policy_desktop.engine.embedding_process import ProcessEmbedder
     from policy_desktop.engine.evaluation import SemanticEvaluator
+    from policy_desktop.engine.llm import EngineSettings
     from policy_desktop.engine.model_process import ModelProcess
     from policy_desktop.engine.runner import ScenarioResult
+
+ModelFactory = Callable[["EngineSettings", Callable[[str], None]], "ModelProcess"]
+"""Starts a model process: (settings, on_status) -> a loaded ``ModelProcess``."""
+
+
+def start_model_process(settings: EngineSettings, on_status: Callable[[str], None]
+                        ) -> ModelProcess:
+    from policy_desktop.engine.model_process import ModelProcess
+
+    return ModelProcess(settings, on_status=on_status)
 
 
 @dataclass(frozen=True)
@@ -76,13 +88,19 @@ class RunWorker(QObject):
     runCancelled = Signal(object)
     runFailed = Signal(str)
 
-    def __init__(self) -> None:
+    def __init__(self, model_factory: ModelFactory = start_model_process) -> None:
         super().__init__()
+        self._model_factory = model_factory
         self._log: PolicyDecisionLog | None = None
         self._stop = threading.Event()
         self._model: ModelProcess | None = None
         self._model_key: tuple[object, ...] | None = None
         self._embedder: ProcessEmbedder | None = None
+
+    @property
+    def model_pid(self) -> int | None:
+        """Process id of the loaded model's child process, if one is running."""
+        return None if self._model is None else self._model.pid
 
     def request_stop(self) -> None:
         """Ask the current run to stop (safe to call from any thread)."""
@@ -130,7 +148,6 @@ class RunWorker(QObject):
 
     def _load_model(self, job: RunJob) -> ModelProcess:
         from policy_desktop.engine.llm import EngineSettings
-        from policy_desktop.engine.model_process import ModelProcess
 
         key = (job.model_path, job.n_threads, job.n_gpu_layers, job.n_ctx, job.lora_path)
         if self._model is not None and key == self._model_key:
@@ -139,7 +156,7 @@ class RunWorker(QObject):
         settings = EngineSettings(model_path=job.model_path, n_threads=job.n_threads,
                                   n_gpu_layers=job.n_gpu_layers, n_ctx=job.n_ctx,
                                   lora_path=job.lora_path)
-        self._model = ModelProcess(settings, on_status=self.status.emit)
+        self._model = self._model_factory(settings, self.status.emit)
         self._model_key = key
         return self._model
 
@@ -195,8 +212,9 @@ class RunController(WorkerThread):
 
     _startRequested = Signal(object)
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(RunWorker(), "policy-desktop-run", parent)
+    def __init__(self, parent: QObject | None = None, *,
+                 model_factory: ModelFactory = start_model_process) -> None:
+        super().__init__(RunWorker(model_factory), "policy-desktop-run", parent)
         self.worker: RunWorker
         self._startRequested.connect(self.worker.run)
         for signal in (self.worker.runFinished, self.worker.runCancelled, self.worker.runFailed):
