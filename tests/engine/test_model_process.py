@@ -58,7 +58,7 @@ def test_a_crash_at_decode_names_the_signal_and_the_model_file(gguf: Path) -> No
 
 
 def test_a_crash_while_loading_is_reported(gguf: Path) -> None:
-    with pytest.raises(ModelCrashed, match="while loading .*SIGSEGV"):
+    with pytest.raises(ModelCrashed, match=r"while loading .*SIGSEGV"):
         ModelProcess(settings(gguf), target=fakes.crashes_on_load)
 
 
@@ -70,7 +70,7 @@ def test_a_load_error_arrives_as_model_file_error(gguf: Path) -> None:
 def test_a_wrong_file_fails_before_any_process_starts(tmp_path: Path) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"not a model at all")
-    with pytest.raises(ModelFileError, match="broken.gguf"):
+    with pytest.raises(ModelFileError, match=r"broken\.gguf"):
         ModelProcess(EngineSettings(model_path=broken), target=fakes.crashes_on_load)
 
 
@@ -126,7 +126,7 @@ def test_the_child_dies_with_its_parent(tmp_path: Path, gguf: Path) -> None:
     pid_file = tmp_path / "child.pid"
     script = (
         "import sys, time\n"
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent.parent)!r})\n"
         "import fake_model_servers as fakes\n"
         "from pathlib import Path\n"
         "from policy_desktop.engine.llm import EngineSettings\n"

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import fake_model_servers as fakes
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 from window_helpers import fill, wait_idle
 
+from policy_desktop.engine.model_process import ModelProcess
 from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.ui.loop_actions import ReviewLoop
 from policy_desktop.ui.main_window import MainWindow, WindowParts
@@ -29,11 +30,6 @@ from policy_desktop.ui.run_dialog import RunDialog
 from policy_desktop.ui.run_worker import RunController
 from policy_desktop.ui.settings import Settings
 from policy_desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog, is_text_input
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "engine"))
-import fake_model_servers as fakes  # noqa: E402
-
-from policy_desktop.engine.model_process import ModelProcess  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.qt_log_level_fail("WARNING"),
               pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")]
