@@ -1,0 +1,447 @@
+"""An engine that answers through an OpenAI-compatible server (llama.cpp's ``llama-server``,
+vLLM, ...) instead of a model in this process; the same duck type as
+:class:`~policy_desktop.engine.llm.PolicyModel` for the runner.
+
+Two ways to ask, chosen on connecting (``api="auto"``):
+
+``completion`` (llama-server, detected by its ``GET /props``)
+    ``POST /completion`` with exactly the prompt text :class:`PolicyModel` evaluates (the
+    same rendering, ending in the primer ``{"decision": "``) and a GBNF grammar of the rest
+    of :data:`~policy_desktop.engine.answer_parsing.ANSWER_SCHEMA`'s skeleton (the same
+    keys, order and spacing the in-process engine writes). The model's first answer token
+    is then the decision label's first token, chosen from the same logits — greedy answers
+    match the in-process engine's wherever llama.cpp's arithmetic does.
+``chat`` (any OpenAI-compatible server)
+    ``POST /v1/chat/completions`` with ``[system, user]`` messages and
+    ``response_format: {"type": "json_schema", ...}`` of the answer schema.
+
+Both ask for the top ``top_logprobs`` token log-probabilities (before the constraint,
+llama-server's default) at every position. The ``confidence`` is the chosen decision's
+probability normalised over the four labels, as the in-process engine computes it: a
+label's probability is the product of its tokens' probabilities up to the token that sets
+it apart, read at the positions of the chosen label; for a prefix the answer did not go
+down (``require`` when the answer is ``deny``) the tokens after it are taken as certain
+(the in-process engine evaluates them; a server would need another request).
+
+Standard library only (``urllib``, threads): no new dependency. ``decide_many`` sends
+``parallel`` requests at once, which llama-server decodes in its ``-np`` slots together.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from policy_desktop.engine.answer_parsing import ANSWER_SCHEMA, parse_answer
+from policy_desktop.engine.gguf import ModelFileError, read_model_info
+from policy_desktop.engine.llm import (
+    ANSWER_PRIMER,
+    Cancelled,
+    EngineSettings,
+    ModelAnswer,
+    PromptTooLong,
+    answer_skeleton,
+    render_prompt,
+)
+from policy_desktop.vocabulary import DECISIONS
+
+__all__ = ["EndpointError", "EndpointInfo", "EndpointModel", "TokenStep", "answer_grammar",
+           "label_confidence"]
+
+DEFAULT_TOP_LOGPROBS = 10
+_MISSING_LOGPROB = -50.0
+"""A chosen token's log-probability when the server left it out (far below the top list)."""
+
+
+class EndpointError(RuntimeError):
+    """The server cannot be reached or did not answer as expected."""
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    """What the runner logs about the model (the fields of :class:`ModelInfo` it reads).
+
+    ``path`` is the model file when the server runs on this machine and says which one,
+    else the server's URL.
+    """
+
+    name: str
+    quantization: str
+    path: Path | str
+    url: str
+    api: str
+    chat_template: str | None = None
+    slots: int | None = None
+    slot_context: int | None = None
+
+
+@dataclass(frozen=True)
+class TokenStep:
+    """One generated token with the server's top alternatives at its position."""
+
+    text: str
+    logprob: float
+    alternatives: tuple[tuple[str, float], ...]
+
+
+# --- the constraint ---------------------------------------------------------------------
+
+
+def _gbnf_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_STRING_CONTENT = r'( [^"\\\x7F\x00-\x1F] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] ) )*'  # noqa: E501
+
+
+def answer_grammar(schema: dict[str, Any] = ANSWER_SCHEMA) -> str:
+    """GBNF of an answer after the primer: the schema's skeleton, as the in-process engine
+    writes it (``allow", "classification": "...", "risk_level": "low", "reasoning": "..."}``)."""
+    fields = answer_skeleton(schema)
+    parts: list[str] = []
+    rules: list[str] = []
+    for index, skeleton_field in enumerate(fields):
+        if index > 0:
+            parts.append(_gbnf_literal(skeleton_field.opening))
+        rule = skeleton_field.name.replace("_", "-")
+        parts.append(rule)
+        if skeleton_field.labels is not None:
+            body = " | ".join(_gbnf_literal(label) for label in skeleton_field.labels)
+        else:
+            body = _STRING_CONTENT
+        rules.append(f"{rule} ::= {body}")
+    parts.append(_gbnf_literal('"}'))
+    return "\n".join([f"root ::= {' '.join(parts)}", *rules]) + "\n"
+
+
+def _response_format() -> dict[str, Any]:
+    return {"type": "json_schema",
+            "json_schema": {"name": "policy_answer", "strict": True, "schema": ANSWER_SCHEMA}}
+
+
+# --- confidence from top log-probabilities --------------------------------------------
+
+
+def _consistent(value: str, label: str) -> bool:
+    """``value`` (the text of a string value so far) can be, or has become, ``label``."""
+    target = label + '"'
+    size = min(len(value), len(target))
+    return size > 0 and value[:size] == target[:size]
+
+
+def label_confidence(steps: Sequence[TokenStep], value_start: int,
+                     labels: Sequence[str] = DECISIONS) -> float | None:
+    """The chosen label's probability normalised over ``labels`` (see the module docstring).
+
+    ``steps`` are the generated tokens; the label's text starts at character
+    ``value_start`` of their concatenation. None when no label was written there.
+    """
+    offset = 0
+    value = ""
+    chosen_logprob = 0.0
+    others: dict[tuple[str, ...], float] = {}
+    chosen: str | None = None
+    for step in steps:
+        start, offset = offset, offset + len(step.text)
+        if offset <= value_start:
+            continue
+        lead = step.text[:max(0, value_start - start)]
+        for text, logprob in step.alternatives:
+            if text == step.text or not text.startswith(lead):
+                continue
+            group = tuple(label for label in labels
+                          if _consistent(value + text[len(lead):], label))
+            if group:
+                others[group] = others.get(group, 0.0) + math.exp(chosen_logprob + logprob)
+        chosen_logprob += step.logprob
+        value += step.text[len(lead):]
+        candidates = [label for label in labels if _consistent(value, label)]
+        if len(candidates) <= 1:
+            chosen = candidates[0] if candidates else None
+            break
+    if chosen is None:
+        return None
+    mine = math.exp(chosen_logprob)
+    rest = sum(mass for group, mass in others.items() if chosen not in group)
+    return mine / (mine + rest) if mine + rest > 0 else None
+
+
+def _steps_from_completion(probabilities: list[dict[str, Any]]) -> list[TokenStep]:
+    """llama-server's ``completion_probabilities`` (current and pre-2025 shapes)."""
+    steps = []
+    for entry in probabilities:
+        if "top_logprobs" in entry:
+            top = tuple((str(t.get("token", "")), _logprob(t.get("logprob")))
+                        for t in entry["top_logprobs"])
+            steps.append(TokenStep(str(entry.get("token", "")), _logprob(entry.get("logprob")),
+                                   top))
+        else:  # {"content": ..., "probs": [{"tok_str", "prob"}]}
+            top = tuple((str(t.get("tok_str", "")), _log(t.get("prob")))
+                        for t in entry.get("probs", []))
+            text = str(entry.get("content", ""))
+            own = next((lp for t, lp in top if t == text), _MISSING_LOGPROB)
+            steps.append(TokenStep(text, own, top))
+    return steps
+
+
+def _steps_from_chat(logprobs: dict[str, Any] | None) -> list[TokenStep]:
+    """OpenAI's ``choices[0].logprobs.content``."""
+    steps = []
+    for entry in (logprobs or {}).get("content") or []:
+        top = tuple((str(t.get("token", "")), _logprob(t.get("logprob")))
+                    for t in entry.get("top_logprobs") or [])
+        steps.append(TokenStep(str(entry.get("token", "")), _logprob(entry.get("logprob")), top))
+    return steps
+
+
+def _logprob(value: Any) -> float:
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return _MISSING_LOGPROB
+
+
+def _log(probability: Any) -> float:
+    if isinstance(probability, int | float) and probability > 0:
+        return math.log(probability)
+    return _MISSING_LOGPROB
+
+
+def _decision_value_start(text: str) -> int | None:
+    """Where the decision's value starts in a JSON answer written by the model itself."""
+    match = re.search(r'"decision"\s*:\s*"', text)
+    return match.end() if match else None
+
+
+# --- the engine -------------------------------------------------------------------------
+
+
+class EndpointModel:
+    """Answers policy prompts through an OpenAI-compatible server.
+
+    Args:
+        url: the server, e.g. ``http://127.0.0.1:8080`` (a trailing ``/v1`` is accepted).
+        settings: per-call settings read from :class:`EngineSettings`: ``temperature``,
+            ``max_tokens``, ``seed``, ``compute_confidence`` (the others describe the
+            server's model and are filled in from it when known).
+        api: ``"completion"`` (llama-server), ``"chat"`` (OpenAI-compatible) or ``"auto"``.
+        model: the model name sent to a multi-model server (``chat``; default: its first).
+        timeout: seconds one request may take.
+        top_logprobs: alternatives asked for at each position (for the confidence).
+
+    Raises:
+        EndpointError: the server cannot be reached or is not OpenAI-compatible.
+
+    Thread-safe: ``decide`` may run on several threads at once (``decide_many`` does).
+    """
+
+    def __init__(self, url: str, settings: EngineSettings | None = None, *, api: str = "auto",
+                 model: str | None = None, timeout: float = 300.0,
+                 top_logprobs: int = DEFAULT_TOP_LOGPROBS) -> None:
+        if api not in ("auto", "completion", "chat"):
+            raise ValueError(f"api must be auto, completion or chat, not {api!r}")
+        started = time.perf_counter()
+        self.url = url.rstrip("/").removesuffix("/v1")
+        self.timeout = timeout
+        self.top_logprobs = top_logprobs
+        self._model = model
+        props = self._get_json("/props", optional=True)
+        if api == "auto":
+            api = "completion" if props is not None and "default_generation_settings" in props \
+                else "chat"
+        self.info = self._describe(props, api)
+        slot_ctx = self.info.slot_context
+        self.settings = replace(settings or EngineSettings(), model_path=(
+            self.info.path if isinstance(self.info.path, Path) else None),
+            **({"n_ctx": slot_ctx} if slot_ctx else {}))
+        self._bos = str(props.get("bos_token") or "") if props else ""
+        self._eos = str(props.get("eos_token") or "") if props else ""
+        self._grammar = answer_grammar()
+        self.load_seconds = time.perf_counter() - started
+
+    # --- connecting ---
+
+    def _describe(self, props: dict[str, Any] | None, api: str) -> EndpointInfo:
+        if props is not None:
+            path_text = str(props.get("model_path") or "")
+            slots = props.get("total_slots")
+            slot_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
+            template = props.get("chat_template") or None
+            if path_text and Path(path_text).is_file():
+                try:
+                    local = read_model_info(Path(path_text))
+                except ModelFileError:
+                    local = None
+                if local is not None:
+                    return EndpointInfo(local.name, local.quantization, local.path, self.url,
+                                        api, local.chat_template, slots, slot_ctx)
+            name = str(props.get("model_alias") or Path(path_text).stem or "llama-server")
+            return EndpointInfo(name, "unknown", self.url, self.url, api, template, slots,
+                                slot_ctx)
+        models = self._get_json("/v1/models", optional=False) or {}
+        ids = [str(m.get("id")) for m in models.get("data") or [] if m.get("id")]
+        if self._model is None and not ids:
+            raise EndpointError(f"{self.url}: the server lists no model (GET /v1/models)")
+        name = self._model or ids[0]
+        return EndpointInfo(name, "unknown", self.url, self.url, api)
+
+    def _get_json(self, path: str, *, optional: bool) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=min(self.timeout, 30)) as reply:
+                data = json.loads(reply.read())
+        except urllib.error.HTTPError as error:
+            error.close()
+            if optional:
+                return None
+            raise EndpointError(f"{self.url}{path}: HTTP {error.code} {error.reason}") from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise EndpointError(f"{self.url}: cannot connect ({reason})") from None
+        except ValueError:
+            if optional:
+                return None
+            raise EndpointError(f"{self.url}{path}: the answer is not JSON") from None
+        return data if isinstance(data, dict) else None
+
+    def _post_json(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            self.url + path, data=json.dumps(payload).encode("utf-8"), method="POST",
+            headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+                data = json.loads(reply.read())
+        except urllib.error.HTTPError as error:
+            with error:
+                detail = error.read()[:500].decode("utf-8", "replace")
+            if error.code == 400 and "context" in detail.lower():
+                raise PromptTooLong(f"{self.url}: {detail}") from None
+            raise EndpointError(f"{self.url}{path}: HTTP {error.code}: {detail}") from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise EndpointError(f"{self.url}{path}: {reason}") from None
+        except ValueError:
+            raise EndpointError(f"{self.url}{path}: the answer is not JSON") from None
+        if not isinstance(data, dict):
+            raise EndpointError(f"{self.url}{path}: unexpected answer {str(data)[:200]}")
+        return data
+
+    # --- answering ---
+
+    def decide(self, system: str, user: str, *, on_text: Callable[[str], None] | None = None,
+               should_stop: Callable[[], bool] | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> ModelAnswer:
+        """Answer one prompt with a schema-valid JSON object (one request).
+
+        ``should_stop`` is checked before the request (a request in flight is not
+        interrupted); ``on_text`` hears the whole answer once it is back; ``on_progress``
+        hears ``(prompt tokens, prompt tokens)`` then.
+
+        Raises:
+            Cancelled: ``should_stop`` returned True.
+            PromptTooLong: the server says the prompt does not fit its context.
+            EndpointError: the server failed.
+        """
+        if should_stop is not None and should_stop():
+            raise Cancelled("stopped by request")
+        started = time.perf_counter()
+        if self.info.api == "completion":
+            answer = self._complete(system, user, started)
+        else:
+            answer = self._chat(system, user, started)
+        if on_progress is not None:
+            on_progress(answer.prompt_tokens, answer.prompt_tokens)
+        if on_text is not None:
+            on_text(answer.full_response)
+        return answer
+
+    def decide_many(self, prompts: Sequence[tuple[str, str]], *,
+                    parallel: int = 4) -> list[ModelAnswer]:
+        """Answer ``(system, user)`` prompts, ``parallel`` requests at a time, in order."""
+        if parallel < 1:
+            raise ValueError("parallel must be at least 1")
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="endpoint") as pool:
+            return list(pool.map(lambda prompt: self.decide(*prompt), prompts))
+
+    def _complete(self, system: str, user: str, started: float) -> ModelAnswer:
+        prompt = render_prompt(system, user, self.info.chat_template, bos_token=self._bos,
+                               eos_token=self._eos).text
+        if self._bos and prompt.startswith(self._bos):
+            prompt = prompt[len(self._bos):]  # the server adds BOS itself
+        settings = self.settings
+        payload: dict[str, Any] = {
+            "prompt": prompt, "n_predict": settings.max_tokens, "grammar": self._grammar,
+            "temperature": settings.temperature, "seed": settings.seed, "cache_prompt": True,
+            "stream": False,
+        }
+        if settings.compute_confidence:
+            payload["n_probs"] = self.top_logprobs
+        data = self._post_json("/completion", payload)
+        content = str(data.get("content", ""))
+        full_response = ANSWER_PRIMER + content
+        steps = _steps_from_completion(data.get("completion_probabilities") or [])
+        timings = data.get("timings") or {}
+        prompt_tokens = int(data.get("tokens_evaluated") or timings.get("prompt_n") or 0)
+        return self._answer(full_response, steps, 0, started, timings, prompt_tokens,
+                            int(timings.get("prompt_n") or prompt_tokens),
+                            int(data.get("tokens_predicted") or timings.get("predicted_n") or 0))
+
+    def _chat(self, system: str, user: str, started: float) -> ModelAnswer:
+        settings = self.settings
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": user}]
+        payload: dict[str, Any] = {
+            "model": self.info.name, "messages": messages, "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature, "seed": settings.seed,
+            "response_format": _response_format(), "stream": False,
+        }
+        if settings.compute_confidence:
+            payload.update(logprobs=True, top_logprobs=self.top_logprobs)
+        data = self._post_json("/v1/chat/completions", payload)
+        try:
+            choice = data["choices"][0]
+            content = str(choice["message"].get("content") or "")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise EndpointError(f"{self.url}: no choice in the answer "
+                                f"{json.dumps(data)[:200]}") from None
+        steps = _steps_from_chat(choice.get("logprobs"))
+        usage = data.get("usage") or {}
+        timings = data.get("timings") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        return self._answer(content, steps, _decision_value_start(content), started, timings,
+                            prompt_tokens, int(timings.get("prompt_n") or prompt_tokens),
+                            int(usage.get("completion_tokens") or 0))
+
+    def _answer(self, full_response: str, steps: list[TokenStep], value_start: int | None,
+                started: float, timings: dict[str, Any], prompt_tokens: int,
+                evaluated_tokens: int, generated_tokens: int) -> ModelAnswer:
+        parsed = parse_answer(full_response)
+        confidence = None
+        if parsed.parseable and self.settings.compute_confidence and value_start is not None:
+            confidence = label_confidence(steps, value_start)
+        seconds = time.perf_counter() - started
+        prefill = float(timings.get("prompt_ms") or 0.0) / 1000
+        decode = float(timings.get("predicted_ms") or 0.0) / 1000
+        return ModelAnswer(
+            decision=parsed.decision, classification=parsed.classification,
+            risk_level=parsed.risk_level, reasoning=parsed.reasoning,
+            full_response=full_response, confidence=confidence, prompt_tokens=prompt_tokens,
+            evaluated_tokens=evaluated_tokens, generated_tokens=generated_tokens,
+            prefill_seconds=prefill, decode_seconds=decode if decode else seconds - prefill,
+            seconds=seconds)
+
+    def close(self) -> None:
+        """Nothing to free (the server keeps running); for symmetry with PolicyModel."""
+
+    def __enter__(self) -> EndpointModel:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,221 @@
+"""EndpointModel: requests, constraint and confidence against a scripted HTTP server.
+
+The real llama-server with the bundled model is exercised in test_serve_model.py (slow).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from policy_desktop.engine.endpoint import (
+    EndpointError,
+    EndpointModel,
+    TokenStep,
+    answer_grammar,
+    label_confidence,
+)
+from policy_desktop.engine.llm import ANSWER_PRIMER, Cancelled, EngineSettings, render_prompt
+
+REST = '", "classification": "read", "risk_level": "low", "reasoning": "member may read"}'
+
+
+def step(text: str, p: float, *alternatives: tuple[str, float]) -> dict[str, Any]:
+    return {"id": 0, "token": text, "logprob": math.log(p),
+            "top_logprobs": [{"id": 0, "token": t, "logprob": math.log(q)}
+                             for t, q in ((text, p), *alternatives)]}
+
+
+class ScriptedServer(ThreadingHTTPServer):
+    """Answers like llama-server (``llama=True``) or a plain OpenAI-compatible server."""
+
+    def __init__(self, *, llama: bool, delay: float = 0.0) -> None:
+        self.llama = llama
+        self.delay = delay
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ScriptedServer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path == "/props" and self.server.llama:
+            self._send(200, {"default_generation_settings": {"n_ctx": 2048}, "total_slots": 4,
+                             "model_path": "/nowhere/tiny.gguf", "model_alias": "tiny",
+                             "bos_token": "<bos>", "eos_token": "<eos>", "chat_template": ""})
+        elif self.path == "/v1/models" and not self.server.llama:
+            self._send(200, {"data": [{"id": "big-model"}]})
+        else:
+            self._send(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        server = self.server
+        with server.lock:
+            server.requests.append((self.path, payload))
+            server.in_flight += 1
+            server.most_in_flight = max(server.most_in_flight, server.in_flight)
+        time.sleep(server.delay)
+        with server.lock:
+            server.in_flight -= 1
+        user = payload.get("prompt") or payload["messages"][-1]["content"]
+        if "too long" in user:
+            self._send(400, {"error": {"message": "the request exceeds the available context "
+                                                  "size"}})
+        elif self.path == "/completion":
+            label = "deny" if "deny" in user else "allow"
+            self._send(200, {
+                "content": label + REST,
+                "completion_probabilities": [
+                    step(label, 0.6, ("deny" if label == "allow" else "allow", 0.2),
+                         ("require", 0.1), (label[:3], 0.05), ("Hello", 0.01)),
+                    step('",', 0.99)],
+                "tokens_evaluated": 120, "tokens_predicted": 30,
+                "timings": {"prompt_n": 80, "prompt_ms": 200.0, "predicted_n": 30,
+                            "predicted_ms": 600.0}})
+        else:
+            tokens = [step('{"', 0.99), step("decision", 0.99), step('":', 0.99),
+                      step(' "', 0.99),
+                      step("require", 0.5, ("deny", 0.3), ("allow", 0.1)),
+                      step("_", 0.9, ("-", 0.05)),
+                      step("m", 0.7, ("att", 0.2)), step("fa", 0.99)]
+            content = '{"decision": "require_mfa' + REST
+            self._send(200, {"choices": [{"message": {"role": "assistant", "content": content},
+                                          "logprobs": {"content": tokens}}],
+                             "usage": {"prompt_tokens": 150, "completion_tokens": 40}})
+
+
+def _serve(server: ScriptedServer) -> Iterator[ScriptedServer]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def llama_server() -> Iterator[ScriptedServer]:
+    yield from _serve(ScriptedServer(llama=True))
+
+
+@pytest.fixture
+def openai_server() -> Iterator[ScriptedServer]:
+    yield from _serve(ScriptedServer(llama=False))
+
+
+def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
+        llama_server: ScriptedServer) -> None:
+    engine = EndpointModel(llama_server.url + "/v1/", EngineSettings(max_tokens=99, seed=7))
+    assert engine.info.api == "completion"
+    assert (engine.info.name, engine.info.slots, engine.settings.n_ctx) == ("tiny", 4, 2048)
+    heard: list[str] = []
+    answer = engine.decide("SYSTEM", "USER allow", on_text=heard.append)
+    path, payload = llama_server.requests[-1]
+    assert path == "/completion"
+    assert payload["prompt"] == render_prompt("SYSTEM", "USER allow").text
+    assert payload["prompt"].endswith(ANSWER_PRIMER)
+    assert payload["grammar"] == answer_grammar()
+    assert (payload["n_predict"], payload["seed"], payload["temperature"]) == (99, 7, 0.0)
+    assert payload["n_probs"] > 0 and payload["cache_prompt"] is True
+    assert (answer.decision, answer.risk_level, answer.reasoning) == (
+        "allow", "low", "member may read")
+    assert answer.full_response == ANSWER_PRIMER + "allow" + REST == heard[0]
+    # "all" could still become "allow" and "Hello" no label: 0.6 / (0.6 + 0.2 + 0.1)
+    assert answer.confidence == pytest.approx(0.6 / 0.9)
+    assert (answer.prompt_tokens, answer.evaluated_tokens, answer.generated_tokens) == (
+        120, 80, 30)
+    assert (answer.prefill_seconds, answer.decode_seconds) == (0.2, 0.6)
+
+
+def test_openai_server_gets_the_json_schema_and_logprobs(openai_server: ScriptedServer) -> None:
+    engine = EndpointModel(openai_server.url)
+    assert (engine.info.api, engine.info.name, engine.info.path) == (
+        "chat", "big-model", openai_server.url)
+    answer = engine.decide("SYSTEM", "USER")
+    path, payload = openai_server.requests[-1]
+    assert path == "/v1/chat/completions"
+    assert payload["messages"] == [{"role": "system", "content": "SYSTEM"},
+                                   {"role": "user", "content": "USER"}]
+    schema = payload["response_format"]["json_schema"]["schema"]
+    assert payload["response_format"]["type"] == "json_schema"
+    assert schema["properties"]["decision"]["enum"] == [
+        "allow", "deny", "require_attestation", "require_mfa"]
+    assert payload["logprobs"] is True and payload["top_logprobs"] > 0
+    assert answer.decision == "require_mfa"
+    mine = 0.5 * 0.9 * 0.7
+    assert answer.confidence == pytest.approx(mine / (mine + 0.3 + 0.1 + 0.5 * 0.9 * 0.2))
+
+
+def test_no_confidence_asked_for_when_off(llama_server: ScriptedServer) -> None:
+    engine = EndpointModel(llama_server.url, EngineSettings(compute_confidence=False))
+    answer = engine.decide("S", "U")
+    assert answer.confidence is None and "n_probs" not in llama_server.requests[-1][1]
+
+
+def test_decide_many_sends_in_parallel_and_keeps_the_order() -> None:
+    server = ScriptedServer(llama=True, delay=0.3)
+    for running in _serve(server):
+        engine = EndpointModel(running.url)
+        prompts = [("S", "deny" if i % 2 else "allow") for i in range(8)]
+        started = time.perf_counter()
+        answers = engine.decide_many(prompts, parallel=4)
+        elapsed = time.perf_counter() - started
+        assert [a.decision for a in answers] == ["allow", "deny"] * 4
+        assert running.most_in_flight == 4
+        assert elapsed < 8 * 0.3
+
+
+def test_stop_before_the_request_and_errors(llama_server: ScriptedServer) -> None:
+    engine = EndpointModel(llama_server.url)
+    with pytest.raises(Cancelled):
+        engine.decide("S", "U", should_stop=lambda: True)
+    assert llama_server.requests == []
+    from policy_desktop.engine.llm import PromptTooLong
+
+    with pytest.raises(PromptTooLong, match="context"):
+        engine.decide("S", "too long")
+
+
+def test_unreachable_server() -> None:
+    with pytest.raises(EndpointError, match="cannot connect"):
+        EndpointModel("http://127.0.0.1:9", timeout=5)
+
+
+def test_label_confidence_by_hand() -> None:
+    allow = [TokenStep("allow", math.log(0.7), (("allow", math.log(0.7)),
+                                                 ("deny", math.log(0.1)),
+                                                 ("require", math.log(0.2))))]
+    assert label_confidence(allow, 0) == pytest.approx(0.7 / 1.0)
+    # a token that holds the opening quote and the label's start; "de already decides
+    split = [TokenStep(' "de', math.log(0.4), ((' "de', math.log(0.4)), (' "al', math.log(0.4)),
+                                                (' "re', math.log(0.1)), (" {", math.log(0.1)))),
+             TokenStep("ny", math.log(0.5), (("ny", math.log(0.5)),))]
+    assert label_confidence(split, 2) == pytest.approx(0.4 / (0.4 + 0.4 + 0.1))
+    assert label_confidence([TokenStep("maybe", 0.0, ())], 0) is None
