@@ -23,7 +23,10 @@ _STOP = None
 
 def _serve(connection: Connection, model_path: str | None, batch_size: int) -> None:
     """The child's loop: texts in, embeddings (or the error) out, until told to stop."""
+    from policy_desktop.engine.child_process import exit_with_parent
     from policy_desktop.engine.embeddings import Embedder
+
+    exit_with_parent()  # a killed GUI must not leave ~750 MB of torch behind
 
     embedder = Embedder(model_path, batch_size=batch_size)
     while True:
@@ -43,7 +46,8 @@ class ProcessEmbedder:
     """Same ``encode`` as :class:`~policy_desktop.engine.embeddings.Embedder`, in a child.
 
     The child starts on the first :meth:`encode` (``spawn``, so it shares no threads or
-    locks with the parent) and lives until :meth:`close`. Safe to share between threads.
+    locks with the parent) and lives until :meth:`close`; one that died is started again by
+    the next :meth:`encode` (the failed call raises). Safe to share between threads.
     """
 
     def __init__(self, model_path: Path | str | None = None, *, batch_size: int = 16) -> None:
@@ -64,14 +68,31 @@ class ProcessEmbedder:
         return parent
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed ``texts`` in the child; one L2-normalised row per text."""
+        """Embed ``texts`` in the child; one L2-normalised row per text.
+
+        Raises:
+            RuntimeError: the child died during this call (the next call starts a new one).
+        """
         with self._lock:
             connection = self._connection or self._start()
-            connection.send(list(texts))
-            result = connection.recv()
+            try:
+                connection.send(list(texts))
+                result = connection.recv()
+            except (EOFError, BrokenPipeError, ConnectionResetError, OSError) as error:
+                self._forget_dead_child()
+                raise RuntimeError(f"the embedding model's process died ({error!r})") from None
         if isinstance(result, Exception):
             raise result
         return np.asarray(result)
+
+    def _forget_dead_child(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        if self._process is not None:
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.kill()
+        self._connection = self._process = None
 
     def close(self) -> None:
         """Stop the child (idempotent)."""

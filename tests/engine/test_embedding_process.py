@@ -44,3 +44,21 @@ def test_parent_never_imports_torch() -> None:
                             timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "clean"
+
+
+@pytest.mark.slow
+def test_a_dead_child_is_replaced_by_the_next_call() -> None:
+    import os
+    import signal
+
+    remote = ProcessEmbedder()
+    try:
+        assert remote.encode(TEXTS[:1]).shape == (1, 384)
+        assert remote._process is not None and remote._process.pid is not None
+        os.kill(remote._process.pid, signal.SIGKILL)
+        remote._process.join(timeout=10)
+        with pytest.raises(RuntimeError, match="process died"):
+            remote.encode(TEXTS[:1])
+        assert remote.encode(TEXTS[:2]).shape == (2, 384)  # a fresh child serves
+    finally:
+        remote.close()
