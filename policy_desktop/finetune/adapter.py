@@ -25,7 +25,8 @@ def lora_state(peft_model: Any) -> dict[str, Any]:
     """The adapter's weights (PEFT names, adapter name removed), detached copies."""
     from peft import get_peft_model_state_dict
 
-    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(peft_model).items()}
+    state = get_peft_model_state_dict(peft_model, save_embedding_layers=False)
+    return {k: v.detach().clone() for k, v in state.items()}
 
 
 def load_lora_state(peft_model: Any, state: dict[str, Any]) -> None:

@@ -38,15 +38,19 @@ _LAYER_NAMES = {
 
 
 def tiny_model(seed: int = 0) -> Any:
-    """A random Gemma3ForCausalLM (float32, eval mode) with non-trivial norm weights."""
+    """A random Gemma3ForCausalLM (float32, eval mode) with non-trivial norm weights.
+
+    Head size 256 as in Gemma 3 270M: transformers' GGUF loader assumes
+    ``query_pre_attn_scalar = 256`` and llama.cpp scales by the head size.
+    """
     import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     torch.manual_seed(seed)
     config = Gemma3TextConfig(
         vocab_size=len(VOCAB), hidden_size=64, intermediate_size=128,
-        num_hidden_layers=LAYERS, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
-        query_pre_attn_scalar=32, sliding_window=512, max_position_embeddings=2048,
+        num_hidden_layers=LAYERS, num_attention_heads=2, num_key_value_heads=1, head_dim=256,
+        query_pre_attn_scalar=256, sliding_window=512, max_position_embeddings=2048,
         rms_norm_eps=1e-6)
     model = Gemma3ForCausalLM(config).float().eval()
     with torch.no_grad():
@@ -121,3 +125,21 @@ def llama_logits(base: Path, tokens: list[int], lora: Path | None = None) -> np.
         return np.array(llm.scores[:len(tokens)], dtype=np.float32)
     finally:
         llm.close()
+
+
+def tiny_sets(count: int = 24, validation: int = 8) -> tuple[Any, Any]:
+    """Train and validation sets with a learnable rule: the actor's letter decides."""
+    from policy_desktop.finetune.dataset import TUNED_PROMPT_VERSION, TrainingExample, TrainingSet
+    from policy_desktop.vocabulary import DECISIONS
+
+    def example(index: int) -> TrainingExample:
+        label = DECISIONS[index % 4]
+        return TrainingExample(
+            decision_id=f"d{index:03d}", situation=f"actor: {'adrm'[index % 4]}{index}",
+            answer=f'{{"decision": "{label}", "reasoning": "r"}}', decision=label)
+
+    def make(indices: range) -> TrainingSet:
+        return TrainingSet(examples=tuple(example(i) for i in indices), system="Decide.",
+                           prompt_version=TUNED_PROMPT_VERSION)
+
+    return make(range(count)), make(range(count, count + validation))

@@ -1,0 +1,101 @@
+"""Token sequences for training and label scoring, as the engine tokenises a base model's
+prompt: ``[BOS] + tok(system + "\\n\\n") + tok(situation block + '{"decision": "')``, and
+the answer's rest as mid-sequence fragments (no BOS, no added leading space)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from policy_desktop.engine.prompts import (
+    ANSWER_HEADER,
+    ANSWER_PRIMER,
+    PROMPT_SEPARATOR,
+    SITUATION_HEADER,
+)
+from policy_desktop.finetune.dataset import TrainingExample
+from policy_desktop.vocabulary import DECISIONS
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One example as tokens: the prompt (up to and with the primer) and the answer's rest."""
+
+    prompt: tuple[int, ...]
+    answer: tuple[int, ...]
+    decision: str
+
+
+def fragment_tokens(tokenizer: Any, text: str) -> list[int]:
+    """Tokens spelling ``text`` in the middle of a sequence."""
+    tokens = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if tokenizer.decode(tokens) == text:
+        return tokens
+    lead = list(tokenizer('"', add_special_tokens=False)["input_ids"])
+    joined = list(tokenizer('"' + text, add_special_tokens=False)["input_ids"])
+    if joined[:len(lead)] == lead:
+        return joined[len(lead):]
+    return tokens
+
+
+class Encoder:
+    """Encodes examples for one tokenizer and system prompt (the shared part cached)."""
+
+    def __init__(self, tokenizer: Any, system: str, max_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+        shared = system + PROMPT_SEPARATOR if system else ""
+        self.shared = bos + (fragment_tokens(tokenizer, shared) if shared else [])
+
+    def prompt(self, situation: str) -> list[int]:
+        """The prompt tokens for a situation block, ending with the answer primer."""
+        own = f"{SITUATION_HEADER}\n{situation}\n{ANSWER_HEADER}\n{ANSWER_PRIMER}"
+        return self.shared + fragment_tokens(self.tokenizer, own)
+
+    def encode(self, example: TrainingExample) -> Encoded:
+        """Prompt and answer tokens; an over-long prompt loses its start (after BOS)."""
+        prompt = self.prompt(example.situation)
+        answer = fragment_tokens(self.tokenizer, example.answer.removeprefix(ANSWER_PRIMER))
+        excess = len(prompt) + len(answer) - self.max_length
+        if excess > 0:
+            keep = 1 if self.shared[:1] == prompt[:1] and self.tokenizer.bos_token_id is not None \
+                else 0
+            prompt = prompt[:keep] + prompt[keep + excess:]
+        return Encoded(prompt=tuple(prompt), answer=tuple(answer), decision=example.decision)
+
+
+@dataclass(frozen=True)
+class LabelPaths:
+    """Each decision's tokens after the primer and how many of them tell it apart.
+
+    A label's score is the sum of its tokens' log-probabilities up to the first one no
+    other label shares (the rest are forced), as the engine scores its confidence.
+    ``feeds`` are the token runs to append to a prompt so every needed logit is computed.
+    """
+
+    tokens: dict[str, tuple[int, ...]]
+    depth: dict[str, int]
+    feeds: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def of(cls, tokenizer: Any, labels: Sequence[str] = DECISIONS) -> LabelPaths:
+        """Paths for ``labels`` spelled as the answer continues after the primer."""
+        tokens = {label: tuple(fragment_tokens(tokenizer, label + '"')) for label in labels}
+        depth = {}
+        for label, path in tokens.items():
+            others = [p for other, p in tokens.items() if other != label]
+            d = 1
+            while d < len(path) and any(p[:d] == path[:d] for p in others):
+                d += 1
+            depth[label] = d
+        needed = {tokens[label][:depth[label] - 1] for label in labels}
+        maximal = tuple(sorted(f for f in needed
+                               if not any(g != f and g[:len(f)] == f for g in needed)))
+        return cls(tokens=tokens, depth=depth, feeds=maximal)
+
+    def feed_for(self, label: str) -> int:
+        """Index in :attr:`feeds` of a run that contains this label's needed prefix."""
+        prefix = self.tokens[label][:self.depth[label] - 1]
+        return next(i for i, f in enumerate(self.feeds) if f[:len(prefix)] == prefix)
