@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 # (parser)`` and ``run(args) -> int``. Such a module imports nothing heavy at top level.
 SELF_DESCRIBED_COMMANDS: dict[str, str] = {
     "ingest": "ingest",
+    "serve-model": "serve_model",
 }
 
 
