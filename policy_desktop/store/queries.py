@@ -12,6 +12,11 @@ from policy_desktop.store.decision import CORRECTION_ACTIONS
 from policy_desktop.store.log import PolicyDecisionLog
 
 VIEWS: tuple[str, ...] = ("unreviewed", "incorrect", "corrections", "reviewed", "all")
+FAILURES = "failures"
+"""A run's failures, as the run reports them: a wrong decision, or a right one whose
+reasoning coverage stays below the run's pass threshold (``DecisionFilter.pass_coverage``)."""
+ALL_VIEWS: tuple[str, ...] = (*VIEWS, FAILURES)
+DEFAULT_PASS_COVERAGE = 0.5  # the evaluator's default, for runs that did not record theirs
 SORTS: tuple[str, ...] = ("newest", "oldest", "least_confident", "most_confident")
 
 
@@ -26,10 +31,11 @@ class DecisionFilter:
     prompt_version: str | None = None
     run_id: str | None = None
     sort: str = "newest"
+    pass_coverage: float = DEFAULT_PASS_COVERAGE  # the ``failures`` view's threshold
 
     def __post_init__(self) -> None:
-        if self.view not in VIEWS:
-            raise ValueError(f"unknown view {self.view!r}; choose one of {', '.join(VIEWS)}")
+        if self.view not in ALL_VIEWS:
+            raise ValueError(f"unknown view {self.view!r}; choose one of {', '.join(ALL_VIEWS)}")
         if self.sort not in SORTS:
             raise ValueError(f"unknown sort {self.sort!r}; choose one of {', '.join(SORTS)}")
 
@@ -75,7 +81,8 @@ class DecisionQueries:
         self._log = log
         self._D = log.models.Decision
 
-    def _view_condition(self, view: str, *, steer_to_run: bool = False) -> pw.Expression | None:
+    def _view_condition(self, view: str, *, steer_to_run: bool = False,
+                        pass_coverage: float = DEFAULT_PASS_COVERAGE) -> pw.Expression | None:
         """The SQL of a view; ``steer_to_run`` keeps its index out of the planner's choice.
 
         With a run filter, SQLite would otherwise walk a view's index (700,000 entries
@@ -87,6 +94,10 @@ class DecisionQueries:
         def integer(field: pw.Field) -> pw.Node:
             return pw.NodeList((pw.SQL("+"), field), glue="") if steer_to_run else field
 
+        if view == FAILURES:  # the negation of the run's PASS, NULLs counted as failing
+            passed = (pw.fn.COALESCE(integer(D.decision_correct), 0) == 1) & (
+                pw.fn.COALESCE(D.reasoning_coverage, -1.0) >= pass_coverage)
+            return ~passed
         return {
             "unreviewed": integer(D.reviewed) == 0,
             "incorrect": integer(D.decision_correct) == 0,
@@ -114,7 +125,8 @@ class DecisionQueries:
 
     def _where(self, flt: DecisionFilter) -> list[pw.Expression]:
         steer = bool(flt.run_id) and isinstance(self._log.database, pw.SqliteDatabase)
-        view = self._view_condition(flt.view, steer_to_run=steer)
+        view = self._view_condition(flt.view, steer_to_run=steer,
+                                    pass_coverage=flt.pass_coverage)
         return ([view] if view is not None else []) + self._facet_conditions(flt)
 
     def count(self, flt: DecisionFilter) -> int:
@@ -123,6 +135,13 @@ class DecisionQueries:
         for condition in self._where(flt):
             query = query.where(condition)
         return query.count()
+
+    def unreviewed_count(self, flt: DecisionFilter) -> int:
+        """How many decisions the filter selects that nobody has reviewed yet."""
+        query = self._D.select()
+        for condition in self._where(flt):
+            query = query.where(condition)
+        return query.where(self._D.reviewed == 0).count()
 
     def view_counts(self, flt: DecisionFilter) -> dict[str, int]:
         """The count of every view under the filter's other conditions, in one query.

@@ -20,14 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from policy_desktop.store.queries import VIEWS, DecisionFilter
+from policy_desktop.store.queries import FAILURES, VIEWS, DecisionFilter
 from policy_desktop.ui.decision_style import decision_label
 from policy_desktop.ui.decisions_model import plain_tooltip
 from policy_desktop.vocabulary import LOGGED_DECISIONS
 
 VIEW_LABELS: dict[str, str] = {
     "unreviewed": "Unreviewed", "incorrect": "Incorrect", "corrections": "Corrections",
-    "reviewed": "Reviewed", "all": "All",
+    "reviewed": "Reviewed", "all": "All", FAILURES: "Run failures",
 }  # fmt: skip
 VIEW_TIPS: dict[str, str] = {
     "unreviewed": "Decisions nobody has reviewed yet",
@@ -35,6 +35,8 @@ VIEW_TIPS: dict[str, str] = {
     "corrections": "Decisions a reviewer corrected (decision, reasoning or both)",
     "reviewed": "Decisions already reviewed (accepted or corrected)",
     "all": "Every decision",
+    FAILURES: "This run's failures, as the run counted them: a wrong decision, or too little "
+              "of the expected reasoning",
 }
 SEARCH_DELAY_MS = 300
 # facet key in DecisionFilter -> (key in DecisionQueries.facets(), "any" label)
@@ -72,7 +74,7 @@ class FilterBar(QWidget):
         self.view_buttons: dict[str, QToolButton] = {}
         views = QHBoxLayout()
         views.setSpacing(2)
-        for view in VIEWS:
+        for view in (*VIEWS, FAILURES):
             button = QToolButton()
             button.setObjectName(f"view_{view}")
             button.setProperty("viewButton", True)
@@ -85,6 +87,7 @@ class FilterBar(QWidget):
             views.addWidget(button)
             button.clicked.connect(lambda _=False, v=view: self.set_view(v))
         self.view_buttons[self._filter.view].setChecked(True)
+        self.view_buttons[FAILURES].setVisible(False)  # only while a run's failures show
 
         self.search = QLineEdit()
         self.search.setObjectName("search")
@@ -205,12 +208,17 @@ class FilterBar(QWidget):
     # --- changes ---------------------------------------------------------------------
 
     def set_view(self, view: str) -> None:
-        """Show ``view`` (a :data:`VIEWS` name)."""
+        """Show ``view`` (a :data:`VIEWS` name, or :data:`FAILURES`)."""
         self.view_buttons[view].setChecked(True)
+        self.view_buttons[FAILURES].setVisible(view == FAILURES)
         self._change(view=view)
 
-    def show_run(self, run_id: str, view: str = "incorrect") -> None:
-        """Show one run's decisions in ``view`` (e.g. its failures), other filters kept."""
+    def show_run(self, run_id: str, view: str = FAILURES,
+                 pass_coverage: float | None = None) -> None:
+        """Show one run's decisions in ``view`` (e.g. its failures), other filters kept.
+
+        ``pass_coverage`` is the run's own threshold, so the failures are the run's.
+        """
         combo = self.facet_combos["run_id"]
         if combo.findData(run_id) < 0:
             combo.addItem(run_id, run_id)
@@ -218,7 +226,11 @@ class FilterBar(QWidget):
         combo.setCurrentIndex(combo.findData(run_id))
         combo.blockSignals(False)
         self.view_buttons[view].setChecked(True)
-        self._change(view=view, run_id=run_id)
+        self.view_buttons[FAILURES].setVisible(view == FAILURES)
+        changes: dict[str, object] = {"view": view, "run_id": run_id}
+        if pass_coverage is not None:
+            changes["pass_coverage"] = pass_coverage
+        self._change(**changes)
 
     def set_sort(self, sort: str) -> None:
         """Order rows by ``sort`` (a store sort name)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from policy_desktop.paths import default_database
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog, ReviewEvent
 from policy_desktop.store.jsonl import ImportResult
-from policy_desktop.store.queries import DecisionFilter, DecisionQueries
+from policy_desktop.store.queries import FAILURES, VIEWS, DecisionFilter, DecisionQueries
 from policy_desktop.ui.decisions_model import MAX_ROWS, PAGE_SIZE, SORTABLE, Col, DecisionsModel
 from policy_desktop.ui.decisions_table import DecisionsTable
 from policy_desktop.ui.file_dialogs import open_file_name, save_file_name
@@ -41,6 +41,7 @@ from policy_desktop.ui.import_dialog import ImportResultDialog, choose_import_fi
 from policy_desktop.ui.live_updates import POLL_INTERVAL_MS, LiveUpdates
 from policy_desktop.ui.panel_feed import PanelFeed
 from policy_desktop.ui.preferences_dialog import PreferencesDialog
+from policy_desktop.ui.queue_banner import QueueDoneBanner
 from policy_desktop.ui.session_progress import SessionProgress
 from policy_desktop.ui.settings import Settings
 from policy_desktop.ui.status_bar import ReviewStatusBar
@@ -71,6 +72,7 @@ EMPTY_VIEW_TEXT: dict[str, tuple[str, str]] = {
     "corrections": ("No corrections yet", "Decisions you correct will be listed here."),
     "reviewed": ("Nothing reviewed yet", "Decisions you review will be listed here."),
     "all": ("No decisions", "No decision matches."),
+    "failures": ("No failures", "Every decision of this run passed."),
 }
 TABLE_PAGE, WELCOME_PAGE, EMPTY_PAGE = 0, 1, 2
 REVIEW_ACTIONS = ("accept", "commit", "skip", "focus_reasoning", "choose_allow", "choose_deny",
@@ -122,6 +124,7 @@ class _Counts:
     views: dict[str, int]
     total: int
     revision: int
+    left: int  # unreviewed decisions in the current view: 0 = this queue is done
 
 
 def _counts_job(flt: DecisionFilter) -> Callable[[PolicyDecisionLog], _Counts]:
@@ -132,7 +135,10 @@ def _counts_job(flt: DecisionFilter) -> Callable[[PolicyDecisionLog], _Counts]:
         faceted = any((flt.text.strip(), flt.decision, flt.model_name, flt.prompt_version,
                        flt.run_id))
         total = queries.count(DecisionFilter(view="all")) if faceted else views["all"]
-        return _Counts(views, total, revision)
+        if flt.view == FAILURES:
+            views[FAILURES] = queries.count(flt)
+        left = queries.unreviewed_count(flt)
+        return _Counts(views, total, revision, left)
 
     return job
 
@@ -232,7 +238,10 @@ class MainWindow(QMainWindow):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.setSpacing(0)
+        self.queue_done = QueueDoneBanner()
+        self.queue_done.next_requested.connect(self._go_to_next_queue)
         left_layout.addWidget(self.filter_bar)
+        left_layout.addWidget(self.queue_done)
         left_layout.addWidget(self.pages, 1)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -308,7 +317,7 @@ class MainWindow(QMainWindow):
         view = menu.addMenu("&View")
         add_actions(view, a, ("next", "previous", "search", None))
         self.view_actions = self._choice_actions(
-            view, VIEW_LABELS, "view", self.filter_bar.set_view)
+            view, {name: VIEW_LABELS[name] for name in VIEWS}, "view", self.filter_bar.set_view)
         self.sort_actions = self._choice_actions(
             view.addMenu("&Sort"), SORT_LABELS, "sort", self.filter_bar.set_sort)
         add_actions(view, a, (None, "statistics", "refresh", "dark_theme"))
@@ -487,10 +496,7 @@ class MainWindow(QMainWindow):
         if self.database is None:
             return
         self.model.set_filter(flt)
-        facets_changed = (previous.text, previous.decision, previous.model_name,
-                          previous.prompt_version, previous.run_id) != (
-            flt.text, flt.decision, flt.model_name, flt.prompt_version, flt.run_id)
-        if facets_changed:
+        if replace(previous, sort=flt.sort) != flt:  # the order changes no count
             self._refresh_counts()
 
     def _sync_menu_checks(self) -> None:
@@ -536,10 +542,7 @@ class MainWindow(QMainWindow):
         self._update_page()
 
     def _facets_equal(self, flt: DecisionFilter) -> bool:
-        current = self.filter_bar.filter
-        return (flt.text, flt.decision, flt.model_name, flt.prompt_version, flt.run_id) == (
-            current.text, current.decision, current.model_name, current.prompt_version,
-            current.run_id)
+        return replace(self.filter_bar.filter, sort=flt.sort) == flt
 
     def _on_counts_failed(self, error: BaseException) -> None:
         self._counts_in_flight = False
@@ -575,6 +578,41 @@ class MainWindow(QMainWindow):
             self._set_page(EMPTY_PAGE)
         else:
             self._set_page(TABLE_PAGE)
+        self._update_queue_done()
+
+    def _next_queue(self) -> tuple[str, Callable[[], None]] | None:
+        """The queue to offer when this one is done: unreviewed work elsewhere."""
+        counts, flt = self._counts, self.filter_bar.filter
+        if counts is None:
+            return None
+        waiting = counts.views.get("unreviewed", 0)
+        if flt.view != "unreviewed" and waiting:
+            return (f"Next: Unreviewed ({waiting:,})",
+                    lambda: self.filter_bar.set_view("unreviewed"))
+        if self.filter_bar.clear_button.isVisible():
+            return "Clear the filters", self.filter_bar.clear_facets
+        return None
+
+    def _update_queue_done(self) -> None:
+        """"All done — next queue?" once every decision of a work view is reviewed."""
+        counts, view = self._counts, self.filter_bar.filter.view
+        done = (counts is not None and counts.left == 0 and self.database is not None
+                and view in ("unreviewed", "incorrect", "all", FAILURES)
+                and self.current_page() != WELCOME_PAGE and counts.total > 0)
+        if not done:
+            self.queue_done.hide()
+            return
+        assert counts is not None
+        offered = self._next_queue()
+        shown = self.model.rowCount()
+        what = "Nothing left to review here." if view == "unreviewed" or not shown else (
+            f"All done: every decision in {VIEW_LABELS[view]} is reviewed.")
+        self.queue_done.show_done(f"✓ {what}", offered[0] if offered else None)
+
+    def _go_to_next_queue(self) -> None:
+        offered = self._next_queue()
+        if offered is not None:
+            offered[1]()
 
     # --- table and selection ---------------------------------------------------------
 
@@ -1005,8 +1043,19 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"{self.database.display_name} — {APP_TITLE}")
 
     def show_run_failures(self, run_id: str) -> None:
-        """Show the incorrect decisions of one run (the run dialog's "Review failures")."""
-        self.filter_bar.show_run(run_id, view="incorrect")
+        """Show one run's failures (the run dialog's "Review failures"): what its table
+        marks FAIL, with the pass threshold the run recorded."""
+        fallback = self.settings.coverage_threshold
+
+        def job(log: PolicyDecisionLog) -> float:
+            run = log.get_run(run_id)
+            value = run.settings.get("pass_coverage") if run is not None else None
+            return float(value) if isinstance(value, int | float) else fallback
+
+        def show(pass_coverage: float) -> None:
+            self.filter_bar.show_run(run_id, view=FAILURES, pass_coverage=pass_coverage)
+
+        self.executor.submit(job, show, lambda _error: show(fallback))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.parts.loop is not None and not self.parts.loop.may_close():

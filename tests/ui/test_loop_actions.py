@@ -66,21 +66,32 @@ def test_ctrl_e_opens_the_export_wizard_with_the_correction_count(
     loop.export_wizard.close()
 
 
-def test_review_failures_shows_the_runs_incorrect_decisions(
+def test_review_failures_shows_what_the_run_counted_as_fail(
         window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot) -> None:
+    """Issue 12 item 8: a right decision with too little reasoning coverage failed the run
+    too; the filter must list it (with the run's own pass threshold, here 0.6)."""
     with PolicyDecisionLog(db_path) as log:
-        run_id = log.start_run(model_name="m", model_version="q", prompt_version="p")
+        run_id = log.start_run(model_name="m", model_version="q", prompt_version="p",
+                               settings={"pass_coverage": 0.6})
         log.log_decisions([make_decision(1, run_id=run_id, decision="deny",
                                          decision_correct=False),
-                           make_decision(2, run_id=run_id),
+                           make_decision(2, run_id=run_id),  # coverage 0.75: a pass
+                           make_decision(4, run_id=run_id, reasoning_coverage=0.55),
+                           make_decision(5, run_id=run_id, reasoning_coverage=None),
                            make_decision(3, decision="deny", decision_correct=False)])
         log.finish_run(run_id, "completed", {})
     window = window_with_loop(db_path)
     loop.review_failures(run_id)
     wait_idle(qtbot, window)
-    assert window.filter_bar.filter.view == "incorrect"
+    assert window.filter_bar.filter.view == "failures"
     assert window.filter_bar.filter.run_id == run_id
-    assert window.model.rowCount() == 1
+    assert window.filter_bar.filter.pass_coverage == 0.6
+    assert window.model.rowCount() == 3  # as the run table's three FAIL lines
+    assert window.filter_bar.view_buttons["failures"].isVisible()
+    assert window.filter_bar.view_buttons["failures"].text() == "Run failures (3)"
+    qtbot.mouseClick(window.filter_bar.view_buttons["all"], Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert not window.filter_bar.view_buttons["failures"].isVisible()
 
 
 def test_welcome_run_quick_suite_starts_a_run_that_can_be_cancelled(

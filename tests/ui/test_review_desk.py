@@ -315,3 +315,51 @@ def test_a_status_message_replaces_the_key_hint_while_it_shows(
     assert not (status.keys_hint.isVisible() and hint.intersects(message))
     qtbot.waitUntil(lambda: status.keys_hint.isVisible(), timeout=4000)  # after 2.5 s
     assert status.currentMessage() == "" and not status.message_label.isVisible()
+
+
+# --- 6. review state at a glance, and "all done — next queue?" ---------------------------
+
+def test_incorrect_view_marks_reviewed_rows_and_offers_the_next_queue(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    fill(db_path, 5)
+    wrong = fill(db_path, 3, decision="deny", decision_correct=False,
+                 timestamp="2026-02-03T09:00:00+00:00", reasoning=None)
+    window = make_window(db_path)
+    activate(qtbot, window)
+    qtbot.mouseClick(window.filter_bar.view_buttons["incorrect"], Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert window.model.rowCount() == 3
+    assert not window.queue_done.isVisible()
+    window.table.setFocus()
+    press(qtbot, window, Qt.Key.Key_1)
+    press(qtbot, window, Qt.Key.Key_Return, CTRL)
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: window.executor.idle, timeout=WAIT_MS)
+    wait_idle(qtbot, window)
+    states = {window.model.index(r, Col.TIME).data(window.model.StateRole)
+              for r in range(window.model.rowCount())}
+    assert states == {"unreviewed", "corrected"}
+    icons = {window.model.index(r, Col.TIME).data(Qt.ItemDataRole.DecorationRole) is None
+             for r in range(window.model.rowCount())}
+    assert icons == {False}  # every row carries its state icon in the first column
+    reviewed_row = next(r for r in range(3)
+                        if window.model.index(r, 0).data(window.model.StateRole) != "unreviewed")
+    open_row = next(r for r in range(3)
+                    if window.model.index(r, 0).data(window.model.StateRole) == "unreviewed")
+    fg = Qt.ItemDataRole.ForegroundRole
+    assert window.model.index(reviewed_row, Col.ACTOR).data(fg) != \
+        window.model.index(open_row, Col.ACTOR).data(fg)  # done rows recede
+    for _ in range(2):
+        press(qtbot, window, Qt.Key.Key_A)
+        wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: window.executor.idle, timeout=WAIT_MS)
+    wait_idle(qtbot, window)
+    assert reviewed_ids(db_path) >= set(wrong)
+    qtbot.waitUntil(window.queue_done.isVisible, timeout=WAIT_MS)
+    assert "every decision in Incorrect is reviewed" in window.queue_done.text.text()
+    assert window.queue_done.next_button.text() == "Next: Unreviewed (5)"
+    qtbot.mouseClick(window.queue_done.next_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert window.filter_bar.filter.view == "unreviewed"
+    assert window.model.rowCount() == 5
+    qtbot.waitUntil(lambda: not window.queue_done.isVisible(), timeout=WAIT_MS)
