@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 SELF_DESCRIBED_COMMANDS: dict[str, str] = {
     "ingest": "ingest",
     "serve-model": "serve_model",
+    "finetune": "finetune",
 }
 
 

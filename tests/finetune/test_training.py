@@ -100,5 +100,5 @@ def test_a_failing_child_is_a_clear_error(tmp_path: Path) -> None:
     broken = TrainJob(base_model=missing, base_sha256="0" * 64, architecture="gemma3",
                       train=tiny_sets()[0], validation=tiny_sets()[1], settings=FAST,
                       work_dir=tmp_path / "work")
-    with pytest.raises(TrainingFailed, match="absent.gguf"):
+    with pytest.raises(TrainingFailed, match=r"absent\.gguf"):
         run_training(broken, lambda _e: None)
