@@ -60,6 +60,8 @@ SPILL_SUFFIX = ".unstored.jsonl"
 REASON_KEY = "unstored_reason"
 _ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 _MAX_BACKOFF = 2.0
+WARNING_INTERVAL = 10.0
+"""Seconds between two warnings about spilled decisions."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,9 @@ class BackgroundLogger:
         self._drained = False
         self._give_up_at: float | None = None
         self._gave_up = False
+        self._unwarned = 0
+        self._spill_reason = ""
+        self._warned_at = -WARNING_INTERVAL
         self._close_lock = threading.Lock()
         self._writer = threading.Thread(target=self._run, name="policy-desktop-logger",
                                         daemon=True)
@@ -321,6 +326,7 @@ class BackgroundLogger:
                 self._drained = True
                 self._spill_leftovers("logged while the logger was closing")
                 self._spill.close()
+                self._warn(0, None, final=True)
                 atexit.unregister(self._at_exit)
         return self.stats()
 
@@ -357,13 +363,26 @@ class BackgroundLogger:
         with self._counts_lock:
             self._spilled += len(decisions) - len(lost)
             self._lost += len(lost)
-        _logger.warning("%d decisions not stored (%s); written to %s", len(decisions), reason,
-                        self._spill.path)
+        self._warn(len(decisions), reason)
         if self._on_unstored is not None:
             try:
                 self._on_unstored(decisions, reason)
             except Exception:  # a reporting hook must not stop the logging
                 _logger.exception("on_unstored failed")
+
+    def _warn(self, count: int, reason: str | None, *, final: bool = False) -> None:
+        """A warning for the first spill, then at most one per WARNING_INTERVAL with the
+        count since (a full queue spills thousands a second: one line each would flood)."""
+        with self._counts_lock:
+            self._unwarned += count
+            self._spill_reason = reason or self._spill_reason
+            now = time.monotonic()
+            if not self._unwarned or (not final and now - self._warned_at < WARNING_INTERVAL):
+                return
+            count, self._unwarned, self._warned_at = self._unwarned, 0, now
+            reason = self._spill_reason
+        _logger.warning("%d decisions not stored (last reason: %s); written to %s "
+                        "(policy-desktop import takes it)", count, reason, self._spill.path)
 
     # --- the writer thread --------------------------------------------------------------
 

@@ -23,6 +23,10 @@ def _count(path: Path) -> int:
         return int(log.get_statistics()["total"])
 
 
+def _p99(latencies: list[float]) -> float:
+    return sorted(latencies)[int(len(latencies) * 0.99)]
+
+
 def _spilled(path: Path) -> list[dict[str, object]]:
     if not path.exists():
         return []
@@ -103,18 +107,19 @@ def test_held_write_lock_does_not_slow_the_caller_and_is_retried(db_path: Path) 
     PolicyDecisionLog(db_path).close()
     logger = BackgroundLogger(db_path, flush_interval=0.02, lock_wait=0.1)
     with WriteLockHolder(db_path):
-        slowest = 0.0
+        latencies = []
         for i in range(3_000):
             started = time.perf_counter()
             logger.log(decision(i))
-            slowest = max(slowest, time.perf_counter() - started)
+            latencies.append(time.perf_counter() - started)
         deadline = time.monotonic() + 10
         while logger.stats().retries < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert logger.stats().retries >= 2
         assert "locked" in str(logger.stats().last_error)
         assert logger.stats().stored == 0
-        assert slowest < 0.05, f"a log call took {slowest * 1000:.1f} ms under the lock"
+        # a call that waited for the database would take lock_wait (100 ms) or more
+        assert _p99(latencies) < 0.02, f"p99 {_p99(latencies) * 1000:.1f} ms under the lock"
     assert logger.flush(timeout=30)
     stats = logger.close()
     assert (stats.stored, stats.spilled) == (3_000, 0)
@@ -147,16 +152,16 @@ def test_full_queue_spills_without_waiting(db_path: Path) -> None:
     logger = BackgroundLogger(db_path, queue_size=20, batch_size=5, lock_wait=0.1,
                               on_unstored=lambda ds, why: reasons.extend([why] * len(ds)))
     with WriteLockHolder(db_path):
-        slowest = 0.0
+        latencies = []
         ids = []
         for i in range(200):
             started = time.perf_counter()
             ids.append(logger.log(decision(i)))
-            slowest = max(slowest, time.perf_counter() - started)
+            latencies.append(time.perf_counter() - started)
         spilled = logger.stats().spilled
         assert 200 - 20 - 5 <= spilled <= 200 - 20  # at most one batch left the queue
         assert len(reasons) == spilled and all("queue was full" in r for r in reasons)
-        assert slowest < 0.05
+        assert _p99(latencies) < 0.02
     stats = logger.close()
     assert stats.stored + stats.spilled == 200 and stats.lost == 0
     assert _count(db_path) == stats.stored
@@ -164,6 +169,22 @@ def test_full_queue_spills_without_waiting(db_path: Path) -> None:
         result = import_files(log, [logger.spill_path])
         assert (result.imported, result.invalid, result.conflicts) == (spilled, 0, 0)
         assert set(log.get_decisions(ids)) == set(ids)
+
+
+def test_spills_are_summarised_not_logged_one_by_one(
+        db_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    PolicyDecisionLog(db_path).close()
+    logger = BackgroundLogger(db_path, queue_size=5, batch_size=5, lock_wait=0.1,
+                              close_timeout=0.2)
+    with WriteLockHolder(db_path), caplog.at_level("WARNING"):
+        for i in range(500):
+            logger.log(decision(i))
+        stats = logger.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert stats.spilled == 500
+    assert 2 <= len(warnings) <= 3  # the first spill, then one summary at close
+    assert sum(int(message.split()[0]) for message in warnings) == 500
+    assert "queue was full" in warnings[0] and "policy-desktop import" in warnings[0]
 
 
 def test_many_threads_log_at_once(db_path: Path) -> None:
