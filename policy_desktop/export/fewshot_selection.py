@@ -29,12 +29,15 @@ Algorithm (:func:`select_diverse`):
    corrected decision is a valuable contrast.
 8. Ties (equal scores after rounding to 6 decimals) go to the smallest key, so the result
    depends only on the candidates and the embeddings, not on the input order.
+9. With a token ``budget`` (and each candidate's ``costs``), a candidate is eligible only
+   while it fits what the chosen ones leave of the budget; the selection ends when nothing
+   fits any more (so a prompt version made from it fits the model's context).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,7 +120,8 @@ class _Group:
 class _TypePool:
     """The sampled, lazily embedded candidates of one type and their selection state."""
 
-    def __init__(self, candidates: list[Candidate], cap: int) -> None:
+    def __init__(self, candidates: list[Candidate], cap: int,
+                 costs: Mapping[str, int] | None = None) -> None:
         by_text: dict[str, list[Candidate]] = {}
         for candidate in candidates:
             by_text.setdefault(candidate.text, []).append(candidate)
@@ -130,6 +134,8 @@ class _TypePool:
         groups.sort(key=lambda g: g.members[0].key)
         self.groups = groups
         self.weights = np.array([len(g.members) for g in groups], dtype=np.float32)
+        self.costs = np.array([(costs or {}).get(g.members[0].key, 0) for g in groups],
+                              dtype=np.int64)
         self.alive = np.ones(len(groups), dtype=bool)
         self.vectors: np.ndarray | None = None
         self.max_similarity = np.full(len(groups), -np.inf, dtype=np.float32)
@@ -152,10 +158,12 @@ class _TypePool:
             self.max_similarity = (vectors @ chosen.T).max(axis=1)
         self.vectors = vectors
 
-    def pick(self, *, first_overall: bool) -> int | None:
-        """Index of the next group to choose, or ``None`` when none is eligible."""
+    def pick(self, *, first_overall: bool, room: int | None = None) -> int | None:
+        """Index of the next group to choose, or ``None`` when none is eligible (or fits
+        the ``room`` left of a token budget)."""
         assert self.vectors is not None
-        eligible = np.flatnonzero(self.alive)
+        usable = self.alive if room is None else self.alive & (self.costs <= room)
+        eligible = np.flatnonzero(usable)
         if eligible.size == 0:
             return None
         if first_overall:
@@ -199,6 +207,8 @@ def select_diverse(
     near_duplicate: float = NEAR_DUPLICATE_COSINE,
     type_order: Sequence[str] = DECISIONS,
     max_pool_per_type: int = MAX_POOL_PER_TYPE,
+    costs: Mapping[str, int] | None = None,
+    budget: int | None = None,
 ) -> Selection:
     """Pick up to ``count`` candidates, balanced over decision types and semantically diverse.
 
@@ -232,7 +242,8 @@ def select_diverse(
     if count == 0 or not order:
         return Selection(chosen=(), near_duplicates_skipped=0, per_type=per_type, examined=0)
 
-    pools = {t: _TypePool(by_type[t], max_pool_per_type) for t in order}
+    pools = {t: _TypePool(by_type[t], max_pool_per_type, costs) for t in order}
+    spent = 0
     chosen: list[Candidate] = []
     chosen_vectors: list[np.ndarray] = []
     skipped = 0
@@ -244,13 +255,15 @@ def select_diverse(
             pool = pools[decision]
             if pool.vectors is None:
                 pool.embed(embed, chosen_vectors)
-            index = pool.pick(first_overall=not chosen)
+            room = None if budget is None else budget - spent
+            index = pool.pick(first_overall=not chosen, room=room)
             if index is None:
                 rotation.remove(decision)
                 continue
             assert pool.vectors is not None
             vector = pool.vectors[index]
             chosen.append(pool.groups[index].members[0])
+            spent += int(pool.costs[index])
             chosen_vectors.append(vector)
             per_type[decision] += 1
             skipped += pool.take(index, near_duplicate)

@@ -9,6 +9,7 @@ from typing import Any
 
 from policy_desktop.engine.prompts import DEFAULT_PROMPT_VERSION
 from policy_desktop.export.fewshot_selection import EmbedFn
+from policy_desktop.export.token_budget import TokenCounter
 from policy_desktop.vocabulary import TRAINING_GATE
 
 FEWSHOT_FILE = "fewshot_examples.txt"
@@ -54,7 +55,14 @@ class ExportOptions:
         formats: which of :data:`FORMAT_FILES` to write.
         prompt_version: prompt version whose instructions and examples build the prompts.
         policy_path: policy text file (``None``: the shipped policy).
+        context_size: the target model's context in tokens: the few-shot examples are
+            chosen to fit it with the policy, one situation and the answer (``None``: no
+            budget).
+        excluded_examples: decision ids the reviewer left out of the few-shot examples
+            (the selection picks others instead).
         embed: embedding function for the few-shot selection (``None``: MiniLM).
+        count_tokens: token counter for the budget (``None``: the conservative
+            approximation, :func:`~policy_desktop.export.token_budget.approximate_tokens`).
         on_progress: progress callback (stage text, 0..1); may be called from a worker.
         should_stop: cancellation poll; raises :class:`ExportCancelled` when it says yes.
     """
@@ -68,12 +76,21 @@ class ExportOptions:
     formats: frozenset[str] = ALL_FORMATS
     prompt_version: str = DEFAULT_PROMPT_VERSION
     policy_path: Path | None = None
+    context_size: int | None = None
+    excluded_examples: frozenset[str] = frozenset()
     embed: EmbedFn | None = field(default=None, compare=False)
+    count_tokens: TokenCounter | None = field(default=None, compare=False)
     on_progress: ProgressFn | None = field(default=None, compare=False)
     should_stop: StopFn | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", frozenset(self.formats))
+        object.__setattr__(self, "excluded_examples", frozenset(self.excluded_examples))
+        if self.context_size is not None and (isinstance(self.context_size, bool)
+                                              or not isinstance(self.context_size, int)
+                                              or self.context_size < 256):
+            raise ValueError(f"context_size must be an int of at least 256, "
+                             f"got {self.context_size!r}")
         if isinstance(self.min_corrections, bool) or not isinstance(self.min_corrections, int):
             raise ValueError(f"min_corrections must be an int, got {self.min_corrections!r}")
         if self.min_corrections < TRAINING_GATE:
@@ -108,4 +125,6 @@ class ExportOptions:
             "formats": sorted(self.formats),
             "prompt_version": self.prompt_version,
             "policy": str(self.policy_path) if self.policy_path else None,
+            "context_size": self.context_size,
+            "excluded_examples": sorted(self.excluded_examples),
         }

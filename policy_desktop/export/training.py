@@ -22,6 +22,13 @@ Rules:
 * **Which decisions go where.** Few-shot candidates and DPO pairs come from corrections
   only. With ``include_accepted``, decisions accepted as correct are added to the two
   supervised files (seed JSON and chat); they have no rejected answer for DPO.
+* **Token budget.** With ``context_size``, the examples must fit the target model's
+  context together with the policy, the instructions, one situation and the answer
+  (:class:`~policy_desktop.export.token_budget.TokenBudget`). Candidates far longer than
+  a typical one (``OUTLIER_FACTOR`` times the median) are left out, the selection takes
+  only what still fits, and the chosen examples are counted again exactly (with
+  ``count_tokens``, the model's tokenizer in the app); any that overflow are dropped.
+  Decision ids in ``excluded_examples`` are never chosen.
 * **Streaming.** Corrections are read once with ``iter_corrections`` and each line file is
   written as they come; only the few-shot candidates (id, decision, text) stay in memory,
   and the selection embeds at most a bounded sample of them.
@@ -30,13 +37,15 @@ Rules:
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from policy_desktop.engine.prompts import FewShotExample, format_examples
+from policy_desktop.engine.prompts import FewShotExample, format_example, format_examples
 from policy_desktop.export.atomic import FileInfo, StagingFolder, check_target
 from policy_desktop.export.fewshot_selection import Candidate, EmbedFn, Selection, select_diverse
 from policy_desktop.export.formats import fewshot_example
@@ -51,6 +60,15 @@ from policy_desktop.export.options import (
 from policy_desktop.export.progress import READ_END, Progress
 from policy_desktop.export.results import ExportPreview, ExportResult
 from policy_desktop.export.scan import LineFiles, Scan, load_inputs, run_scan
+from policy_desktop.export.token_budget import (
+    ANSWER_RESERVE,
+    EXAMPLE_OVERHEAD,
+    OUTLIER_FACTOR,
+    SITUATION_RESERVE,
+    TokenBudget,
+    approximate_counter,
+    approximate_tokens,
+)
 from policy_desktop.store.errors import TrainingGateError
 from policy_desktop.store.export_queries import review_counts
 from policy_desktop.store.log import PolicyDecisionLog
@@ -63,6 +81,7 @@ __all__ = [
     "default_embed",
     "export_training_data",
     "preview_export",
+    "preview_with_budget",
 ]
 
 
@@ -73,10 +92,27 @@ def default_embed() -> EmbedFn:
     return Embedder().encode
 
 
-def _choose_examples(log: PolicyDecisionLog, candidates: Sequence[Candidate],
-                     options: ExportOptions, progress: Progress
-                     ) -> tuple[Selection, tuple[FewShotExample, ...]]:
+def _choose_examples(log: PolicyDecisionLog, scan: Scan, options: ExportOptions,
+                     progress: Progress
+                     ) -> tuple[Selection, tuple[FewShotExample, ...], TokenBudget | None]:
     progress.stage("Choosing few-shot examples", READ_END)
+    candidates: Sequence[Candidate] = [c for c in scan.candidates
+                                       if c.key not in options.excluded_examples]
+    budget: TokenBudget | None = None
+    costs: dict[str, int] | None = None
+    if options.context_size is not None and candidates:
+        counter = options.count_tokens or approximate_counter
+        fixed = counter([f"{scan.context.chat_system}\n\n## Examples\n\n"])[0]
+        budget = TokenBudget(options.context_size, fixed, SITUATION_RESERVE + ANSWER_RESERVE,
+                             measured_with=getattr(counter, "measured_with",
+                                                   "an approximation"))
+        # The candidates are estimated (cheap for 50,000); the chosen ones are counted.
+        costs = {c.key: approximate_tokens(c.text) + EXAMPLE_OVERHEAD for c in candidates}
+        typical = statistics.median(costs.values())
+        limit = max(OUTLIER_FACTOR * typical, 1)
+        kept = [c for c in candidates if costs[c.key] <= limit]
+        budget = replace(budget, outliers_skipped=len(candidates) - len(kept))
+        candidates = kept
     embed = options.embed
     if embed is None and candidates:
         embed = default_embed()
@@ -88,9 +124,26 @@ def _choose_examples(log: PolicyDecisionLog, candidates: Sequence[Candidate],
         progress.check()
         return vectors
 
-    selection = select_diverse(candidates, options.fewshot_count, checked_embed)
+    limit_tokens = budget.available if budget is not None else None
+    selection = select_diverse(candidates, options.fewshot_count, checked_embed,
+                               costs=costs, budget=limit_tokens)
     found = log.get_decisions(c.key for c in selection.chosen)
-    return selection, tuple(fewshot_example(found[c.key]) for c in selection.chosen)
+    examples = tuple(fewshot_example(found[c.key]) for c in selection.chosen)
+    if budget is None:
+        return selection, examples, None
+    counter = options.count_tokens or approximate_counter
+    tokens = counter([format_example(example) for example in examples]) if examples else []
+    chosen = list(selection.chosen)
+    kept_examples = list(examples)
+    while tokens and sum(tokens) + len(tokens) - 1 > budget.available:
+        drop = tokens.index(max(tokens))  # the estimate was too low: the longest goes
+        del tokens[drop], chosen[drop], kept_examples[drop]
+    if len(chosen) != len(selection.chosen):
+        per_type = dict.fromkeys(selection.per_type, 0)
+        for candidate in chosen:
+            per_type[candidate.decision] = per_type.get(candidate.decision, 0) + 1
+        selection = replace(selection, chosen=tuple(chosen), per_type=per_type)
+    return selection, tuple(kept_examples), replace(budget, example_tokens=tuple(tokens))
 
 
 def _gate(log: PolicyDecisionLog, options: ExportOptions, progress: Progress) -> int:
@@ -103,15 +156,21 @@ def preview_export(log: PolicyDecisionLog, options: ExportOptions | None = None)
 
     Check :attr:`ExportPreview.ready` to see whether :func:`export_training_data` would run.
     """
+    return preview_with_budget(log, options)[0]
+
+
+def preview_with_budget(log: PolicyDecisionLog, options: ExportOptions | None = None
+                        ) -> tuple[ExportPreview, TokenBudget | None]:
+    """:func:`preview_export` and the examples' token budget (None without ``context_size``)."""
     options = options or ExportOptions()
     progress = Progress(options)
     corrections = _gate(log, options, progress)
     scan = run_scan(log, options, corrections, load_inputs(options), None, progress)
-    selection, examples = None, ()
+    selection, examples, budget = None, (), None
     if options.wants("fewshot"):
-        selection, examples = _choose_examples(log, scan.candidates, options, progress)
+        selection, examples, budget = _choose_examples(log, scan, options, progress)
     progress.stage("Preview ready", 1.0)
-    return scan.preview(corrections, selection, examples)
+    return scan.preview(corrections, selection, examples), budget
 
 
 def export_training_data(log: PolicyDecisionLog, output_dir: Path | str,
@@ -136,14 +195,14 @@ def export_training_data(log: PolicyDecisionLog, output_dir: Path | str,
         line_files = LineFiles(staging, options, inputs[0])
         scan = run_scan(log, options, corrections, inputs, line_files, progress)
         files = line_files.close()
-        selection, examples = None, ()
+        selection, examples, budget = None, (), None
         if options.wants("fewshot"):
-            selection, examples = _choose_examples(log, scan.candidates, options, progress)
+            selection, examples, budget = _choose_examples(log, scan, options, progress)
             files[FEWSHOT_FILE] = staging.write_text(
                 FEWSHOT_FILE, format_examples(examples), records=len(examples))
         preview = scan.preview(corrections, selection, examples)
         progress.stage("Writing the analysis report", 0.92)
-        report = _report(log, scan, preview, files)
+        report = _report(log, scan, preview, files, budget)
         files[REPORT_FILE] = staging.write_text(REPORT_FILE, _pretty_json(report))
         manifest = build_manifest(
             database=log.display_name, options=options, corrections=corrections,
@@ -157,7 +216,7 @@ def export_training_data(log: PolicyDecisionLog, output_dir: Path | str,
 
 
 def _report(log: PolicyDecisionLog, scan: Scan, preview: ExportPreview,
-            files: dict[str, FileInfo]) -> dict[str, Any]:
+            files: dict[str, FileInfo], budget: TokenBudget | None = None) -> dict[str, Any]:
     quality = {
         "near_duplicates_skipped": preview.near_duplicates_skipped,
         "fewshot_candidates": preview.fewshot_candidates,
@@ -169,6 +228,14 @@ def _report(log: PolicyDecisionLog, scan: Scan, preview: ExportPreview,
         "dpo_pairs_skipped": preview.dpo_pairs_skipped,
         "accepted_included": preview.accepted_included,
     }
+    if budget is not None:
+        quality["fewshot_tokens"] = {
+            "context_size": budget.context_size, "policy_and_instructions": budget.fixed,
+            "reserved_for_situation_and_answer": budget.reserved,
+            "available": budget.available, "used": budget.used,
+            "per_example": list(budget.example_tokens),
+            "outliers_skipped": budget.outliers_skipped, "measured_with": budget.measured_with,
+        }
     return scan.analysis.to_dict(
         by_model=review_counts(log, "model"), by_prompt=review_counts(log, "prompt_version"),
         quality=quality, exported={name: info.records for name, info in sorted(files.items())})

@@ -12,7 +12,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QMessageBox,
     QPlainTextEdit,
     QProgressBar,
@@ -47,12 +49,13 @@ from policy_desktop.export.options import (
 )
 from policy_desktop.ui.export_worker import ExportController
 from policy_desktop.ui.file_dialogs import existing_directory
-from policy_desktop.ui.settings import Settings
+from policy_desktop.ui.settings import CONTEXT_SIZES, Settings
 from policy_desktop.vocabulary import DECISIONS, TRAINING_GATE
 
 if TYPE_CHECKING:
     from policy_desktop.export.fewshot_selection import EmbedFn
     from policy_desktop.export.results import ExportPreview, ExportResult
+    from policy_desktop.export.token_budget import TokenBudget, TokenCounter
 
 FORMAT_LABELS: dict[str, str] = {
     "fewshot": "Few-shot examples for a new prompt version",
@@ -142,6 +145,17 @@ class OptionsPage(QWizardPage):
         self.fewshot_count.setRange(1, 64)
         self.fewshot_count.setValue(8)
         form.addRow("Few-shot examples:", self.fewshot_count)
+        self.context_size = QSpinBox()
+        self.context_size.setObjectName("exportContextSize")
+        self.context_size.setRange(*CONTEXT_SIZES)
+        self.context_size.setSingleStep(1024)
+        self.context_size.setGroupSeparatorShown(True)
+        self.context_size.setSuffix(" tokens")
+        self.context_size.setValue(settings.context_size)
+        self.context_size.setToolTip("The target model's context (n_ctx, as in Preferences): "
+                                     "the examples are chosen so the new prompt fits it")
+        form.addRow("Fit the examples into:", self.context_size)
+        self.excluded: set[str] = set()  # decision ids left out in the preview
         layout.addLayout(form)
         formats = QGroupBox("Formats")
         formats_layout = QVBoxLayout(formats)
@@ -165,10 +179,15 @@ class OptionsPage(QWizardPage):
         self.folder.textChanged.connect(self.completeChanged)
 
     def _default_folder(self) -> str:
+        """A new dated folder beside the last export: a second export never collides."""
         remembered = self._settings.export_folder
-        if remembered:
-            return remembered
-        return str(Path.home() / "policy-desktop-exports" / f"training_export_{date.today()}")
+        base = Path(remembered).expanduser().parent if remembered else (
+            Path.home() / "policy-desktop-exports")
+        name = f"training_export_{date.today()}"
+        candidate, number = base / name, 2
+        while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
+            candidate, number = base / f"{name}_{number}", number + 1
+        return str(candidate)
 
     def _browse(self) -> None:
         start = str(Path(self.folder.text()).parent)
@@ -190,12 +209,15 @@ class OptionsPage(QWizardPage):
                 f"\"Replace the folder if it already holds files\".")
             return False
         self._settings.export_folder = str(target)
+        self._settings.context_size = self.context_size.value()
         return True
 
     def options(self) -> ExportOptions:
         """The choices as the export package's options."""
         return ExportOptions(
             fewshot_count=self.fewshot_count.value(),
+            context_size=self.context_size.value(),
+            excluded_examples=frozenset(self.excluded),
             include_accepted=self.include_accepted.isChecked(),
             allow_suite_examples=not self.exclude_suite.isChecked(),
             force=self.replace_existing.isChecked(),
@@ -216,8 +238,11 @@ class PreviewPage(QWizardPage):
         self.setCommitPage(True)
         self._controller = controller
         self.preview: ExportPreview | None = None
+        self.budget: TokenBudget | None = None
         layout = QVBoxLayout(self)
         self.status = _plain_label("Selecting examples…")
+        self.budget_label = _plain_label()
+        self.budget_label.setObjectName("tokenBudget")
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.balance = _plain_label()
@@ -227,15 +252,36 @@ class PreviewPage(QWizardPage):
         self.files.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.files.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.files.setMaximumHeight(150)
+        self.example_list = QListWidget()
+        self.example_list.setObjectName("exampleList")
+        self.example_list.setMaximumHeight(150)
+        self.example_list.currentRowChanged.connect(self._show_example)
+        self.exclude_button = QPushButton("Leave this example out (another is chosen)")
+        self.exclude_button.setObjectName("excludeExample")
+        self.exclude_button.setEnabled(False)
+        self.exclude_button.clicked.connect(self.exclude_selected)
+        self.restore_button = QPushButton("Put the left-out examples back")
+        self.restore_button.setObjectName("restoreExamples")
+        self.restore_button.setVisible(False)
+        self.restore_button.clicked.connect(self.restore_excluded)
+        example_buttons = QHBoxLayout()
+        example_buttons.addWidget(self.exclude_button)
+        example_buttons.addWidget(self.restore_button)
+        example_buttons.addStretch(1)
         self.examples = QPlainTextEdit()
         self.examples.setReadOnly(True)
+        self.examples.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.examples.setPlaceholderText("The selected few-shot examples appear here.")
         layout.addWidget(self.status)
         layout.addWidget(self.busy)
         layout.addWidget(self.balance)
+        layout.addWidget(self.budget_label)
         layout.addWidget(self.files)
-        layout.addWidget(_plain_label("Few-shot examples:"))
+        layout.addWidget(_plain_label("Few-shot examples (select one to read it alone):"))
+        layout.addWidget(self.example_list)
+        layout.addLayout(example_buttons)
         layout.addWidget(self.examples, 1)
+        controller.worker.budgetReady.connect(self._set_budget)
         controller.worker.previewReady.connect(self._show)
         controller.worker.progress.connect(self._progress)
 
@@ -243,6 +289,14 @@ class PreviewPage(QWizardPage):
         wizard = self.wizard()
         assert isinstance(wizard, ExportWizard)
         self.preview = None
+        self.budget = None
+        self.budget_label.setText("")
+        self.example_list.clear()
+        self.exclude_button.setEnabled(False)
+        excluded = len(wizard.options_page.excluded)
+        self.restore_button.setVisible(excluded > 0)
+        self.restore_button.setText(f"Put the {excluded} left-out example"
+                                    f"{'s' if excluded != 1 else ''} back")
         self.busy.show()
         self.status.setText("Selecting examples (loading the embedding model the first time)…")
         self.examples.clear()
@@ -255,8 +309,27 @@ class PreviewPage(QWizardPage):
         if self.preview is None and self.isVisible():
             self.status.setText(f"{stage}…")
 
+    def _set_budget(self, budget: TokenBudget | None) -> None:
+        self.budget = budget
+
     def _show(self, preview: ExportPreview) -> None:
         self.preview = preview
+        budget = self.budget
+        if budget is not None:
+            outliers = (f" {budget.outliers_skipped} far longer than a typical example left "
+                        "out." if budget.outliers_skipped else "")
+            self.budget_label.setText(budget.describe() + outliers)
+        self.example_list.clear()
+        for number, example in enumerate(preview.fewshot):
+            situation = example.situation
+            who = " ".join(str(situation.get(key, "")) for key in ("actor", "action", "target"))
+            tokens = (f" · {budget.example_tokens[number]:,} tokens"
+                      if budget is not None and number < len(budget.example_tokens) else "")
+            text = f"{number + 1}. {example.decision} · {' '.join(who.split())[:80]}{tokens}"
+            item = QListWidgetItem(text)
+            if number < len(preview.fewshot_ids):
+                item.setData(Qt.ItemDataRole.UserRole, preview.fewshot_ids[number])
+            self.example_list.addItem(item)
         self.busy.hide()
         self.status.setText(
             f"{preview.corrections} corrections; {preview.fewshot_candidates} usable as "
@@ -278,6 +351,30 @@ class PreviewPage(QWizardPage):
                 self.files.setItem(row, column, QTableWidgetItem(text))
         self.files.resizeColumnsToContents()
         self.completeChanged.emit()
+
+    def _show_example(self, row: int) -> None:
+        preview = self.preview
+        self.exclude_button.setEnabled(preview is not None and row >= 0)
+        if preview is not None and 0 <= row < len(preview.fewshot):
+            self.examples.setPlainText(format_example(preview.fewshot[row]))
+
+    def exclude_selected(self) -> None:
+        """Leave the selected example out; the preview is computed again with a replacement."""
+        item = self.example_list.currentItem()
+        decision_id = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        if not decision_id:
+            return
+        wizard = self.wizard()
+        assert isinstance(wizard, ExportWizard)
+        wizard.options_page.excluded.add(str(decision_id))
+        self.initializePage()
+
+    def restore_excluded(self) -> None:
+        """Forget every left-out example and compute the preview again."""
+        wizard = self.wizard()
+        assert isinstance(wizard, ExportWizard)
+        wizard.options_page.excluded.clear()
+        self.initializePage()
 
     def isComplete(self) -> bool:
         return self.preview is not None
@@ -416,7 +513,7 @@ class ExportWizard(QWizard):
 
     def __init__(self, database: str, corrections: int, settings: Settings,
                  catalog: PromptCatalog | None = None, parent: QWidget | None = None, *,
-                 embed: EmbedFn | None = None) -> None:
+                 embed: EmbedFn | None = None, count_tokens: TokenCounter | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export training data")
         self.setObjectName("exportWizard")
@@ -425,7 +522,9 @@ class ExportWizard(QWizard):
         self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)
         self.setButtonText(QWizard.WizardButton.CommitButton, "Finish")
         self.setButtonText(QWizard.WizardButton.FinishButton, "Close")
-        self.controller = ExportController(database, self, embed=embed)
+        self.controller = ExportController(database, self, embed=embed,
+                                           count_tokens=count_tokens,
+                                           model_path=settings.model_path)
         catalog = catalog or PromptCatalog()
         self.readiness_page = ReadinessPage(corrections)
         self.options_page = OptionsPage(settings)
@@ -440,9 +539,11 @@ class ExportWizard(QWizard):
         self.resize(760, 600)
 
     def _run_suite(self) -> None:
-        if self.result_page.created_version:
-            self.runSuiteRequested.emit(self.result_page.created_version)
+        """Close first, then ask for the run: the run dialog must not open behind the wizard."""
+        version = self.result_page.created_version
+        if version:
             self.accept()
+            QTimer.singleShot(0, lambda: self.runSuiteRequested.emit(version))
 
     def done(self, result: int) -> None:
         self.controller.shutdown()

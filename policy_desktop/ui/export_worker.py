@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from policy_desktop.engine.embedding_process import ProcessEmbedder
     from policy_desktop.export.fewshot_selection import EmbedFn
     from policy_desktop.export.options import ExportOptions
+    from policy_desktop.export.token_budget import GgufTokenCounter, TokenCounter
 
 
 class ExportWorker(QObject):
@@ -27,6 +28,8 @@ class ExportWorker(QObject):
 
     Signals:
         progress(stage, fraction): from the export's own progress reports.
+        budgetReady(budget): the few-shot examples' ``TokenBudget`` (or None), just
+            before the preview it belongs to.
         previewReady(preview): an ``ExportPreview``.
         exported(result): an ``ExportResult``; the folder is complete.
         failed(message): nothing was written.
@@ -34,15 +37,21 @@ class ExportWorker(QObject):
     """
 
     progress = Signal(str, float)
+    budgetReady = Signal(object)
     previewReady = Signal(object)
     exported = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, database: str, embed: EmbedFn | None = None) -> None:
+    def __init__(self, database: str, embed: EmbedFn | None = None,
+                 count_tokens: TokenCounter | None = None,
+                 model_path: str | None = None) -> None:
         super().__init__()
         self._database = database
         self._embed = embed
+        self._count_tokens = count_tokens
+        self._model_path = model_path
+        self._counter: GgufTokenCounter | None = None
         self._log: PolicyDecisionLog | None = None
         self._embedder: ProcessEmbedder | None = None
         self._stop = threading.Event()
@@ -63,19 +72,28 @@ class ExportWorker(QObject):
             if self._embedder is None:
                 self._embedder = ProcessEmbedder()  # torch stays out of the GUI process
             embed = self._embedder.encode
+        count_tokens = self._count_tokens
+        if count_tokens is None and options.context_size is not None:
+            from policy_desktop.export.token_budget import GgufTokenCounter
+
+            if self._counter is None:  # the target model's tokenizer, in a child process
+                self._counter = GgufTokenCounter(self._model_path)
+            count_tokens = self._counter
         self._stop.clear()
-        return self._log, replace(options, embed=embed,
+        return self._log, replace(options, embed=embed, count_tokens=count_tokens,
                                   on_progress=self.progress.emit,
                                   should_stop=self._stop.is_set)
 
     @Slot(object)
     def preview(self, options: ExportOptions) -> None:
         """Compute what an export with ``options`` would write."""
-        from policy_desktop.export.training import preview_export
+        from policy_desktop.export.training import preview_with_budget
 
         try:
             log, options = self._prepared(options)
-            self.previewReady.emit(preview_export(log, options))
+            preview, budget = preview_with_budget(log, options)
+            self.budgetReady.emit(budget)
+            self.previewReady.emit(preview)
         except Exception as error:  # shown to the person in the wizard
             self.failed.emit(_message(error))
 
@@ -102,6 +120,9 @@ class ExportWorker(QObject):
         if self._embedder is not None:
             self._embedder.close()
             self._embedder = None
+        if self._counter is not None:
+            self._counter.close()
+            self._counter = None
 
 
 def _message(error: Exception) -> str:
@@ -115,8 +136,10 @@ class ExportController(WorkerThread):
     _exportRequested = Signal(str, object)
 
     def __init__(self, database: str, parent: QObject | None = None, *,
-                 embed: EmbedFn | None = None) -> None:
-        super().__init__(ExportWorker(database, embed), "policy-desktop-export", parent)
+                 embed: EmbedFn | None = None, count_tokens: TokenCounter | None = None,
+                 model_path: str | None = None) -> None:
+        super().__init__(ExportWorker(database, embed, count_tokens, model_path),
+                         "policy-desktop-export", parent)
         self.worker: ExportWorker
         self._previewRequested.connect(self.worker.preview)
         self._exportRequested.connect(self.worker.export)

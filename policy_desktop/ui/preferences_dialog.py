@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from policy_desktop.ui.file_dialogs import open_file_name, save_file_name
-from policy_desktop.ui.settings import THEMES, Settings
+from policy_desktop.ui.settings import CONTEXT_SIZES, THEMES, Settings
 
 
 def _with_browse(edit: QLineEdit, browse: QPushButton) -> QWidget:
@@ -77,6 +77,15 @@ class PreferencesDialog(QDialog):
         self.gpu_layers.setRange(-1, 999)
         self.gpu_layers.setSpecialValueText("all")
         self.gpu_layers.setValue(settings.gpu_layers)
+        self.context_size = QSpinBox()
+        self.context_size.setObjectName("contextSize")
+        self.context_size.setRange(*CONTEXT_SIZES)
+        self.context_size.setSingleStep(1024)
+        self.context_size.setSuffix(" tokens")
+        self.context_size.setGroupSeparatorShown(True)
+        self.context_size.setValue(settings.context_size)
+        self.context_size.setToolTip("llama.cpp's context (n_ctx): the prompt and the answer must "
+                                     "fit; exported few-shot examples are chosen to fit it")
         self.coverage = QDoubleSpinBox()
         self.coverage.setObjectName("coverageThreshold")
         self.coverage.setRange(0.0, 1.0)
@@ -95,6 +104,7 @@ class PreferencesDialog(QDialog):
         data_form.addRow("Model file (GGUF):", _with_browse(self.model_path, model_browse))
         data_form.addRow("CPU threads:", self.threads)
         data_form.addRow("GPU layers:", self.gpu_layers)
+        data_form.addRow("Context size:", self.context_size)
         data_form.addRow("Coverage to pass:", self.coverage)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -130,6 +140,7 @@ class PreferencesDialog(QDialog):
         settings.model_path = self.model_path.text()
         settings.threads = self.threads.value()
         settings.gpu_layers = self.gpu_layers.value()
+        settings.context_size = self.context_size.value()
         settings.coverage_threshold = self.coverage.value()
         settings.sync()
 

@@ -17,6 +17,9 @@ SETTINGS_FILE = "policy-desktop.ini"
 THEMES: tuple[str, ...] = ("light", "dark")
 DEFAULT_COVERAGE_THRESHOLD = 0.5
 DEFAULT_GPU_LAYERS = -1  # llama.cpp: -1 offloads every layer when a GPU is present
+DEFAULT_CONTEXT_SIZE = 4096  # llama.cpp's n_ctx of the runs (EngineSettings.n_ctx)
+CONTEXT_SIZES: tuple[int, int] = (512, 131_072)
+CONTEXT_SIZE_KEY = "model/context_size"
 
 
 class Settings:
@@ -114,6 +117,20 @@ class Settings:
     @gpu_layers.setter
     def gpu_layers(self, value: int) -> None:
         self._set("model/gpu_layers", max(-1, int(value)))
+
+    @property
+    def context_size(self) -> int:
+        """The model's context in tokens (``n_ctx``): runs use it, the few-shot export fits it."""
+        value = int(self._get(CONTEXT_SIZE_KEY, DEFAULT_CONTEXT_SIZE, int))
+        low, high = CONTEXT_SIZES
+        return value if low <= value <= high else DEFAULT_CONTEXT_SIZE
+
+    @context_size.setter
+    def context_size(self, value: int) -> None:
+        low, high = CONTEXT_SIZES
+        if not low <= int(value) <= high:
+            raise ValueError(f"context size must be between {low} and {high}, not {value}")
+        self._set(CONTEXT_SIZE_KEY, int(value))
 
     @property
     def coverage_threshold(self) -> float:

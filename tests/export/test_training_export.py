@@ -556,3 +556,78 @@ def test_export_with_the_real_embedding_model(tmp_path: Path) -> None:
         {"allow": 2, "deny": 2, "require_attestation": 2, "require_mfa": 2})
     assert len({e.situation["target"] for e in examples}) == 8  # one per topic
     assert result.preview.near_duplicates_skipped == 56 - 8
+
+
+# --- the token budget (issue 12 item 9) -------------------------------------------------
+
+NOTE = "Ticket 4411 approved by the change board; see the attached runbook. " * 300
+
+
+def budget_log(path: Path) -> PolicyDecisionLog:
+    """60 corrections; the only require_attestation one carries a 20,000-character note."""
+    specs = corrections(40) + corrections(19, "require_mfa")
+    specs.append(Spec(model="allow", human="require_attestation",
+                      situation=situation(999, note=NOTE[:20_000])))
+    return build_log(path, specs)
+
+
+def test_fewshot_examples_fit_the_context_and_leave_out_outliers(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from policy_desktop.engine.prompts import build_system
+    from policy_desktop.export.token_budget import (
+        ANSWER_RESERVE,
+        SITUATION_RESERVE,
+        approximate_tokens,
+    )
+
+    outlier = "dec_2026-02-02T0805_" + f"{59:08x}"
+    with budget_log(tmp_path / "decisions.db") as log:
+        unbounded = preview_export(log, options())
+        assert outlier in unbounded.fewshot_ids  # the only one of its type: chosen before
+        result = export(log, tmp_path / "out", context_size=4096)
+    assert outlier not in result.preview.fewshot_ids
+    tokens = result.report["quality"]["fewshot_tokens"]
+    assert tokens["outliers_skipped"] == 1
+    assert tokens["used"] <= tokens["available"]
+    assert tokens["context_size"] == 4096 and tokens["measured_with"] == "an approximation"
+    examples = parse_examples((tmp_path / "out" / FEWSHOT_FILE).read_text(encoding="utf-8"))
+    assert len(examples) == len(result.preview.fewshot_ids) >= 4
+    version = replace(PromptCatalog().get(DEFAULT_PROMPT_VERSION), examples=tuple(examples))
+    system = build_system(version, load_policy())  # the new prompt version's system part
+    assert approximate_tokens(system) + SITUATION_RESERVE + ANSWER_RESERVE <= 4096
+
+
+def test_excluded_examples_are_replaced(tmp_path: Path) -> None:
+    with budget_log(tmp_path / "decisions.db") as log:
+        first = preview_export(log, options(context_size=4096))
+        dropped = first.fewshot_ids[0]
+        second = preview_export(log, options(context_size=4096,
+                                             excluded_examples=frozenset({dropped})))
+    assert dropped not in second.fewshot_ids
+    assert len(second.fewshot_ids) == len(first.fewshot_ids)
+
+
+def test_a_small_context_takes_fewer_examples(tmp_path: Path) -> None:
+    with budget_log(tmp_path / "decisions.db") as log:
+        roomy = training.preview_with_budget(log, options(context_size=8192))
+        tight = training.preview_with_budget(log, options(context_size=4096, fewshot_count=20))
+    assert roomy[1] is not None and tight[1] is not None
+    assert len(roomy[0].fewshot_ids) == 8
+    assert tight[1].used <= tight[1].available < roomy[1].available
+    assert len(tight[0].fewshot_ids) < 20
+    assert "tokens of the" in tight[1].describe()
+
+
+@pytest.mark.slow
+def test_the_gguf_counter_counts_with_the_models_tokenizer() -> None:
+    from policy_desktop.export.token_budget import GgufTokenCounter, approximate_tokens
+
+    counter = GgufTokenCounter()  # the bundled model, in a child process
+    try:
+        texts = ["Members may read documentation.", "0123456789abcdefABCDEF" * 20, NOTE]
+        counts = counter(texts)
+    finally:
+        counter.close()
+    assert all(count > 0 for count in counts)
+    assert all(approximate_tokens(t) >= n for t, n in zip(texts, counts, strict=True))

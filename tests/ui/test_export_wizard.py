@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import QWizard
 from pytestqt.qtbot import QtBot
 
 from policy_desktop.engine.prompts import PromptCatalog, parse_examples
+from policy_desktop.export.token_budget import approximate_counter
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.ui.export_wizard import ExportWizard, PageId
 from policy_desktop.ui.settings import Settings
@@ -58,7 +60,8 @@ def make_wizard(qtbot: QtBot, settings: Settings) -> Iterator:
     made: list[ExportWizard] = []
 
     def make(database: Path, corrections: int) -> ExportWizard:
-        wizard = ExportWizard(str(database), corrections, settings, embed=fake_embed)
+        wizard = ExportWizard(str(database), corrections, settings, embed=fake_embed,
+                              count_tokens=approximate_counter)
         qtbot.addWidget(wizard)
         wizard.show()
         made.append(wizard)
@@ -143,3 +146,93 @@ def test_non_empty_folder_needs_replace(tmp_path: Path, make_wizard, qtbot: QtBo
     assert wizard.currentId() == PageId.OPTIONS
     assert warnings and str(target) in warnings[0]
     assert (target / "keep.txt").read_text() == "mine"
+
+
+# --- issue 12 items 9 and 12 --------------------------------------------------------------
+
+NOTE = "Ticket 4411 approved by the change board; see the attached runbook. " * 300
+
+
+def build_with_outlier(path: Path) -> tuple[Path, str]:
+    """50 corrections; one more, the only allow, carries a 20,000-character note."""
+    build(path, 50)
+    with PolicyDecisionLog(path) as log:
+        outlier = log.log_decision(PolicyDecision(
+            situation={"actor": "ops", "role": "admin", "action": "write",
+                       "target": "docs/changes.md", "note": NOTE[:20_000]},
+            model_name="Gemma 3 270m", model_version="Q4_K_M",
+            prompt_version="v2_fewshot_8examples", decision="deny", classification="docs",
+            risk_level="low", reasoning="Deny.", expected_decision="allow",
+            decision_correct=False))
+        log.mark_reviewed(outlier, review_decision="allow",
+                          review_reasoning="Routine documentation change.", reviewer="dana")
+    return path, outlier
+
+
+def test_preview_fits_the_context_and_an_example_can_be_left_out(
+        tmp_path: Path, make_wizard, qtbot: QtBot) -> None:
+    database, outlier = build_with_outlier(tmp_path / "d.db")
+    target = tmp_path / "out"
+    wizard = make_wizard(database, 51)
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    wizard.options_page.folder.setText(str(target))
+    assert wizard.options_page.context_size.value() == 4096
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    page = wizard.preview_page
+    qtbot.waitUntil(lambda: page.preview is not None, timeout=30_000)
+    assert page.preview is not None and outlier not in page.preview.fewshot_ids
+    assert page.budget is not None and page.budget.used <= page.budget.available
+    assert "tokens of the" in page.budget_label.text()
+    assert "1 far longer than a typical example left out" in page.budget_label.text()
+    assert page.example_list.count() == len(page.preview.fewshot) == 8
+    assert "tokens" in page.example_list.item(0).text()
+
+    left_out = page.preview.fewshot_ids[2]
+    rect = page.example_list.visualItemRect(page.example_list.item(2))
+    qtbot.mouseClick(page.example_list.viewport(), Qt.MouseButton.LeftButton,
+                     pos=rect.center())
+    assert page.example_list.currentRow() == 2
+    assert page.examples.toPlainText().startswith("### Situation")
+    _click_button(qtbot, page.exclude_button)
+    qtbot.waitUntil(lambda: page.preview is not None, timeout=30_000)
+    assert left_out not in page.preview.fewshot_ids
+    assert len(page.preview.fewshot_ids) == 8  # another one took its place
+    assert page.restore_button.isVisible()
+    _click(qtbot, wizard, QWizard.WizardButton.CommitButton)
+    qtbot.waitUntil(lambda: wizard.result_page.result is not None, timeout=60_000)
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert left_out in json.dumps(manifest)
+    report = json.loads((target / "analysis_report.json").read_text())
+    assert report["quality"]["fewshot_tokens"]["used"] <= 4096
+
+
+def test_a_second_export_the_same_day_gets_a_new_folder(
+        tmp_path: Path, make_wizard, qtbot: QtBot, settings: Settings) -> None:
+    first = tmp_path / "exports" / f"training_export_{date.today()}"
+    first.mkdir(parents=True)
+    (first / "manifest.json").write_text("{}")
+    settings.export_folder = str(first)
+    wizard = make_wizard(build(tmp_path / "d.db", 50), 50)
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    suggested = Path(wizard.options_page.folder.text())
+    assert suggested == first.parent / f"training_export_{date.today()}_2"
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)  # no "Folder not empty"
+    assert wizard.currentId() == PageId.PREVIEW
+
+
+def test_run_the_suite_closes_the_wizard_before_the_run_dialog_opens(
+        tmp_path: Path, make_wizard, qtbot: QtBot) -> None:
+    database = build(tmp_path / "d.db", 50)
+    wizard = make_wizard(database, 50)
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    wizard.options_page.folder.setText(str(tmp_path / "out"))
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    qtbot.waitUntil(lambda: wizard.preview_page.preview is not None, timeout=30_000)
+    _click(qtbot, wizard, QWizard.WizardButton.CommitButton)
+    qtbot.waitUntil(lambda: wizard.result_page.result is not None, timeout=60_000)
+    assert wizard.result_page.create_prompt_version("v3_closing")
+    visible_when_asked: list[bool] = []
+    wizard.runSuiteRequested.connect(lambda _v: visible_when_asked.append(wizard.isVisible()))
+    with qtbot.waitSignal(wizard.runSuiteRequested):
+        _click_button(qtbot, wizard.result_page.run_suite)
+    assert visible_when_asked == [False]
