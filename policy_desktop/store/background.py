@@ -60,6 +60,8 @@ SPILL_SUFFIX = ".unstored.jsonl"
 REASON_KEY = "unstored_reason"
 _ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 _MAX_BACKOFF = 2.0
+SPILL_BUFFER = 1 << 16
+"""Bytes of spilled lines gathered before they are written."""
 WARNING_INTERVAL = 10.0
 """Seconds between two warnings about spilled decisions."""
 
@@ -117,32 +119,63 @@ _STOP = object()
 
 
 class _SpillFile:
-    """Appends decisions to a JSONL file, one ``write`` per line (safe across threads)."""
+    """Appends decisions to a JSONL file in whole lines (safe across threads and processes).
 
-    def __init__(self, path: Path) -> None:
+    Lines gather in memory and go out in chunks of whole lines, one ``write`` each (so
+    processes sharing the file never interleave inside a line), once ``SPILL_BUFFER``
+    bytes wait or on :meth:`flush` (the writer thread flushes after every batch, and
+    :meth:`close`): a full queue then costs the caller no system call, which would hand
+    the GIL to the writer for up to a switch interval. The buffer holds what the queue
+    would have held; it is as safe as the queue.
+    """
+
+    def __init__(self, path: Path, on_lost: Callable[[list[PolicyDecision]], None]) -> None:
         self.path = path
+        self._on_lost = on_lost
         self._fd: int | None = None
         self._lock = threading.Lock()
+        self._pending: list[tuple[PolicyDecision, bytes]] = []
+        self._size = 0
 
-    def write(self, decisions: list[PolicyDecision], reason: str) -> list[PolicyDecision]:
-        """Append ``decisions``; return those that could not be written."""
-        failed: list[PolicyDecision] = []
+    def write(self, decisions: list[PolicyDecision], reason: str) -> None:
+        """Queue ``decisions`` for the file (written now if the buffer is full)."""
+        lines = [(decision, _spill_line(decision, reason)) for decision in decisions]
         with self._lock:
-            for decision in decisions:
-                try:
-                    if self._fd is None:
-                        self.path.parent.mkdir(parents=True, exist_ok=True)
-                        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-                                           0o600)
-                    os.write(self._fd, _spill_line(decision, reason))
-                except OSError as error:
-                    failed.append(decision)
-                    print(f"policy-desktop: cannot write {self.path} ({error}); decision "
-                          f"{decision.decision_id} is lost: {_spill_line(decision, reason)!r}",
-                          file=sys.stderr, flush=True)
-        return failed
+            self._pending.extend(lines)
+            self._size += sum(len(line) for _, line in lines)
+            if self._size < SPILL_BUFFER:
+                return
+            lost = self._write_pending()
+        if lost:
+            self._on_lost(lost)
+
+    def flush(self) -> None:
+        """Write every line waiting in memory."""
+        with self._lock:
+            lost = self._write_pending()
+        if lost:
+            self._on_lost(lost)
+
+    def _write_pending(self) -> list[PolicyDecision]:
+        if not self._pending:
+            return []
+        pending, self._pending, self._size = self._pending, [], 0
+        data = memoryview(b"".join(line for _, line in pending))
+        try:
+            if self._fd is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as error:
+            for decision, line in pending:
+                print(f"policy-desktop: cannot write {self.path} ({error}); decision "
+                      f"{decision.decision_id} is lost: {line!r}", file=sys.stderr, flush=True)
+            return [decision for decision, _ in pending]
+        return []
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)
@@ -214,7 +247,8 @@ class BackgroundLogger:
         self._lock_wait = lock_wait
         self._close_timeout = close_timeout
         self._on_unstored = on_unstored
-        self._spill = _SpillFile(Path(spill_path) if spill_path else default_spill_path(log))
+        self._spill = _SpillFile(Path(spill_path) if spill_path else default_spill_path(log),
+                                 self._lost_in_spill)
         self._counts_lock = threading.Lock()
         self._accepted = 0
         self._stored = 0
@@ -359,16 +393,20 @@ class BackgroundLogger:
             self._unstored(leftovers, reason)
 
     def _unstored(self, decisions: list[PolicyDecision], reason: str) -> None:
-        lost = self._spill.write(decisions, reason)
         with self._counts_lock:
-            self._spilled += len(decisions) - len(lost)
-            self._lost += len(lost)
+            self._spilled += len(decisions)
+        self._spill.write(decisions, reason)
         self._warn(len(decisions), reason)
         if self._on_unstored is not None:
             try:
                 self._on_unstored(decisions, reason)
             except Exception:  # a reporting hook must not stop the logging
                 _logger.exception("on_unstored failed")
+
+    def _lost_in_spill(self, decisions: list[PolicyDecision]) -> None:
+        with self._counts_lock:
+            self._spilled -= len(decisions)
+            self._lost += len(decisions)
 
     def _warn(self, count: int, reason: str | None, *, final: bool = False) -> None:
         """A warning for the first spill, then at most one per WARNING_INTERVAL with the
@@ -401,6 +439,7 @@ class BackgroundLogger:
                     self._in_batch = len(batch)
                     self._store(batch)
                     self._in_batch = 0
+                self._spill.flush()
                 for marker in markers:
                     marker.done.set()
             self._drain()

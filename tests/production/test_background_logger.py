@@ -187,6 +187,20 @@ def test_spills_are_summarised_not_logged_one_by_one(
     assert "queue was full" in warnings[0] and "policy-desktop import" in warnings[0]
 
 
+def test_an_unwritable_spill_file_counts_as_lost_and_prints_the_decision(
+        db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    PolicyDecisionLog(db_path).close()
+    (tmp_path / "a-file").write_text("not a folder")
+    logger = BackgroundLogger(db_path, queue_size=1, batch_size=1, lock_wait=0.1,
+                              close_timeout=0.2, spill_path=tmp_path / "a-file" / "x.jsonl")
+    with WriteLockHolder(db_path):
+        ids = [logger.log(decision(i)) for i in range(5)]
+        stats = logger.close()
+    assert (stats.stored, stats.spilled, stats.lost) == (0, 0, 5)
+    err = capsys.readouterr().err
+    assert all(f"decision {i} is lost" in err for i in ids)
+
+
 def test_many_threads_log_at_once(db_path: Path) -> None:
     with BackgroundLogger(db_path, flush_interval=0.01) as logger:
         def produce(worker: int) -> None:
