@@ -23,7 +23,12 @@ from PySide6.QtWidgets import (
 from policy_desktop.store import PolicyDecision, ReviewEvent
 from policy_desktop.ui.decision_style import REVIEW_ACTION_LABELS, decision_label
 from policy_desktop.ui.detail_view import DetailView, mute, plain_label
-from policy_desktop.ui.review_form import ReviewForm, describe_outcome, form_outcome
+from policy_desktop.ui.review_form import (
+    FormOutcome,
+    ReviewForm,
+    describe_outcome,
+    form_outcome,
+)
 from policy_desktop.ui.shortcuts import hint
 from policy_desktop.vocabulary import DECISIONS, UNPARSEABLE
 
@@ -65,6 +70,7 @@ class ReviewPanel(QWidget):
         self._revealed = True
         self._blind_choice: str | None = None
         self._shown_at = 0.0  # monotonic time the decision on show appeared
+        self._reasoning_warned_at: float | None = None  # see _argues_the_old_decision
 
         self.detail = DetailView()
         self.scroll = QScrollArea()
@@ -108,7 +114,7 @@ class ReviewPanel(QWidget):
         layout.addWidget(self.stack)
 
         self.form.decision_clicked.connect(self.choose_decision)
-        self.form.reasoning_edited.connect(self._refresh)
+        self.form.reasoning_edited.connect(self._forget_warning)
         self.form.accept_clicked.connect(lambda: self._clicked(self.accept))
         self.form.commit_clicked.connect(lambda: self._clicked(self.commit))
         self.form.skip_clicked.connect(lambda: self._clicked(self.skip))
@@ -141,6 +147,7 @@ class ReviewPanel(QWidget):
             return
         self._decision = decision
         self._blind_choice = None
+        self._reasoning_warned_at = None
         self._shown_at = time.monotonic()
         if decision is None:
             self.stack.setCurrentIndex(0)
@@ -191,6 +198,7 @@ class ReviewPanel(QWidget):
         if self._decision is None or decision not in DECISIONS:
             return
         self.form.set_chosen_decision(decision)
+        self._reasoning_warned_at = None
         if not self._revealed:
             self._blind_choice = decision
             self._reveal()
@@ -213,6 +221,15 @@ class ReviewPanel(QWidget):
         assert decision is not None and decision.decision_id is not None
         outcome = form_outcome(decision.decision, decision.reasoning,
                                self.form.chosen_decision(), self.form.reasoning_text())
+        if self._argues_the_old_decision(outcome):
+            warned = self._reasoning_warned_at
+            interval = QApplication.doubleClickInterval() / 1000
+            if warned is None:
+                self._reasoning_warned_at = time.monotonic()
+                self._refresh()
+                return
+            if time.monotonic() - warned < interval:
+                return  # the second half of a double click is no "keep it anyway"
         self.submitted.emit(ReviewSubmission(
             decision.decision_id, outcome.review_decision, outcome.review_reasoning,
             self._blind_choice))
@@ -224,11 +241,22 @@ class ReviewPanel(QWidget):
 
     # --- internals ----------------------------------------------------------------------
 
+    def _forget_warning(self) -> None:
+        self._reasoning_warned_at = None
+        self._refresh()
+
     def _clicked(self, action: Callable[[], None]) -> None:
         interval = QApplication.doubleClickInterval() / 1000
         if time.monotonic() - self._shown_at < interval:
             return  # the second click of a double click on the previous decision
         action()
+
+    def _argues_the_old_decision(self, outcome: FormOutcome) -> bool:
+        """A decision-only correction keeps the model's reasoning, which argued for the
+        model's decision: the training data would pair the new decision with it."""
+        decision = self._decision
+        return (decision is not None and outcome.action == "correct_decision"
+                and bool((decision.reasoning or "").strip()))
 
     def _is_refresh_of_shown(self, decision: PolicyDecision | None) -> bool:
         shown = self._decision
@@ -295,6 +323,12 @@ class ReviewPanel(QWidget):
             return
         outcome = form_outcome(decision.decision, decision.reasoning,
                                self.form.chosen_decision(), self.form.reasoning_text())
+        if self._reasoning_warned_at is not None and self._argues_the_old_decision(outcome):
+            self.form.set_status(
+                f"The reasoning still argues for {decision_label(decision.decision)}: press "
+                f"{hint('focus_reasoning')} to rewrite it, or {hint('commit')} again to keep "
+                f"it as it is", note)
+            return
         self.form.set_status(describe_outcome(outcome, decision.decision), note)
 
     def _note(self, decision: PolicyDecision) -> str:

@@ -80,7 +80,10 @@ def test_keyboard_review_flow_writes_the_database(
     qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
 
     key(qtbot, window, Qt.Key.Key_2)  # choose deny …
-    key(qtbot, window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # … and save
+    key(qtbot, window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # … save:
+    assert "still argues" in window.panel.form.status.text()  # the reasoning says allow
+    assert not stored(db_path, ids[1]).reviewed
+    key(qtbot, window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # keep it
     second = stored(db_path, ids[1])
     assert second.review_decision == "deny" and second.review_action == "correct_decision"
     assert second.decision == "allow"  # the model's output is never overwritten
@@ -115,6 +118,7 @@ def test_commit_with_the_numeric_enter_key_and_the_toolbar(
     activate(qtbot, window)
     key(qtbot, window, Qt.Key.Key_4)
     key(qtbot, window, Qt.Key.Key_Enter, Qt.KeyboardModifier.ControlModifier)
+    key(qtbot, window, Qt.Key.Key_Enter, Qt.KeyboardModifier.ControlModifier)  # keep reasoning
     assert stored(db_path, ids[0]).review_decision == "require_mfa"
     qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
     window.actions_by_id["accept"].trigger()

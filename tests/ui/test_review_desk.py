@@ -79,7 +79,8 @@ def test_blind_review_hides_the_answer_in_the_table_until_chosen(
     wait_idle(qtbot, window)
     assert "Allow" in cell(window, 0, Col.DECISION)  # revealed for this one …
     assert cell(window, 1, Col.DECISION) == HIDDEN_TEXT  # … not for the others
-    qtbot.keyClick(window.table, Qt.Key.Key_Return, CTRL)
+    for _ in range(2):  # save; the reasoning argued for allow: save again to keep it
+        qtbot.keyClick(window.table, Qt.Key.Key_Return, CTRL)
     wait_idle(qtbot, window)
     with PolicyDecisionLog(db_path) as log:
         first = log.get_decision(ids[0])
@@ -132,7 +133,9 @@ def test_double_clicking_save_or_accept_records_one_review(
 
     qtbot.wait(450)
     qtbot.mouseClick(panel.form.decision_buttons["deny"], Qt.MouseButton.LeftButton)
-    qtbot.mouseClick(panel.form.commit_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.form.commit_button, Qt.MouseButton.LeftButton)  # asks first
+    qtbot.wait(450)
+    qtbot.mouseClick(panel.form.commit_button, Qt.MouseButton.LeftButton)  # keeps it
     qtbot.wait(200)  # the second click of a slow double click
     qtbot.mouseClick(panel.form.commit_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
@@ -185,6 +188,7 @@ def test_keys_pressed_while_the_next_decision_loads_wait_for_it(
     assert window.feed.loading  # the panel still draws the first decision
     press(qtbot, window, Qt.Key.Key_4)  # meant for the second one
     press(qtbot, window, Qt.Key.Key_Return, CTRL)
+    press(qtbot, window, Qt.Key.Key_Return, CTRL)  # keep the model's reasoning
     wait_idle(qtbot, window)
     qtbot.waitUntil(lambda: window.executor.idle and not window.feed.loading, timeout=WAIT_MS)
     wait_idle(qtbot, window)

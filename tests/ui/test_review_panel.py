@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QWidget
@@ -191,10 +193,16 @@ def test_accept_submits_no_decision_and_no_reasoning(
 
 def test_choose_deny_then_commit_is_a_decision_correction(
         qtbot: QtBot, panel: ReviewPanel, log: PolicyDecisionLog) -> None:
+    """Issue 12 item 11: the model's reasoning argued for allow; saving the new decision
+    with it asks first, and saving again keeps it."""
     decision = logged(log)
     show(panel, log, decision)
     qtbot.mouseClick(panel.form.decision_buttons["deny"], Qt.MouseButton.LeftButton)
     assert panel.form.status.text() == "Will record: correct decision (Allow → Deny)"
+    with qtbot.assertNotEmitted(panel.submitted):
+        qtbot.mouseClick(panel.form.commit_button, Qt.MouseButton.LeftButton)
+    assert panel.form.status.text() == ("The reasoning still argues for Allow: press R to "
+                                        "rewrite it, or Ctrl+Enter again to keep it as it is")
     submission = submit(qtbot, panel, panel.form.commit_button)
     assert submission == ReviewSubmission(decision.decision_id or "", "deny", None, None)
     assert record(log, submission) == "correct_decision"
@@ -263,8 +271,9 @@ def test_programmatic_actions_match_the_buttons(
         panel.choose_decision(choice)
         assert panel.form.chosen_decision() == choice
         assert panel.form.decision_buttons[choice].isChecked()
+    panel.commit()  # the reasoning still argues for allow: asked first …
     with qtbot.waitSignal(panel.submitted) as blocker:
-        panel.commit()
+        panel.commit()  # … kept on the second
     assert blocker.args[0].review_decision == "require_mfa"
     with qtbot.waitSignal(panel.submitted) as blocker:
         panel.accept()
@@ -464,3 +473,33 @@ def test_format_value() -> None:
     assert format_value([{"a": 1}, 2]) == "- a: 1\n- 2"
     assert local_time("not a time") == "not a time"
     assert local_time(None) == "—"
+
+
+def test_rewriting_the_reasoning_after_the_prompt_records_both(
+        qtbot: QtBot, panel: ReviewPanel, log: PolicyDecisionLog, qapp: object) -> None:
+    decision = logged(log)
+    show(panel, log, decision)
+    panel.choose_decision("deny")
+    with qtbot.assertNotEmitted(panel.submitted):
+        panel.commit()
+    assert "still argues for Allow" in panel.form.status.text()
+    panel.focus_reasoning()
+    panel.form.set_reasoning_text("The readme is internal; members may not read it.")
+    assert panel.form.status.text().startswith("Will record: correct both")
+    submission = submit(qtbot, panel, panel.form.commit_button)
+    assert submission.review_reasoning == "The readme is internal; members may not read it."
+    assert record(log, submission) == "correct_both"
+
+
+def test_a_double_click_on_save_does_not_confirm_the_reasoning(
+        qtbot: QtBot, panel: ReviewPanel, log: PolicyDecisionLog, qapp: Any) -> None:
+    qapp.setDoubleClickInterval(400)
+    decision = logged(log)
+    show(panel, log, decision)
+    qtbot.wait(450)
+    panel.choose_decision("deny")
+    with qtbot.assertNotEmitted(panel.submitted):
+        for _ in range(2):
+            qtbot.mouseClick(panel.form.commit_button, Qt.MouseButton.LeftButton)
+    qtbot.wait(450)
+    submit(qtbot, panel, panel.form.commit_button)
