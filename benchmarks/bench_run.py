@@ -17,7 +17,13 @@ What it checks (the run's performance requirement):
   over the LLM time (sum of ``ModelAnswer.seconds``, the first prefix evaluation included)
   and over the whole ``ScenarioRunner.run`` wall time (evaluation and logging included);
 * what prefix reuse saves (the same suite with ``reuse_prefix=False``) and what
-  ``compute_confidence`` costs (goal <= 10 % of the suite time).
+  ``compute_confidence`` costs (goal <= 10 % of the suite time);
+* what running the model in a child process costs (the app and ``policy-desktop run`` do,
+  so a crash in llama.cpp cannot take them down): the same suite through a
+  :class:`ModelProcess` and in-process, alternated, both warm (goal <= 5 % of the suite
+  time), and that the child's model stays loaded between runs;
+* with ``--native-python PY``: the portable build's raw rates beside those of another
+  environment's llama-cpp-python (e.g. a ``-march=native`` build), the cost of portability.
 
 Every suite goes through :meth:`ScenarioRunner.run` into a temporary database, starting from
 an empty KV cache. The rates are probed before and after the suites (median used). The main
@@ -33,7 +39,7 @@ uses every core, its OpenMP threads spin-wait on each other and every timing bec
 and erratic (a warning says so): compare with ``--threads 1`` or ``OMP_WAIT_POLICY=PASSIVE``.
 
 Run: ``.venv/bin/python benchmarks/bench_run.py [--scenarios N] [--model PATH]
-[--threads N] [--json]`` (progress goes to stderr).
+[--threads N] [--child-repeats N] [--native-python PY] [--json]`` (progress goes to stderr).
 """
 
 from __future__ import annotations
@@ -251,7 +257,11 @@ class Progress:
 
     def scenario_started(self, index: int, total: int, scenario: Scenario) -> None: ...
 
+    def prompt_evaluated(self, done: int, total: int) -> None: ...
+
     def text_generated(self, piece: str) -> None: ...
+
+    def scoring(self) -> None: ...
 
     def decision_logged(self, index: int, total: int, result: ScenarioResult) -> None:
         answer = result.answer
@@ -540,6 +550,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=None, help="llama.cpp threads (default: the engine's)"
     )
+    parser.add_argument("--child-repeats", type=int, default=2, metavar="N",
+                        help="child-process vs in-process suite pairs (0: skip)")
+    parser.add_argument("--native-python", type=Path, default=None, metavar="PY",
+                        help="interpreter of an environment with another llama.cpp build")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
 
@@ -560,6 +574,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with PolicyModel(settings) as model:
                 report = measure(model, log, request, threads)
+                if args.child_repeats > 0:
+                    report["child_process"] = child_process_cost(
+                        model, log, request, args.child_repeats)
+                if args.native_python is not None:
+                    report["portability"] = portability_cost(model, args.native_python, threads)
         finally:
             log.close()
 
@@ -586,7 +605,110 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         print_report(report)
+        print_child_and_portability(report)
     return 0
+
+
+def child_process_cost(model: PolicyModel, log: PolicyDecisionLog, request: RunRequest,
+                       repeats: int) -> dict[str, Any]:
+    """The suite through a ModelProcess vs in-process: warm, alternated, same evaluator."""
+    from policy_desktop.engine.model_process import ModelProcess
+
+    evaluator = SemanticEvaluator(Embedder())
+    with ModelProcess(model.settings) as child:
+        pid = child.pid
+        runners = {"in-process": ScenarioRunner(log, model, evaluator),
+                   "child": ScenarioRunner(log, child, evaluator)}
+        for label, runner in runners.items():  # warm: prefix cached, embedder loaded
+            runner.run(request, listener=Progress(f"warm-up {label}"))
+        walls: dict[str, list[float]] = {label: [] for label in runners}
+        decisions: dict[str, list[list[str]]] = {label: [] for label in runners}
+        for round_ in range(repeats):
+            order = list(runners) if round_ % 2 == 0 else list(reversed(runners))
+            for label in order:
+                started = time.perf_counter()
+                summary = runners[label].run(request, listener=Progress(label))
+                walls[label].append(time.perf_counter() - started)
+                decisions[label].append([r.answer.decision for r in summary.results])
+        same_process = child.pid == pid and child._process.is_alive()
+    inside, outside = statistics.mean(walls["in-process"]), statistics.mean(walls["child"])
+    return {
+        "repeats": repeats,
+        "in_process_seconds": [round(w, 2) for w in walls["in-process"]],
+        "child_seconds": [round(w, 2) for w in walls["child"]],
+        "cost_percent": round(100 * (outside - inside) / inside, 1),
+        "same_decisions": decisions["in-process"][0] == decisions["child"][0],
+        "model_stayed_loaded": same_process,
+    }
+
+
+PROBE_SCRIPT = """
+import json, os, sys, time
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from llama_cpp import Llama
+path, threads, prompt_tokens = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+llama = Llama(model_path=path, n_ctx=4096, n_batch=512, n_threads=threads,
+              n_threads_batch=threads, verbose=False)
+tokens = (llama.tokenize(b"Access policy: members read docs. " * 400))[:prompt_tokens]
+rates = []
+for _ in range(3):
+    llama.reset()
+    started = time.perf_counter(); llama.eval(tokens); prefill = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(32):
+        llama.eval([int(llama.sample(temp=0.0))])
+    decode = time.perf_counter() - started
+    rates.append((len(tokens) / prefill, 32 / decode))
+rates.sort()
+print(json.dumps({"prefill": rates[1][0], "decode": sorted(r[1] for r in rates)[1]}))
+"""
+
+
+def portability_cost(model: PolicyModel, native_python: Path, threads: int) -> dict[str, Any]:
+    """Raw prefill/decode rates of this build and of ``native_python``'s, alternated."""
+    import subprocess
+
+    def probe(python: str) -> dict[str, float]:
+        done = subprocess.run([python, "-c", PROBE_SCRIPT, str(model.info.path), str(threads),
+                               "1024"], capture_output=True, text=True, check=True, timeout=900)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    this, other = [], []
+    for _ in range(2):
+        this.append(probe(sys.executable))
+        other.append(probe(str(native_python)))
+
+    def mean(rows: list[dict[str, float]], key: str) -> float:
+        return statistics.mean(row[key] for row in rows)
+
+    return {
+        "portable_prefill_tok_per_s": round(mean(this, "prefill"), 1),
+        "portable_decode_tok_per_s": round(mean(this, "decode"), 1),
+        "other_prefill_tok_per_s": round(mean(other, "prefill"), 1),
+        "other_decode_tok_per_s": round(mean(other, "decode"), 1),
+        "prefill_ratio": round(mean(this, "prefill") / mean(other, "prefill"), 3),
+        "decode_ratio": round(mean(this, "decode") / mean(other, "decode"), 3),
+        "other_python": str(native_python),
+    }
+
+
+def print_child_and_portability(report: dict[str, Any]) -> None:
+    child = report.get("child_process")
+    if child:
+        print(
+            f"model in a child process: suite {child['child_seconds']} s vs in-process "
+            f"{child['in_process_seconds']} s (warm, alternated) -> costs "
+            f"{child['cost_percent']} % (goal <= 5 %); same decisions: "
+            f"{child['same_decisions']}; model stayed loaded between runs: "
+            f"{child['model_stayed_loaded']}")
+    portability = report.get("portability")
+    if portability:
+        print(
+            f"portable build vs {portability['other_python']}: prefill "
+            f"{portability['portable_prefill_tok_per_s']} vs "
+            f"{portability['other_prefill_tok_per_s']} tok/s (x{portability['prefill_ratio']}), "
+            f"decode {portability['portable_decode_tok_per_s']} vs "
+            f"{portability['other_decode_tok_per_s']} tok/s (x{portability['decode_ratio']})")
 
 
 def measure(

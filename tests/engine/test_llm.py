@@ -389,3 +389,41 @@ def test_confidence_can_be_switched_off(model: PolicyModel, settings_of: SetSett
 def test_prompt_too_long(model: PolicyModel) -> None:
     with pytest.raises(PromptTooLong):
         model.decide(POLICY, "word " * 4000)
+
+
+# The answer skeleton's exact layout as a GBNF grammar, after the primer the prompt ends with.
+_JSON_STRING = r'([^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}))*'
+SKELETON_GRAMMAR = "\n".join([
+    'root ::= decision "\\", \\"classification\\": \\"" text "\\", \\"risk_level\\": \\"" '
+    'risk "\\", \\"reasoning\\": \\"" text "\\"}"',
+    "decision ::= " + " | ".join(f'"{label}"' for label in DECISIONS),
+    "risk ::= " + " | ".join(f'"{label}"' for label in RISK_LEVELS),
+    f"text ::= {_JSON_STRING}",
+])
+
+
+@pytest.mark.slow
+def test_skeleton_decoding_matches_llama_cpps_own_grammar(model: PolicyModel,
+                                                          settings_of: SetSettings) -> None:
+    """Greedy decoding under llama.cpp's grammar sampler, constrained to the same layout,
+    chooses the decision and writes the classification the skeleton decoder does.
+
+    Later fields are not compared: after the first free string the grammar lets the model
+    pick its own tokens for the fixed text (``",`` then `` "``…) where the decoder writes
+    the text's own tokenisation, so the two paths see slightly different contexts and
+    near-ties (a risk level) may go either way.
+    """
+    from llama_cpp import LlamaGrammar
+
+    settings_of(max_tokens=200)
+    grammar = LlamaGrammar.from_string(SKELETON_GRAMMAR, verbose=False)
+    for user in USERS:
+        ours = model.decide(POLICY, user)
+        tokens, _shared = model.tokenize_prompt(POLICY, user)
+        model.llama.reset()
+        completion = model.llama.create_completion(
+            tokens, max_tokens=200, temperature=0.0, grammar=grammar)
+        theirs = parse_answer(ANSWER_PRIMER + completion["choices"][0]["text"])  # type: ignore[index]
+        assert theirs.parseable, completion
+        assert ours.decision == theirs.decision, user
+        assert ours.classification == theirs.classification, user
