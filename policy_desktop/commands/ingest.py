@@ -228,7 +228,9 @@ class _Handler(BaseHTTPRequestHandler):
                 response = ingest_body(server.log, body, gzipped=encoding in ("gzip", "x-gzip"),
                                        limit=server.max_body, write_lock=server.write_lock)
             finally:
-                server.log.close()  # this request thread's connection
+                # This request thread's connection only: log.close() would also end the
+                # store's guard of the file for the threads still using it.
+                server.log.database.close()
         except BodyError as error:
             self._refuse(error.status, str(error))
             return

@@ -237,7 +237,9 @@ class BackgroundLogger:
                 log.close()
             raise ValueError("an in-memory database cannot be logged to in the background")
         if owned:
-            log.close()  # this thread's connection; the writer opens its own
+            # This thread's connection only (log.close() would also end the file guard);
+            # the writer opens its own.
+            log.database.close()
         self._log = log
         self._owned = owned
         self._queue: queue.Queue[Any] = queue.Queue(queue_size)
@@ -360,6 +362,8 @@ class BackgroundLogger:
                 self._drained = True
                 self._spill_leftovers("logged while the logger was closing")
                 self._spill.close()
+                if self._owned:
+                    self._log.close()
                 self._warn(0, None, final=True)
                 atexit.unregister(self._at_exit)
         return self.stats()
@@ -444,7 +448,7 @@ class BackgroundLogger:
                     marker.done.set()
             self._drain()
         finally:
-            self._log.close()  # the writer thread's connection
+            self._log.database.close()  # the writer thread's connection only
 
     def _collect(self, batch: list[PolicyDecision], markers: list[_Flush]) -> bool:
         """Fill one batch (by size and time); True when asked to stop."""

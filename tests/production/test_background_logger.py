@@ -15,6 +15,7 @@ from production_helpers import ROOT, WriteLockHolder, decision
 
 from policy_desktop.store import InvalidRecordError, PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.background import REASON_KEY, BackgroundLogger
+from policy_desktop.store.file_guard import LiveDatabaseFileError
 from policy_desktop.store.jsonl import import_files
 
 
@@ -264,6 +265,8 @@ def test_a_passed_log_keeps_its_own_connection(db_path: Path) -> None:
     with BackgroundLogger(log) as logger:
         logger.log(decision(1))
     assert log.get_statistics()["total"] == 1  # still open in this thread
+    with pytest.raises(LiveDatabaseFileError):  # and still guarded against open()
+        open(db_path, "rb")  # noqa: SIM115 - it must not open
     log.close()
 
 
