@@ -38,12 +38,21 @@ class _Registry:
         self._counts: dict[str, int] = {}
         self._guarded: frozenset[str] = frozenset()
         self._names: frozenset[str] = frozenset()
+        self._inodes: dict[str, tuple[int, int]] = {}
+        self._inode_set: frozenset[tuple[int, int]] = frozenset()
         self._installed = False
 
     def register(self, path: Path) -> str:
         """Guard ``path`` until :meth:`unregister`; return the key to unregister with."""
         key = os.path.realpath(path)
+        try:
+            status = os.stat(key)
+            inode: tuple[int, int] | None = (status.st_dev, status.st_ino)
+        except OSError:
+            inode = None
         with self._lock:
+            if inode is not None:
+                self._inodes[key] = inode
             if not self._installed:
                 sys.addaudithook(self._audit)
                 self._installed = True
@@ -58,6 +67,7 @@ class _Registry:
                 self._counts[key] = count
             else:
                 self._counts.pop(key, None)
+                self._inodes.pop(key, None)
             self._rebuild()
 
     def is_live(self, path: Path) -> bool:
@@ -68,6 +78,7 @@ class _Registry:
         guarded = {key + suffix for key in self._counts for suffix in SIDECAR_SUFFIXES}
         self._guarded = frozenset(guarded)
         self._names = frozenset(os.path.basename(name) for name in guarded)
+        self._inode_set = frozenset(self._inodes.values())
 
     def _audit(self, event: str, args: tuple[Any, ...]) -> None:
         if event != "open" or not self._names:
@@ -76,9 +87,15 @@ class _Registry:
         if not isinstance(target, str | bytes | os.PathLike):
             return  # an already open descriptor (os.fdopen) or nothing
         name = os.fsdecode(target)
-        if os.path.basename(name) not in self._names:  # the cheap test first
-            return
-        if os.path.realpath(name) in self._guarded:
+        if os.path.basename(name) in self._names:  # the cheap test first
+            live = os.path.realpath(name) in self._guarded
+        else:  # another name for the file: a hard link, or a link that is not resolved here
+            try:
+                status = os.stat(name)
+            except (OSError, ValueError):
+                return
+            live = (status.st_dev, status.st_ino) in self._inode_set
+        if live:
             raise LiveDatabaseFileError(
                 f"{name}: refusing to open a database file that this process has open in "
                 "SQLite (closing the file would release SQLite's locks and lose writes); "

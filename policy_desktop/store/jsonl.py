@@ -215,9 +215,12 @@ class _BatchImport:
         self.problems: list[LineProblem] = []
         self._pending: dict[str, PolicyDecision] = {}
         self._stored: dict[str, PolicyDecision] = {}
+        self._looked_up: set[str] = set()
 
     def run(self, lines: list[ParsedLine]) -> None:
-        self._stored = self.log.get_decisions(line.decision.decision_id or "" for line in lines)
+        ids = [line.decision.decision_id or "" for line in lines]
+        self._stored = self.log.get_decisions(ids)
+        self._looked_up = set(ids)
         for line in lines:
             self._place(line)
 
@@ -225,12 +228,11 @@ class _BatchImport:
         """The decision with this id (stored or earlier in the batch), and if it is stored."""
         if decision_id in self._pending:
             return self._pending[decision_id], False
-        if decision_id not in self._stored:
-            found = self.log.get_decisions([decision_id]).get(decision_id)
-            if found is None:
-                return None, False
-            self._stored[decision_id] = found
-        return self._stored[decision_id], True
+        if decision_id not in self._looked_up:  # a longer content id: rare
+            self._looked_up.add(decision_id)
+            self._stored.update(self.log.get_decisions([decision_id]))
+        found = self._stored.get(decision_id)
+        return found, found is not None
 
     def _place(self, line: ParsedLine) -> None:
         decision = line.decision

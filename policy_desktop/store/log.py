@@ -268,8 +268,7 @@ class PolicyDecisionLog:
             attempt = 0
             while fresh in in_batch or fresh in taken or self.stored_ids([fresh]):
                 attempt += 1
-                suffix = secrets.token_hex(4 if attempt <= _ID_ATTEMPTS else 8)
-                fresh = make_decision_id(decision.timestamp, suffix)
+                fresh = _fresh_id(decision.timestamp, attempt)
             in_batch.add(fresh)
             batch.rows[position][_ID] = fresh
             decision.decision_id = fresh
@@ -651,12 +650,19 @@ class _Batch:
         """Append one prepared decision; a generated id taken inside the batch is redrawn."""
         if generated:
             assert decision.timestamp is not None
+            attempt = 0
             while row[_ID] in self._ids:
-                row[_ID] = decision.decision_id = make_decision_id(decision.timestamp)
+                attempt += 1
+                row[_ID] = decision.decision_id = _fresh_id(decision.timestamp, attempt)
             self.generated.append(len(self.rows))
         self._ids.add(row[_ID])
         self.decisions.append(decision)
         self.rows.append(row)
+
+
+def _fresh_id(timestamp: str, attempt: int) -> str:
+    """A new random id; after :data:`_ID_ATTEMPTS` tries with 8 hex digits, 16."""
+    return make_decision_id(timestamp, secrets.token_hex(4 if attempt <= _ID_ATTEMPTS else 8))
 
 
 def _event_of(decision: PolicyDecision) -> tuple[Any, ...]:
