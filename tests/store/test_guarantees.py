@@ -170,7 +170,7 @@ def test_two_concurrent_imports_of_overlapping_files(tmp_path: Path) -> None:
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for path in (a, b, a)]
     outputs = [process.communicate(timeout=300) for process in processes]
-    for process, (out, err) in zip(processes, outputs, strict=True):
+    for process, (_out, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err
     totals = [dict(part.rsplit(" ", 1) for part in out.strip().split(", ")) for out, _ in outputs]
     imported = sum(int(t["imported"]) for t in totals)

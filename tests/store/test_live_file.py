@@ -72,7 +72,7 @@ def test_opening_a_live_database_file_in_python_is_refused(db_path: Path, suffix
     decision_id = log.log_decision(make_decision())
     target = db_path.with_name(db_path.name + suffix)
     with pytest.raises(LiveDatabaseFileError, match="refusing to open"):
-        open(target, "rb").close()  # noqa: SIM115 - the open itself is what is tested
+        open(target, "rb").close()
     with pytest.raises(StoreError):
         os.open(target, os.O_RDONLY)
     # the sequence: the read was refused, so an outside connection changes nothing
