@@ -340,9 +340,12 @@ class EndpointModel:
                on_progress: Callable[[int, int], None] | None = None) -> ModelAnswer:
         """Answer one prompt with a schema-valid JSON object (one request).
 
-        ``should_stop`` is checked before the request (a request in flight is not
-        interrupted); ``on_text`` hears the whole answer once it is back; ``on_progress``
-        hears ``(prompt tokens, prompt tokens)`` then.
+        With llama-server, when ``on_text`` or ``should_stop`` is given the answer is
+        streamed: ``on_text`` hears it piece by piece and ``should_stop`` is polled
+        between pieces (closing the connection stops the server's slot). Otherwise, and
+        with other servers, ``should_stop`` is checked before the request and ``on_text``
+        hears the whole answer. ``on_progress`` hears ``(prompt tokens, prompt tokens)``
+        once the answer is back.
 
         Raises:
             Cancelled: ``should_stop`` returned True.
@@ -353,13 +356,13 @@ class EndpointModel:
             raise Cancelled("stopped by request")
         started = time.perf_counter()
         if self.info.api == "completion":
-            answer = self._complete(system, user, started)
+            answer = self._complete(system, user, started, on_text, should_stop)
         else:
             answer = self._chat(system, user, started)
+            if on_text is not None:
+                on_text(answer.full_response)
         if on_progress is not None:
             on_progress(answer.prompt_tokens, answer.prompt_tokens)
-        if on_text is not None:
-            on_text(answer.full_response)
         return answer
 
     def decide_many(self, prompts: Sequence[tuple[str, str]], *,
@@ -370,7 +373,9 @@ class EndpointModel:
         with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="endpoint") as pool:
             return list(pool.map(lambda prompt: self.decide(*prompt), prompts))
 
-    def _complete(self, system: str, user: str, started: float) -> ModelAnswer:
+    def _complete(self, system: str, user: str, started: float,
+                  on_text: Callable[[str], None] | None,
+                  should_stop: Callable[[], bool] | None) -> ModelAnswer:
         prompt = render_prompt(system, user, self.info.chat_template, bos_token=self._bos,
                                eos_token=self._eos).text
         if self._bos and prompt.startswith(self._bos):
@@ -383,7 +388,10 @@ class EndpointModel:
         }
         if settings.compute_confidence:
             payload["n_probs"] = self.top_logprobs
-        data = self._post_json("/completion", payload)
+        if on_text is not None or should_stop is not None:
+            data = self._stream_completion(payload, on_text, should_stop)
+        else:
+            data = self._post_json("/completion", payload)
         content = str(data.get("content", ""))
         full_response = ANSWER_PRIMER + content
         steps = _steps_from_completion(data.get("completion_probabilities") or [])
@@ -392,6 +400,49 @@ class EndpointModel:
         return self._answer(full_response, steps, 0, started, timings, prompt_tokens,
                             int(timings.get("prompt_n") or prompt_tokens),
                             int(data.get("tokens_predicted") or timings.get("predicted_n") or 0))
+
+    def _stream_completion(self, payload: dict[str, Any],
+                           on_text: Callable[[str], None] | None,
+                           should_stop: Callable[[], bool] | None) -> dict[str, Any]:
+        """``POST /completion`` with ``stream``; the pieces merged like a plain answer."""
+        request = urllib.request.Request(
+            self.url + "/completion", data=json.dumps({**payload, "stream": True}).encode(),
+            method="POST", headers={"Content-Type": "application/json"})
+        if on_text is not None:
+            on_text(ANSWER_PRIMER)
+        merged: dict[str, Any] = {"content": "", "completion_probabilities": []}
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+                for raw in reply:
+                    line = raw.strip()
+                    if not line.startswith(b"data:"):
+                        continue
+                    chunk = json.loads(line[5:])
+                    piece = str(chunk.get("content") or "")
+                    merged["content"] += piece
+                    merged["completion_probabilities"] += chunk.get(
+                        "completion_probabilities") or []
+                    for key in ("timings", "tokens_evaluated", "tokens_predicted"):
+                        if chunk.get(key):
+                            merged[key] = chunk[key]
+                    if piece and on_text is not None:
+                        on_text(piece)
+                    if chunk.get("stop"):
+                        break
+                    if should_stop is not None and should_stop():
+                        raise Cancelled("stopped by request")  # closing stops the slot
+        except urllib.error.HTTPError as error:
+            with error:
+                detail = error.read()[:500].decode("utf-8", "replace")
+            if error.code == 400 and "context" in detail.lower():
+                raise PromptTooLong(f"{self.url}: {detail}") from None
+            raise EndpointError(f"{self.url}/completion: HTTP {error.code}: {detail}") from None
+        except (urllib.error.URLError, OSError) as error:
+            raise EndpointError(f"{self.url}/completion: {getattr(error, 'reason', error)}"
+                                ) from None
+        except ValueError:
+            raise EndpointError(f"{self.url}/completion: a streamed piece is not JSON") from None
+        return merged
 
     def _chat(self, system: str, user: str, started: float) -> ModelAnswer:
         settings = self.settings

@@ -5,8 +5,10 @@ The real llama-server with the bundled model is exercised in test_serve_model.py
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +43,7 @@ class ScriptedServer(ThreadingHTTPServer):
         self.delay = delay
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.in_flight = 0
+        self.disconnected = False
         self.most_in_flight = 0
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -63,6 +66,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _stream(self, chunks: list[dict[str, Any]]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        try:
+            for chunk in chunks:
+                self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                self.wfile.flush()
+                time.sleep(self.server.delay)
+        except (BrokenPipeError, ConnectionResetError):
+            self.server.disconnected = True
 
     def do_GET(self) -> None:
         if self.path == "/props" and self.server.llama:
@@ -90,15 +105,21 @@ class _Handler(BaseHTTPRequestHandler):
                                                   "size"}})
         elif self.path == "/completion":
             label = "deny" if "deny" in user else "allow"
-            self._send(200, {
-                "content": label + REST,
-                "completion_probabilities": [
-                    step(label, 0.6, ("deny" if label == "allow" else "allow", 0.2),
-                         ("require", 0.1), (label[:3], 0.05), ("Hello", 0.01)),
-                    step('",', 0.99)],
-                "tokens_evaluated": 120, "tokens_predicted": 30,
-                "timings": {"prompt_n": 80, "prompt_ms": 200.0, "predicted_n": 30,
-                            "predicted_ms": 600.0}})
+            probabilities = [
+                step(label, 0.6, ("deny" if label == "allow" else "allow", 0.2),
+                     ("require", 0.1), (label[:3], 0.05), ("Hello", 0.01)),
+                step('",', 0.99)]
+            totals = {"tokens_evaluated": 120, "tokens_predicted": 30,
+                      "timings": {"prompt_n": 80, "prompt_ms": 200.0, "predicted_n": 30,
+                                  "predicted_ms": 600.0}}
+            if payload.get("stream"):
+                self._stream([{"content": label, "completion_probabilities": probabilities[:1]},
+                              {"content": REST[:2], "completion_probabilities": probabilities[1:]},
+                              *({"content": piece} for piece in re.findall(r"\s*\S+", REST[2:])),
+                              {"content": "", "stop": True, **totals}])
+            else:
+                self._send(200, {"content": label + REST,
+                                 "completion_probabilities": probabilities, **totals})
         else:
             tokens = [step('{"', 0.99), step("decision", 0.99), step('":', 0.99),
                       step(' "', 0.99),
@@ -111,7 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
                              "usage": {"prompt_tokens": 150, "completion_tokens": 40}})
 
 
-def _serve(server: ScriptedServer) -> Iterator[ScriptedServer]:
+@contextlib.contextmanager
+def serving(server: ScriptedServer) -> Iterator[ScriptedServer]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -122,12 +144,14 @@ def _serve(server: ScriptedServer) -> Iterator[ScriptedServer]:
 
 @pytest.fixture
 def llama_server() -> Iterator[ScriptedServer]:
-    yield from _serve(ScriptedServer(llama=True))
+    with serving(ScriptedServer(llama=True)) as server:
+        yield server
 
 
 @pytest.fixture
 def openai_server() -> Iterator[ScriptedServer]:
-    yield from _serve(ScriptedServer(llama=False))
+    with serving(ScriptedServer(llama=False)) as server:
+        yield server
 
 
 def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
@@ -146,7 +170,7 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     assert payload["n_probs"] > 0 and payload["cache_prompt"] is True
     assert (answer.decision, answer.risk_level, answer.reasoning) == (
         "allow", "low", "member may read")
-    assert answer.full_response == ANSWER_PRIMER + "allow" + REST == heard[0]
+    assert answer.full_response == ANSWER_PRIMER + "allow" + REST == "".join(heard)
     # "all" could still become "allow" and "Hello" no label: 0.6 / (0.6 + 0.2 + 0.1)
     assert answer.confidence == pytest.approx(0.6 / 0.9)
     assert (answer.prompt_tokens, answer.evaluated_tokens, answer.generated_tokens) == (
@@ -180,8 +204,7 @@ def test_no_confidence_asked_for_when_off(llama_server: ScriptedServer) -> None:
 
 
 def test_decide_many_sends_in_parallel_and_keeps_the_order() -> None:
-    server = ScriptedServer(llama=True, delay=0.3)
-    for running in _serve(server):
+    with serving(ScriptedServer(llama=True, delay=0.3)) as running:
         engine = EndpointModel(running.url)
         prompts = [("S", "deny" if i % 2 else "allow") for i in range(8)]
         started = time.perf_counter()
@@ -190,6 +213,30 @@ def test_decide_many_sends_in_parallel_and_keeps_the_order() -> None:
         assert [a.decision for a in answers] == ["allow", "deny"] * 4
         assert running.most_in_flight == 4
         assert elapsed < 8 * 0.3
+
+
+def test_streamed_answer_is_heard_piece_by_piece(llama_server: ScriptedServer) -> None:
+    engine = EndpointModel(llama_server.url)
+    plain = engine.decide("S", "U")
+    pieces: list[str] = []
+    streamed = engine.decide("S", "U", on_text=pieces.append)
+    assert llama_server.requests[-1][1]["stream"] is True
+    assert len(pieces) > 5 and "".join(pieces) == streamed.full_response == plain.full_response
+    assert (streamed.decision, streamed.confidence, streamed.generated_tokens) == (
+        plain.decision, plain.confidence, plain.generated_tokens)
+
+
+def test_stop_while_streaming_closes_the_request() -> None:
+    with serving(ScriptedServer(llama=True, delay=0.05)) as running:
+        engine = EndpointModel(running.url)
+        pieces: list[str] = []
+        with pytest.raises(Cancelled):
+            engine.decide("S", "U", on_text=pieces.append, should_stop=lambda: len(pieces) >= 3)
+        deadline = time.monotonic() + 10
+        while not running.disconnected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert running.disconnected
+        assert len(pieces) == 3
 
 
 def test_stop_before_the_request_and_errors(llama_server: ScriptedServer) -> None:
