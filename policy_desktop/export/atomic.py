@@ -2,14 +2,18 @@
 
 Files are written into a hidden temporary sibling of the target folder, each fsynced when
 closed; :meth:`StagingFolder.commit` fsyncs the folder and renames it into place. An
-existing non-empty target is replaced only when ``force`` is given: it is renamed aside,
-the new folder is renamed in, and the old one is deleted. Anything that goes wrong before
+existing non-empty target is replaced only when ``force`` is given and it holds a previous
+export and nothing else (the files its ``manifest.json`` lists): it is renamed aside, the
+new folder is renamed in, and the old one is deleted. A folder with anything else in it
+(a database, notes, other folders) is never replaced. The new folder gets the old one's
+permissions (or the umask's for a new folder). Anything that goes wrong before
 the commit removes the temporary folder, so no partial output is ever left behind.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -17,6 +21,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from policy_desktop.export.options import MANIFEST_FILE
 
 _BUFFER = 1 << 20
 
@@ -39,8 +45,31 @@ def check_target(target: Path, *, force: bool) -> None:
     """Raise :class:`OutputExistsError` unless ``target`` may be written (or replaced)."""
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise OutputExistsError(f"{target} exists and is not a folder")
-    if target.is_dir() and not force and any(target.iterdir()):
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    if not force:
         raise OutputExistsError(f"{target} is not empty; use --force to replace it")
+    foreign = _not_exported(target)
+    if foreign:
+        shown = ", ".join(sorted(foreign)[:5]) + (", …" if len(foreign) > 5 else "")
+        raise OutputExistsError(
+            f"{target} holds more than a previous export ({shown}); --force replaces only "
+            "a folder with a previous export in it: choose another folder")
+
+
+def _not_exported(folder: Path) -> list[str]:
+    """Entries of ``folder`` that its manifest does not list (all of them without one)."""
+    entries = {entry.name: entry for entry in folder.iterdir()}
+    manifest = entries.get(MANIFEST_FILE)
+    listed: set[str] = set()
+    if manifest is not None and manifest.is_file() and not manifest.is_symlink():
+        try:
+            files = json.loads(manifest.read_text(encoding="utf-8")).get("files", {})
+            listed = {name for name in files if isinstance(name, str)} | {MANIFEST_FILE}
+        except (OSError, ValueError, AttributeError):
+            listed = set()
+    return [name for name, entry in entries.items()
+            if name not in listed or entry.is_symlink() or not entry.is_file()]
 
 
 class HashingWriter:
@@ -147,6 +176,10 @@ class StagingFolder:
 
 def _move_into_place(staging: Path, target: Path, *, force: bool) -> None:
     check_target(target, force=force)  # again: something may have appeared meanwhile
+    if target.is_dir():
+        os.chmod(staging, target.stat().st_mode & 0o7777)
+    else:
+        os.chmod(staging, 0o777 & ~_umask())
     if not target.exists():
         os.rename(staging, target)
         return
@@ -161,6 +194,18 @@ def _move_into_place(staging: Path, target: Path, *, force: bool) -> None:
         os.rename(retired, target)
         raise
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` would, for all threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def _fsync_dir(path: Path) -> None:

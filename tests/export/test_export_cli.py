@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -94,8 +95,56 @@ def test_non_empty_folder_needs_force(db: Path, tmp_path: Path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not empty; use --force" in err
     assert listing(out) == ["mine.txt"]
+    assert run_cli("export", str(out), "--db", str(db), "--force") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds more than a previous export (mine.txt)" in err
+    assert listing(out) == ["mine.txt"]
+
+
+def test_force_replaces_a_previous_export(db: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert run_cli("export", str(out), "--db", str(db)) == 0
+    out.chmod(0o750)
+    first = (out / MANIFEST_FILE).read_text(encoding="utf-8")
     assert run_cli("export", str(out), "--db", str(db), "--force") == 0
-    assert "mine.txt" not in listing(out) and MANIFEST_FILE in listing(out)
+    assert (out / MANIFEST_FILE).read_text(encoding="utf-8") != first or listing(out)
+    assert out.stat().st_mode & 0o777 == 0o750
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_force_never_replaces_the_folder_holding_the_database(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--db data/policy.db export data --force`` once deleted the database and its reviews."""
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o755)
+    database = data / "policy.db"
+    database.write_bytes(db.read_bytes())
+    (data / "notes.txt").write_text("unrelated", encoding="utf-8")
+    before = {name: (data / name).read_bytes() for name in listing(data)}
+    assert run_cli("--db", str(database), "export", str(data), "--force") == 1
+    err = capsys.readouterr().err
+    assert "holds more than a previous export (notes.txt, policy.db, policy.db-shm" in err
+    assert {name: (data / name).read_bytes() for name in listing(data)} == before
+    assert data.stat().st_mode & 0o777 == 0o755
+    # a previous export with the database put into it later: still refused
+    export_dir = tmp_path / "export"
+    assert run_cli("--db", str(db), "export", str(export_dir)) == 0
+    moved = export_dir / "policy.db"
+    moved.write_bytes(db.read_bytes())
+    assert run_cli("--db", str(moved), "export", str(export_dir), "--force") == 1
+    assert "(policy.db, policy.db-shm, policy.db-wal)" in capsys.readouterr().err
+    assert moved.is_file()
+
+
+def test_a_new_export_folder_gets_the_umask_permissions(db: Path, tmp_path: Path) -> None:
+    previous = os.umask(0o027)
+    try:
+        assert run_cli("export", str(tmp_path / "new"), "--db", str(db)) == 0
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o750
 
 
 def test_missing_database_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
