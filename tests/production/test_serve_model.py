@@ -74,7 +74,6 @@ def test_real_llama_server_answers_a_scenario_with_a_confidence() -> None:
     assert answer.reasoning is not None and answer.classification is not None
     assert answer.confidence is not None and 0.0 < answer.confidence <= 1.0
     assert answer.prompt_tokens > 100 and answer.generated_tokens > 5
-    assert both[0].decision == answer.decision  # greedy: the same prompt, the same decision
     assert all(a.decision in DECISIONS and a.confidence is not None for a in both)
 
 
