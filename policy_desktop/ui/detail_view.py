@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QPalette
+from PySide6.QtGui import QFont, QPalette, QTextOption
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -119,6 +119,37 @@ def undone_event_ids(history: Iterable[ReviewEvent]) -> set[int]:
     return undone
 
 
+LONG_TEXT_LIMIT = 600
+"""Characters of a value shown before "Show all"; longer values are elided."""
+_BREAK_EVERY = 40
+_ZERO_WIDTH_SPACE = "\u200b"
+
+
+def breakable(text: str) -> str:
+    """``text`` with a zero-width break in every run of 40 characters without a space.
+
+    A word-wrapped label is at least as wide as its longest word: a 20,000-character
+    token would push the panel sideways and cut off the form.
+    """
+    if len(text) <= _BREAK_EVERY:
+        return text
+    parts = []
+    for word in text.split(" "):
+        if len(word) > _BREAK_EVERY:
+            word = _ZERO_WIDTH_SPACE.join(word[i:i + _BREAK_EVERY]
+                                          for i in range(0, len(word), _BREAK_EVERY))
+        parts.append(word)
+    return " ".join(parts)
+
+
+def elided(text: str, limit: int = LONG_TEXT_LIMIT) -> str:
+    """The start of a long ``text`` (cut at a space when one is near) and an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", limit - 80, limit)
+    return text[:cut if cut > 0 else limit].rstrip() + " …"
+
+
 # --- widget helpers -----------------------------------------------------------------------
 
 def plain_label(text: str = "", *, wrap: bool = True, selectable: bool = True,
@@ -200,6 +231,52 @@ class Section(QFrame):
         outer.addLayout(self.body)
 
 
+class LongValue(QWidget):
+    """A value that wraps anywhere; past :data:`LONG_TEXT_LIMIT` characters, elided with
+    a "Show all" button that opens the whole text in a scrolling box of bounded height."""
+
+    def __init__(self, text: str, object_name: str = "detailValue",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full_text = text
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self.label = plain_label(breakable(elided(text)), object_name=object_name)
+        layout.addWidget(self.label)
+        self.toggle: QToolButton | None = None
+        self.box: QPlainTextEdit | None = None
+        if len(text) > LONG_TEXT_LIMIT:
+            self.toggle = QToolButton()
+            self.toggle.setObjectName("showAll")
+            self.toggle.setAutoRaise(True)
+            self.toggle.setCheckable(True)
+            self.toggle.setText(f"Show all ({len(text):,} characters)")
+            self.toggle.toggled.connect(self._expand)
+            layout.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
+
+    def text(self) -> str:
+        """The label's text without the inserted line breaks."""
+        return self.label.text().replace(_ZERO_WIDTH_SPACE, "")
+
+    def _expand(self, expanded: bool) -> None:
+        assert self.toggle is not None
+        if self.box is None:
+            self.box = QPlainTextEdit()
+            self.box.setObjectName("fullValue")
+            self.box.setReadOnly(True)
+            self.box.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+            self.box.setPlainText(self.full_text)
+            self.box.setMaximumHeight(240)
+            layout = self.layout()
+            assert isinstance(layout, QVBoxLayout)
+            layout.insertWidget(1, self.box)
+        self.box.setVisible(expanded)
+        self.label.setVisible(not expanded)
+        self.toggle.setText("Show less" if expanded
+                            else f"Show all ({len(self.full_text):,} characters)")
+
+
 class KeyValueGrid(QWidget):
     """Rows of ``key  value`` labels (keys muted, values wrapping)."""
 
@@ -216,10 +293,10 @@ class KeyValueGrid(QWidget):
         """Replace the rows; a value may be text or a ready widget."""
         clear_layout(self.grid)
         for row, (key, value) in enumerate(items):
-            key_label = mute(plain_label(key, wrap=True, object_name="detailKey"))
+            key_label = mute(plain_label(breakable(elided(key, 120)), wrap=True,
+                                         object_name="detailKey"))
             key_label.setMaximumWidth(KEY_COLUMN_WIDTH + 60)
-            value_widget = value if isinstance(value, QWidget) else plain_label(
-                value, object_name="detailValue")
+            value_widget = value if isinstance(value, QWidget) else LongValue(value)
             self.grid.addWidget(key_label, row, 0, Qt.AlignmentFlag.AlignTop)
             self.grid.addWidget(value_widget, row, 1, Qt.AlignmentFlag.AlignTop)
 
@@ -232,7 +309,9 @@ class KeyValueGrid(QWidget):
             if key_item is None or value_item is None:
                 continue
             key, value = key_item.widget(), value_item.widget()
-            if isinstance(key, QLabel) and isinstance(value, QLabel):
+            if isinstance(key, QLabel) and isinstance(value, LongValue):
+                result[key.text()] = value.full_text
+            elif isinstance(key, QLabel) and isinstance(value, QLabel):
                 result[key.text()] = value.text()
         return result
 
@@ -355,14 +434,14 @@ class DetailView(QWidget):
         self.meta_label.setText(self._meta_text(decision))
         self.situation.set_items(situation_items(decision.situation)
                                  or [("(empty)", "The situation has no keys.")])
-        self.team_context.setText(decision.team_context or "(none)")
+        self.team_context.setText(breakable(decision.team_context or "(none)"))
         self.decision_badge.set_decision(decision.decision)
         self.model_facts.set_items([
             ("Classification", decision.classification or "—"),
             ("Risk level", risk_text(decision.risk_level)),
             ("Confidence", percent(decision.confidence)),
         ])
-        self.reasoning.setText(decision.reasoning or "(no reasoning)")
+        self.reasoning.setText(breakable(decision.reasoning or "(no reasoning)"))
         self._fill_evaluation(decision)
         self._fill_response(decision.full_response)
         self._fill_history(history)
@@ -492,7 +571,8 @@ class DetailView(QWidget):
             what_label.setFont(font)
         layout.addWidget(what_label)
         if event.review_reasoning:
-            reasoning = plain_label(f"“{event.review_reasoning}”", object_name="historyReasoning")
+            reasoning = plain_label(breakable(f"“{event.review_reasoning}”"),
+                                    object_name="historyReasoning")
             layout.addWidget(reasoning)
         if undone:
             entry.setEnabled(False)

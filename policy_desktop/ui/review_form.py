@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QFontMetrics, QKeyEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -151,13 +151,17 @@ class ReviewForm(QFrame):
         for index, decision in enumerate(DECISIONS):
             key = hint(CHOOSE_ACTIONS[decision])
             button = QPushButton(
-                f"{key}   {DECISION_GLYPHS[decision]} {decision_short_label(decision)}")
+                f"{key}  {DECISION_GLYPHS[decision]} {decision_short_label(decision)}")
             button.setObjectName(f"choose_{decision}")
             button.setCheckable(True)
             button.setToolTip(f"Choose {decision_label(decision).lower()} (key {key})")
             button.setStyleSheet(decision_button_style(decision))
             button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            # Never narrower than its label in bold (checked): "Attestation" stays whole.
+            bold = button.font()
+            bold.setBold(True)
+            button.setMinimumWidth(QFontMetrics(bold).horizontalAdvance(button.text()) + 30)
             self.decision_group.addButton(button, index)
             self.decision_buttons[decision] = button
             buttons_row.addWidget(button)

@@ -32,6 +32,8 @@ from policy_desktop.ui.review_form import (
 from policy_desktop.ui.shortcuts import hint
 from policy_desktop.vocabulary import DECISIONS, UNPARSEABLE
 
+DETAIL_MIN_HEIGHT = 220
+
 
 @dataclass(frozen=True)
 class ReviewSubmission:
@@ -79,6 +81,8 @@ class ReviewPanel(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # The window's minimum size keeps this much of the situation in view above the form.
+        self.scroll.setMinimumHeight(DETAIL_MIN_HEIGHT)
         self.form = ReviewForm()
         content = QWidget()
         content_layout = QVBoxLayout(content)

@@ -285,8 +285,10 @@ class StatisticsView(QWidget):
             if evaluated else "No decision with an expected outcome yet")
         corrections = int(stats.get("corrections", 0))
         accepted = int(stats.get("accepted", 0))
+        # "Corrections 9 · 4 accepted as they were" read as 4 of the 9: say what each is.
         self.corrections.set(f"{corrections:,}",
-                             f"{accepted:,} accepted as they were" if reviewed else "")
+                             f"of {reviewed:,} reviewed; the other {accepted:,} were accepted "
+                             "as correct" if reviewed else "")
         gate = int(stats.get("training_gate", TRAINING_GATE))
         self.readiness_label.setText(f"{corrections:,} of {gate:,} corrections")
         self.readiness_bar.setRange(0, gate)

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QApplication, QPlainTextEdit
+from PySide6.QtGui import QFontMetrics, QKeyEvent
+from PySide6.QtWidgets import QApplication, QLabel, QPlainTextEdit
 from pytestqt.qtbot import QtBot
 from window_helpers import WAIT_MS, fill, wait_idle
 
@@ -367,3 +367,68 @@ def test_incorrect_view_marks_reviewed_rows_and_offers_the_next_queue(
     assert window.filter_bar.filter.view == "unreviewed"
     assert window.model.rowCount() == 5
     qtbot.waitUntil(lambda: not window.queue_done.isVisible(), timeout=WAIT_MS)
+
+
+# --- 14. long values wrap or elide; the form stays in view -------------------------------
+
+def test_a_20kb_value_neither_widens_the_panel_nor_hides_the_form(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    from window_helpers import make_decision
+
+    token = "x" * 20_000  # no space to wrap at
+    with PolicyDecisionLog(db_path) as log:
+        long_id = log.log_decision(make_decision(1, situation={
+            "actor": "ops", "action": "write", "target": "docs/a.md", "note": token},
+            reasoning="r" * 3000))
+    window = make_window(db_path)
+    window.resize(1280, 800)
+    activate(qtbot, window)
+    qtbot.waitUntil(lambda: shown_id(window) == long_id, timeout=WAIT_MS)
+    panel: Any = window.panel
+    qtbot.waitUntil(lambda: panel.scroll.widget().width() <= panel.scroll.viewport().width(),
+                    timeout=WAIT_MS)
+    assert panel.detail.minimumSizeHint().width() < panel.scroll.viewport().width()
+    assert panel.form.isVisible()
+    editor = panel.form.editor
+    assert editor.visibleRegion().boundingRect().height() >= editor.height() - 2
+    assert panel.form.geometry().bottom() <= panel.height()
+    from policy_desktop.ui.detail_view import LongValue
+
+    note = [w for w in panel.detail.findChildren(LongValue) if w.full_text == token]
+    assert len(note) == 1 and note[0].toggle is not None
+    assert len(note[0].text()) < 700  # elided …
+    qtbot.mouseClick(note[0].toggle, Qt.MouseButton.LeftButton)  # … and shown on request
+    assert note[0].box is not None and note[0].box.toPlainText() == token
+    assert panel.detail.situation.value_texts()["note"] == token
+
+
+# --- 16. labels whole, room for the situation, clear wording ------------------------------
+
+def test_decision_labels_fit_and_the_smallest_window_shows_the_situation(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    fill(db_path, 3)
+    window = make_window(db_path)
+    activate(qtbot, window)
+    window.resize(window.minimumSizeHint())  # as small as the reviewer can make it
+    qtbot.wait(50)
+    panel: Any = window.panel
+    for decision, button in panel.form.decision_buttons.items():
+        panel.choose_decision(decision)  # checked: bold, the widest it gets
+        bold = button.font()
+        bold.setBold(True)
+        needed = QFontMetrics(bold).horizontalAdvance(button.text())
+        assert button.width() >= needed + 12, (decision, button.width(), needed)
+    assert panel.scroll.viewport().height() >= 200  # the situation keeps room
+    assert window.minimumSizeHint().width() <= 1280
+
+
+def test_the_statistics_say_what_the_correction_count_means(qtbot: QtBot) -> None:
+    from policy_desktop.ui.statistics_view import StatisticsView
+
+    view = StatisticsView()
+    qtbot.addWidget(view)
+    view._show_statistics({"total": 20, "reviewed": 13, "unreviewed": 7, "corrections": 9,
+                           "accepted": 4})
+    texts = " ".join(label.text() for label in view.findChildren(QLabel))
+    assert "of 13 reviewed; the other 4 were accepted as correct" in texts
+    assert "accepted as they were" not in texts
