@@ -10,6 +10,8 @@ status 0 on success, 1 with a one-line message otherwise.
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 from pathlib import Path
 
 from policy_desktop.commands.common import error
@@ -46,7 +48,40 @@ def format_listing(catalog: PromptCatalog) -> str:
     return "\n".join(lines)
 
 
+MAX_EXAMPLES_BYTES = 16 * 1024 * 1024
+"""The largest examples file read (an export's few-shot file is a few kilobytes)."""
+
+
+def check_examples_file(path: Path, limit: int = MAX_EXAMPLES_BYTES) -> str | None:
+    """Why ``path`` cannot be an examples file (not a regular file, too big), or None.
+
+    Opened without blocking and measured before anything is read, so a device
+    (``/dev/zero``), a pipe or a huge file is refused instead of read into memory.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return f"{path}: missing"
+    except OSError as problem:
+        return f"{path}: cannot be read ({problem.strerror or problem})"
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            return f"{path}: not a regular file (give the examples file, e.g. an export's " \
+                   "fewshot_examples.txt)"
+        if status.st_size > limit or len(os.read(descriptor, limit + 1)) > limit:
+            return (f"{path}: too large for an examples file ({status.st_size:,} bytes; "
+                    f"at most {limit:,})")
+    finally:
+        os.close(descriptor)
+    return None
+
+
 def _create(args: argparse.Namespace, catalog: PromptCatalog) -> int:
+    problem = check_examples_file(Path(args.examples))
+    if problem is not None:
+        error(problem)
+        return 1
     base = args.base or DEFAULT_PROMPT_VERSION
     if not args.force and args.name in catalog.custom_names():
         error(f"prompt version {args.name!r} already exists; use --force to replace it")

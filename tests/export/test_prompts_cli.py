@@ -107,3 +107,25 @@ def test_broken_custom_version_is_listed_not_fatal(capsys: pytest.CaptureFixture
     assert main(["prompts"]) == 0
     row = rows(capsys.readouterr().out)["halfway"]
     assert row[1] == "custom" and row[4].startswith("(unusable:")
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "fifo", "huge"])
+def test_create_refuses_devices_pipes_and_huge_files(tmp_path: Path, source: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """``prompts create --from /dev/zero`` once grew to 21.9 GB."""
+    import os
+
+    if source == "fifo":
+        path = tmp_path / "pipe"
+        os.mkfifo(path)
+    elif source == "huge":
+        path = tmp_path / "huge.txt"
+        with open(path, "wb") as handle:
+            handle.truncate(17 * 1024 * 1024)  # sparse: no disk used
+    else:
+        path = Path(source)
+    assert main(["prompts", "create", "mine", "--from", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert ("not a regular file" in err) if source != "huge" else ("too large" in err)
+    assert "mine" not in PromptCatalog().custom_names()
