@@ -1,0 +1,46 @@
+"""The benchmark's situation generator: balanced, distinct, and labelled by the policy."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from policy_desktop.finetune.synthetic import RULE_DECISIONS, first_rule, generate
+from policy_desktop.vocabulary import DECISIONS
+
+
+def test_generated_situations_are_balanced_distinct_and_cover_every_rule() -> None:
+    items = generate(200, seed=1)
+    assert Counter(i.decision for i in items) == {d: 50 for d in DECISIONS}
+    assert set(Counter(i.rule for i in items)) == set(RULE_DECISIONS)
+    keys = {repr(sorted(i.situation.items())) + i.team_context for i in items}
+    assert len(keys) == 200
+    assert all(first_rule(i.situation, i.team_context) == i.rule for i in items)
+    assert generate(200, seed=1) == items and generate(200, seed=2) != items
+
+
+def _s(**fields: object) -> dict[str, object]:
+    base: dict[str, object] = {"actor": "a", "role": "member", "action": "read",
+                               "target": "repos/web/src/ui.py", "environment": "development",
+                               "trust_score": 0.9, "mfa_verified": True,
+                               "time": "Monday 10:00"}
+    base.update(fields)
+    return base
+
+
+def test_the_rules_apply_in_the_policy_order() -> None:
+    assert first_rule(_s(trust_score=0.18)) == 1
+    assert first_rule(_s(role="admin", action="export", target="secrets/x_token")) == 2
+    assert first_rule(_s(role="admin", action="disable_audit_log", target="audit/logs")) == 3
+    assert first_rule(_s(role="guest", action="read")) == 4
+    assert first_rule(_s(role="contractor", action="write"), "Contractor on web.") == 10
+    assert first_rule(_s(role="contractor", action="write"), "Contractor on auth.") == 4
+    assert first_rule(_s(role="maintainer", action="drop")) == 5
+    production = {"action": "deploy", "environment": "production",
+                  "target": "production/services/api"}
+    assert first_rule(_s(role="maintainer", trust_score=0.5, **production)) == 6
+    assert first_rule(_s(role="maintainer", mfa_verified=False, **production)) == 7
+    assert first_rule(_s(action="write", mfa_verified=False, time="Sunday 11:00")) == 8
+    assert first_rule(_s(action="write", mfa_verified=False, time="Tuesday 19:30")) == 8
+    assert first_rule(_s(action="read", mfa_verified=False, time="Sunday 11:00")) == 10
+    assert first_rule(_s(role="maintainer", **production)) == 9
+    assert first_rule(_s(role="admin", action="purge")) == 9
