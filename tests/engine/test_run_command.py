@@ -124,3 +124,51 @@ def test_run_with_a_created_prompt_version_logs_it(
     summary = json.dumps(log.list_runs()[0].summary)
     assert "E02" in summary
     log.close()
+
+
+def _model_child(parent: int) -> int | None:
+    """The ``policy-desktop-model`` child of process ``parent`` (None until it exists)."""
+    for child in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return int(child)
+        except OSError:
+            continue
+    return None
+
+
+@pytest.mark.slow
+def test_a_crashed_model_is_one_line_an_exit_status_and_a_failed_run(db_path: Path) -> None:
+    """The model's process dies of SIGSEGV mid-run: the command says so in one line, exits
+    with status 3, and the run is recorded as failed with what finished kept."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with subprocess.Popen(
+            [sys.executable, "-m", "policy_desktop", "run", "--db", str(db_path), "--only",
+             "E01,E02"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as command:
+        assert command.stdout is not None and command.stderr is not None
+        killed = False
+        for line in command.stdout:  # kill once the first scenario is logged
+            if line.startswith("E01 ") and not killed:
+                child = None
+                deadline = time.monotonic() + 30
+                while child is None and time.monotonic() < deadline:
+                    child = _model_child(command.pid)
+                    time.sleep(0.05)
+                assert child is not None, "no model child process found"
+                os.kill(child, signal.SIGSEGV)
+                killed = True
+        stderr = command.stderr.read()
+        assert command.wait(timeout=120) == 3
+    assert killed
+    errors = [line for line in stderr.splitlines() if line.startswith("policy-desktop: error")]
+    assert len(errors) == 1 and "SIGSEGV" in errors[0] and "marked failed" in errors[0]
+    assert "Traceback" not in stderr
+    with PolicyDecisionLog(db_path) as log:
+        [run] = log.list_runs()
+        assert run.status == "failed" and "SIGSEGV" in (run.error or "")
+        assert [d.scenario_id for d in log.get_all_decisions()] == ["E01"]
