@@ -13,7 +13,13 @@ is then measured in a fresh child process, so the launch includes every import:
   (goal <= 50 ms; worst and median over ``--fetches``);
 * committing one review, including moving to the next decision and showing it
   in the review panel (goal <= 50 ms; worst and median over ``--reviews``);
-* peak RSS of the child (goal <= 400 MB).
+* a burst of ``--burst`` accept keys pressed faster than the event loop runs (issue 12
+  item 3): every key must act, each on its own decision (goal: all applied, none twice),
+  and the time until the last is written and the next decision shown;
+* peak RSS of the child (goal <= 400 MB);
+* in the parent, the few-shot token estimate (``approximate_tokens``) against the bundled
+  Gemma model's own tokenizer on the same texts, side by side (the estimate must never
+  be below: it decides what fits the context). ``--no-tokens`` skips it.
 
 This is a benchmark, not a timed test: it prints a table and never fails.
 """
@@ -82,7 +88,7 @@ def _quantile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else float("nan")
 
 
-def measure(database: Path, fetches: int, reviews: int) -> dict[str, Any]:
+def measure(database: Path, fetches: int, reviews: int, burst: int = 10) -> dict[str, Any]:
     """Launch the window on ``database`` and time it; runs in the child process."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     config = tempfile.mkdtemp(prefix="policy-desktop-bench-config-")
@@ -206,6 +212,23 @@ def measure(database: Path, fetches: int, reviews: int) -> dict[str, Any]:
     results["commit"] = commit_times
     gc.callbacks.remove(watch_gc)
     results["gc_max"] = max(gc_pauses, default=0.0)
+    window.select_row(0)
+    spin_until(lambda: executor.idle and window.shown_decision is not None
+               and not window.feed.loading)
+    first_row = model.row_of(window.selected_decision_id())
+    expected = [model.decision_id(first_row + n) for n in range(burst)]
+    before_stack = len(window._undo_stack)
+    accept = window.actions_by_id["accept"]
+    started = time.perf_counter()
+    for _ in range(burst):  # no event processing between the presses: a worst case
+        accept.trigger()
+    spin_until(lambda: executor.idle and not model.loading and not window.feed.loading
+               and not window._keys_waiting and not window._in_flight)
+    results["burst_s"] = time.perf_counter() - started
+    applied = window._undo_stack[before_stack:]
+    results["burst_applied"] = len(applied)
+    results["burst_in_order"] = applied == expected
+    results["burst_twice"] = len(applied) - len(set(applied))
     reviewed = list(window._undo_stack)  # keep the cached database as it was
     executor.submit(lambda log: [log.undo_review(i) for i in reviewed])
     spin_until(lambda: executor.idle)
@@ -249,7 +272,47 @@ def report(rows: int, build_s: float | None, results: dict[str, Any]) -> str:
     row(f"commit + next shown, worst of {len(commit)}", max(commit), GOALS["commit"])
     lines.append(f"{'  longest garbage collection during commits':<44}"
                  f"{results['gc_max'] * 1000:>9.1f} ms")
+    burst = results.get("burst_applied")
+    if burst is not None:
+        lines.append(f"{'burst of accept keys: applied, in order':<44}"
+                     f"{burst:>9} {'yes' if results['burst_in_order'] else 'NO':>3}"
+                     f"{'all':>9}  {'✓' if results['burst_in_order'] else '✗'}")
+        lines.append(f"{'  applied twice (must be 0)':<44}{results['burst_twice']:>12}")
+        lines.append(f"{'  burst until the last is written and shown':<44}"
+                     f"{results['burst_s'] * 1000:>9.0f} ms")
     row("peak RSS of the app process", results["rss_mb"], GOALS["rss_mb"], "MB")
+    return "\n".join(lines)
+
+
+def token_estimates() -> str:
+    """``approximate_tokens`` against the bundled Gemma tokenizer, on the same texts."""
+    import random
+    import string
+
+    from policy_desktop.engine.prompts import DEFAULT_PROMPT_VERSION, PromptCatalog, load_policy
+    from policy_desktop.export.token_budget import GgufTokenCounter, approximate_tokens
+
+    version = PromptCatalog().get(DEFAULT_PROMPT_VERSION)
+    rng = random.Random(5)
+    words = ("within", "normal", "duties", "the", "deploy-bot", "rotates", "keys",
+             "2026-02-01", "ticket", "#4411", "approved")
+    texts = {
+        "policy + instructions": f"{load_policy()}\n\n## Instructions\n{version.instructions}",
+        "English note, 20,000 characters": " ".join(rng.choice(words) for _ in range(2200)),
+        "random hexadecimal, 2,000": "".join(rng.choice(string.hexdigits) for _ in range(2000)),
+        "German sentence x20": "Zugriff auf Dokumente für Mitglieder ist erlaubt. " * 20,
+    }
+    counter = GgufTokenCounter()
+    try:
+        real = counter(list(texts.values()))
+    finally:
+        counter.close()
+    lines = ["", "Few-shot token budget: estimate vs the Gemma 3 tokenizer (same texts)",
+             f"{'text':<36}{'tokenizer':>10}{'estimate':>10}{'ratio':>8}  ok", "-" * 70]
+    for (name, text), tokens in zip(texts.items(), real, strict=True):
+        estimate = approximate_tokens(text)
+        lines.append(f"{name:<36}{tokens:>10,}{estimate:>10,}{estimate / tokens:>8.2f}  "
+                     f"{'✓' if estimate >= tokens else '✗'}")
     return "\n".join(lines)
 
 
@@ -258,13 +321,16 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--fetches", type=int, default=200)
     parser.add_argument("--reviews", type=int, default=20)
+    parser.add_argument("--burst", type=int, default=10, help="accept keys in one burst")
+    parser.add_argument("--no-tokens", action="store_true",
+                        help="skip the token estimate check (it loads the GGUF vocabulary)")
     parser.add_argument("--cache-dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "policy-desktop-bench")
     parser.add_argument("--raw", action="store_true", help="also print every timing")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.fetches, args.reviews)))
+        print(json.dumps(measure(args.child, args.fetches, args.reviews, args.burst)))
         return 0
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     database = args.cache_dir / f"gui-{args.rows}.db"
@@ -274,7 +340,7 @@ def main() -> int:
         build_s = build_database(database, args.rows)
     child = subprocess.run(
         [sys.executable, __file__, "--child", str(database), "--fetches", str(args.fetches),
-         "--reviews", str(args.reviews)],
+         "--reviews", str(args.reviews), "--burst", str(args.burst)],
         capture_output=True, text=True, check=False,
         env={**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")})
     if child.returncode != 0 or not child.stdout.strip():
@@ -282,6 +348,8 @@ def main() -> int:
         return child.returncode
     results = json.loads(child.stdout.strip().splitlines()[-1])
     print(report(args.rows, build_s, results))
+    if not args.no_tokens:
+        print(token_estimates())
     if args.raw:
         print(json.dumps({k: results[k] for k in ("fetch", "commit")}))
     return 0

@@ -191,6 +191,7 @@ class MainWindow(QMainWindow):
         self._undos_in_flight = 0
         self._keys_waiting: list[Callable[[], object]] = []
         self._draining_keys = False
+        self._refresh_after_keys = False
         self._select_after_refresh: str | None = None
         self._counts: _Counts | None = None
         self._counts_in_flight = False
@@ -767,9 +768,18 @@ class MainWindow(QMainWindow):
             self.model.fetchMore()
 
     def _after_writes(self) -> None:
-        """Re-read rows and counts once the last queued write is done (one refresh, not ten)."""
-        if not self._in_flight and not self._undos_in_flight:
-            self._after_write()
+        """Re-read rows and counts once the last queued write is done (one refresh, not ten).
+
+        While review keys still wait for their decision, the re-read waits too: it
+        would sit on the database thread between the keys and their decisions.
+        """
+        if self._in_flight or self._undos_in_flight:
+            return
+        if self._keys_waiting:
+            self._refresh_after_keys = True
+            return
+        self._refresh_after_keys = False
+        self._after_write()
 
     def _after_write(self) -> None:
         self.model.refresh()
@@ -801,11 +811,14 @@ class MainWindow(QMainWindow):
                 self._keys_waiting.pop(0)()
         finally:
             self._draining_keys = False
+        if not self._keys_waiting and self._refresh_after_keys:
+            self._after_writes()
 
     def _drop_waiting_keys(self, reason: str) -> None:
         if self._keys_waiting:
             count = len(self._keys_waiting)
             self._keys_waiting.clear()
+            self._after_writes()
             self._status(f"{count} key press{'es' if count > 1 else ''} not applied: {reason}")
 
     def undo_last_review(self) -> None:

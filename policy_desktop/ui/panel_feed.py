@@ -17,6 +17,8 @@ from policy_desktop.ui.decisions_model import DecisionsModel
 from policy_desktop.ui.tasks import DbExecutor
 
 Details = tuple[PolicyDecision | None, list[ReviewEvent]]
+READ_AHEAD = 3
+"""Decisions after the shown one kept read: a fast reviewer's keys never wait for a read."""
 
 
 def details_job(decision_id: str) -> Callable[[PolicyDecisionLog], Details]:
@@ -57,6 +59,7 @@ class PanelFeed(QObject):
         self.read_ahead: dict[str, Details] = {}
         self._follow_up: Callable[[], None] | None = None
         self._loading_id: str | None = None
+        self._reading: set[str] = set()  # read-ahead jobs still on the database thread
 
     @property
     def loading(self) -> bool:
@@ -75,16 +78,16 @@ class PanelFeed(QObject):
             return
         cached = None if force else self.read_ahead.pop(decision_id, None)
         if cached is not None:
-            self._display(cached)
             self._read_ahead_after(decision_id)
+            self._display(cached)
             QTimer.singleShot(0, self._run_follow_up)  # after the panel is painted
             return
 
         def loaded(details: Details) -> None:
             if decision_id == self.shown_id:
                 self._loading_id = None
+                self._read_ahead_after(decision_id)  # before keys waiting for it move on
                 self._display(details)
-                self._read_ahead_after(decision_id)
             self._run_follow_up()
 
         def failed(error: BaseException) -> None:
@@ -111,10 +114,12 @@ class PanelFeed(QObject):
 
     def forget(self, decision_id: str | None = None) -> None:
         """Drop what was read ahead (for one decision, or all after outside writes)."""
-        if decision_id is None:
+        if decision_id is None:  # reads still under way were started before: stale
             self.read_ahead.clear()
+            self._reading.clear()
         else:
             self.read_ahead.pop(decision_id, None)
+            self._reading.discard(decision_id)
 
     def _display(self, details: Details) -> None:
         self._panel.show_decision(*details)
@@ -122,14 +127,29 @@ class PanelFeed(QObject):
         self.displayed.emit()
 
     def _read_ahead_after(self, decision_id: str) -> None:
-        following = self._model.decision_id(self._model.row_of(decision_id) + 1)
-        if following is None or following in self.read_ahead:
-            return
+        row = self._model.row_of(decision_id)
+        wanted = [self._model.decision_id(row + step) for step in range(1, READ_AHEAD + 1)]
+        keep_ids = {following for following in wanted if following is not None}
+        self.read_ahead = {k: v for k, v in self.read_ahead.items() if k in keep_ids}
+        for following in wanted:
+            if following is None or following in self.read_ahead \
+                    or following in self._reading:
+                continue
+            self._reading.add(following)
 
-        def keep(details: Details) -> None:
-            self.read_ahead = {following: details}  # only the one after the current
+            def keep(details: Details, key: str = following) -> None:
+                if key not in self._reading:
+                    return  # forgotten meanwhile (a write or an outside change): stale
+                self._reading.discard(key)
+                self.read_ahead[key] = details
+                if len(self.read_ahead) > READ_AHEAD:  # the oldest entries go first
+                    for old in list(self.read_ahead)[:len(self.read_ahead) - READ_AHEAD]:
+                        del self.read_ahead[old]
 
-        self._executor.submit(details_job(following), keep, lambda _error: None)
+            def dropped(_error: BaseException, key: str = following) -> None:
+                self._reading.discard(key)
+
+            self._executor.submit(details_job(following), keep, dropped)
 
     def _run_follow_up(self) -> None:
         follow_up, self._follow_up = self._follow_up, None
