@@ -6,6 +6,8 @@ read-only connection first, so a refused file is left byte-for-byte unchanged.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import sqlite3
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from policy_desktop.store.errors import (
     SchemaTooNewError,
     StoreError,
 )
+from policy_desktop.store.failures import explain
 from policy_desktop.store.file_guard import GUARD
 from policy_desktop.store.schema import SCHEMA_VERSION, SEED_COLUMNS
 
@@ -146,18 +149,42 @@ def _check_sqlite_file(path: Path, location: str) -> int | None:
         raise StoreError(f"{location}: unreadable schema version {row[0]!r}") from error
 
 
-def connect(
-    target: DatabaseTarget, *, create: bool
-) -> tuple[pw.Database, int | None, Path | None]:
-    """Open ``target``; return the database, the schema version found and a backup file.
+@dataclass
+class Connection:
+    """An opened database: what :func:`connect` found and did."""
+
+    database: pw.Database
+    found_version: int | None
+    backup: Path | None
+    read_only: bool = False
+    created: bool = False
+
+
+def _writable(path: Path) -> bool:
+    """True when this process may change ``path`` and create its ``-wal``/``-shm``."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def remove_created(path: Path) -> None:
+    """Delete a database file this process just created, and its sidecars (failed set-up)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(OSError):
+            sidecar(path, suffix).unlink()
+
+
+def connect(target: DatabaseTarget, *, create: bool) -> Connection:
+    """Open ``target``: the database, the schema version found and a backup file.
 
     Raises :class:`DatabaseNotFoundError` when ``create`` is false and the file is
     missing (or empty), and refuses files that are not decision logs or carry a
     newer schema, before anything is written. A database that needs migrating is
-    copied byte for byte (``backup_file``) before it is opened for writing.
+    copied byte for byte (``backup_file``) before it is opened for writing. A file
+    this process cannot write (or whose folder it cannot) is opened read-only.
     """
     found_version: int | None = None
     backup: Path | None = None
+    read_only = False
+    created = False
     path = target.sqlite_path
     if path is not None and str(path) != ":memory:":
         if path.exists():
@@ -167,9 +194,11 @@ def connect(
                 found_version = _check_sqlite_file(path, target.location)
             elif not create:
                 raise NotADatabaseError(target.location, "an empty file, not a SQLite database")
+            read_only = not _writable(path)
         elif not create:
             raise DatabaseNotFoundError(target.location)
         else:
+            created = True
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
@@ -178,12 +207,23 @@ def connect(
                 ) from error
         if found_version is not None and found_version > SCHEMA_VERSION:
             raise SchemaTooNewError(target.location, found_version, SCHEMA_VERSION)
+        if read_only and (found_version is None or found_version < SCHEMA_VERSION):
+            raise StoreError(
+                f"{target.location}: read-only here, and it needs "
+                f"{'setting up' if found_version is None else 'a schema upgrade'} first "
+                "(open it once where it can be written); the file was left unchanged")
         if found_version is not None and found_version < SCHEMA_VERSION:
             backup = backup_file(path, found_version)
-        database: pw.Database = pw.SqliteDatabase(
-            str(path), pragmas=SQLITE_PRAGMAS, timeout=BUSY_TIMEOUT_MS / 1000,
-            lock_type="IMMEDIATE",
-        )
+        if read_only:
+            database: pw.Database = pw.SqliteDatabase(
+                _readonly_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                pragmas={"foreign_keys": 1, "busy_timeout": BUSY_TIMEOUT_MS,
+                         "query_only": 1})
+        else:
+            database = pw.SqliteDatabase(
+                str(path), pragmas=SQLITE_PRAGMAS, timeout=BUSY_TIMEOUT_MS / 1000,
+                lock_type="IMMEDIATE",
+            )
     elif path is not None:
         database = pw.SqliteDatabase(":memory:", pragmas={"foreign_keys": 1},
                                      lock_type="IMMEDIATE")
@@ -198,9 +238,14 @@ def connect(
         hint = " (pip install 'policy-desktop[postgres]')" if "psycopg" in str(error) else ""
         raise StoreError(f"{target.display_name}: cannot open ({error}){hint}") from error
     except pw.DatabaseError as error:
+        if created and path is not None:
+            remove_created(path)
         message = str(error).replace(target.location, target.display_name)
+        failure = explain(error, target.display_name)
+        if failure is not None:
+            raise failure from error
         raise StoreError(f"{target.display_name}: cannot open ({message})") from error
-    return database, found_version, backup
+    return Connection(database, found_version, backup, read_only, created)
 
 
 def backup_file(path: Path, from_version: int) -> Path:

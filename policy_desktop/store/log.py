@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import peewee as pw
 
-from policy_desktop.store.database import DatabaseTarget, connect, parse_target
+from policy_desktop.store.database import DatabaseTarget, connect, parse_target, remove_created
 from policy_desktop.store.decision import (
     CORRECTION_ACTIONS,
     UNDO_ACTION,
@@ -102,7 +102,10 @@ class PolicyDecisionLog:
 
             database = default_database()
         self.target: DatabaseTarget = parse_target(database)
-        self._db, found_version, backup = connect(self.target, create=create)
+        opened = connect(self.target, create=create)
+        self._db, found_version, backup = opened.database, opened.found_version, opened.backup
+        self.read_only: bool = opened.read_only
+        """True when the file could only be opened for reading (writes then fail clearly)."""
         self._guard_key: str | None = None
         path = self.target.sqlite_path
         if path is not None and str(path) != ":memory:":
@@ -111,12 +114,13 @@ class PolicyDecisionLog:
         self._m: BoundModels = bind_models(self._db)
         try:
             self.backup_path: Path | None = ensure_schema(
-                self._db, self._m, self.target, found_version, backup)
+                self._db, self._m, self.target, found_version, backup,
+                read_only=self.read_only)
         except StoreError:
-            self.close()
+            self._abandon(opened.created)
             raise
         except pw.DatabaseError as error:
-            self.close()
+            self._abandon(opened.created)
             failure = explain(error, self.display_name)
             if failure is not None:
                 raise failure from error
@@ -147,6 +151,12 @@ class PolicyDecisionLog:
             self._db.close()
         if self._guard_key is not None:
             self._release()
+
+    def _abandon(self, created: bool) -> None:
+        """Close after a failed set-up; a file created just now is removed again."""
+        self.close()
+        if created and self.target.sqlite_path is not None:
+            remove_created(self.target.sqlite_path)
 
     def __enter__(self) -> PolicyDecisionLog:
         return self

@@ -115,6 +115,8 @@ def ensure_schema(
     target: DatabaseTarget,
     found: int | None,
     backup: Path | None = None,
+    *,
+    read_only: bool = False,
 ) -> Path | None:
     """Create or upgrade the schema; return the backup file made before migrating, if any.
 
@@ -123,7 +125,8 @@ def ensure_schema(
     IMMEDIATE`` on SQLite), so two processes opening an old file migrate it once.
     """
     if found is not None and found >= SCHEMA_VERSION:
-        _add_missing_indexes(database)
+        if not read_only:
+            _add_missing_indexes(database)
         return backup
     with database.atomic():
         current = _stored_version(database, models)
