@@ -24,12 +24,15 @@ def _import(args: argparse.Namespace) -> int:
     result = ImportResult()
     with open_log(args.db, create=True) as log:
         for name in args.files:
+            warned = len(result.warnings)
             if name == "-":
                 stdin = getattr(sys.stdin, "buffer", sys.stdin)
                 import_jsonl(log, stdin, "<stdin>", result, report=_report)
-                continue
-            with open(name, "rb") as handle:  # lines are decoded one by one
-                import_jsonl(log, handle, name, result, report=_report)
+            else:
+                with open(name, "rb") as handle:  # lines are decoded one by one
+                    import_jsonl(log, handle, name, result, report=_report)
+            for warning in result.warnings[warned:]:
+                print(warning, file=sys.stderr, flush=True)
     print(result.summary())
     return 0 if result.ok else 1
 

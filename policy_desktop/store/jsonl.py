@@ -180,9 +180,9 @@ class _UnknownFields:
         shown = ", ".join(f"{name!r} ×{count}" for name, count in names[:8])
         more = f" and {len(names) - 8} more" if len(names) > 8 else ""
         lines = ", ".join(map(str, self.first)) + (", …" if self.lines > len(self.first) else "")
-        return (f"{source}: warning: {self.lines} line{'s' if self.lines != 1 else ''} had "
-                f"unknown fields, which were not stored: {shown}{more} (first at line "
-                f"{lines})")
+        plural = "s" if self.lines != 1 else ""
+        return (f"{source}: warning: {self.lines} line{plural} had unknown fields, which were "
+                f"not stored: {shown}{more} (first at line{plural} {lines})")
 
 
 def _same_review(a: PolicyDecision, b: PolicyDecision) -> bool:

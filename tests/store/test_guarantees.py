@@ -256,3 +256,23 @@ def test_cli_summary_names_merged_reviews(tmp_path: Path) -> None:
     assert "imported 0, duplicates 1, invalid 0, reviews merged 1" in result.stdout
     assert raw_query(db, "SELECT reviewer, review_action FROM decisions") == [
         ("eve", "correct_decision")]
+
+
+# --- 9: nothing in the input changes silently -------------------------------------------------
+
+
+def test_unknown_fields_warn_once_per_file_and_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    source = tmp_path / "typo.jsonl"
+    duplicate = json.dumps(valid(3)).replace('"decision": "allow"',
+                                             '"decision": "allow", "decision": "deny"')
+    source.write_text(lines(valid(1, reasonig="typo"), valid(2), duplicate,
+                            valid(4, reasonig="again", extra=1)))
+    result = subprocess.run([str(SCRIPT), "--db", str(tmp_path / "x.db"), "import", str(source)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{source}:3: key 'decision' appears twice in one object (which value is meant is "
+        "unclear; the line was not stored)",
+        f"{source}: warning: 2 lines had unknown fields, which were not stored: 'reasonig' ×2, "
+        "'extra' ×1 (first at lines 1, 4)"]
+    assert "imported 3, duplicates 0, invalid 1" in result.stdout
