@@ -617,10 +617,12 @@ def child_process_cost(model: PolicyModel, log: PolicyDecisionLog, request: RunR
     evaluator = SemanticEvaluator(Embedder())
     with ModelProcess(model.settings) as child:
         pid = child.pid
+        timed_child = TimedDecide(child)
         runners = {"in-process": ScenarioRunner(log, model, evaluator),
-                   "child": ScenarioRunner(log, child, evaluator)}
+                   "child": ScenarioRunner(log, timed_child, evaluator)}
         for label, runner in runners.items():  # warm: prefix cached, embedder loaded
             runner.run(request, listener=Progress(f"warm-up {label}"))
+        timed_child.outer = timed_child.inner = 0.0
         walls: dict[str, list[float]] = {label: [] for label in runners}
         decisions: dict[str, list[list[str]]] = {label: [] for label in runners}
         for round_ in range(repeats):
@@ -634,12 +636,33 @@ def child_process_cost(model: PolicyModel, log: PolicyDecisionLog, request: RunR
     inside, outside = statistics.mean(walls["in-process"]), statistics.mean(walls["child"])
     return {
         "repeats": repeats,
+        "ipc_seconds": round(timed_child.outer - timed_child.inner, 3),
+        "ipc_percent": round(100 * (timed_child.outer - timed_child.inner) / timed_child.outer, 2),
         "in_process_seconds": [round(w, 2) for w in walls["in-process"]],
         "child_seconds": [round(w, 2) for w in walls["child"]],
         "cost_percent": round(100 * (outside - inside) / inside, 1),
         "same_decisions": decisions["in-process"][0] == decisions["child"][0],
         "model_stayed_loaded": same_process,
     }
+
+
+class TimedDecide:
+    """A model wrapper that adds up ``decide``'s time as the caller sees it (``outer``) and
+    as the model measured it (``inner``): for a child process the difference is the cost
+    of the process boundary itself."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.info, self.settings, self.load_seconds = model.info, model.settings, \
+            model.load_seconds
+        self.outer = self.inner = 0.0
+
+    def decide(self, system: str, user: str, **options: Any) -> Any:
+        started = time.perf_counter()
+        answer = self._model.decide(system, user, **options)
+        self.outer += time.perf_counter() - started
+        self.inner += answer.seconds
+        return answer
 
 
 PROBE_SCRIPT = """
@@ -698,7 +721,9 @@ def print_child_and_portability(report: dict[str, Any]) -> None:
         print(
             f"model in a child process: suite {child['child_seconds']} s vs in-process "
             f"{child['in_process_seconds']} s (warm, alternated) -> costs "
-            f"{child['cost_percent']} % (goal <= 5 %); same decisions: "
+            f"{child['cost_percent']} % (goal <= 5 %); of which the process boundary itself "
+            f"(caller's time minus the model's own) {child['ipc_seconds']} s = "
+            f"{child['ipc_percent']} %; same decisions: "
             f"{child['same_decisions']}; model stayed loaded between runs: "
             f"{child['model_stayed_loaded']}")
     portability = report.get("portability")
