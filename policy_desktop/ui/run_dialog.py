@@ -47,7 +47,7 @@ from policy_desktop.engine.prompts import (
 )
 from policy_desktop.engine.scenarios import ScenarioFileError, ScenarioSuite, load_suite
 from policy_desktop.ui.run_worker import RunController, RunJob
-from policy_desktop.ui.settings import Settings
+from policy_desktop.ui.settings import CONTEXT_SIZES, Settings
 
 if TYPE_CHECKING:
     from policy_desktop.engine.runner import RunSummary, ScenarioResult
@@ -230,6 +230,14 @@ class RunDialog(QDialog):
         self._gpu_layers.setToolTip("Layers offloaded to the GPU (needs a CUDA build of "
                                     "llama-cpp-python; ignored on CPU-only builds)")
         form.addRow("GPU layers:", self._gpu_layers)
+        self._context = QSpinBox()
+        self._context.setRange(*CONTEXT_SIZES)
+        self._context.setSingleStep(1024)
+        self._context.setSuffix(" tokens")
+        self._context.setValue(self._settings.context_size)
+        self._context.setToolTip("The model's context (prompt and answer); a prompt that does "
+                                 "not fit fails its scenario")
+        form.addRow("Context:", self._context)
         return box
 
     # --- filling ----------------------------------------------------------------------
@@ -375,11 +383,12 @@ class RunDialog(QDialog):
                 else "full" if self._full.isChecked() else "subset")
         self._settings.threads = self._threads.value()
         self._settings.gpu_layers = self._gpu_layers.value()
+        self._settings.context_size = self._context.value()
         return RunJob(
             database=self.database, scenarios=tuple(self._suite.select(only=ids)),
             prompt_version=version, policy=policy,
             model_path=self._model_path, n_threads=self._threads.value() or None,
-            n_gpu_layers=self._gpu_layers.value(),
+            n_gpu_layers=self._gpu_layers.value(), n_ctx=self._context.value(),
             pass_coverage=self._settings.coverage_threshold, suite_path=self._suite.path,
             tags=(kind,),
         )

@@ -129,3 +129,11 @@ def test_closing_mid_run_asks_then_cancels_cleanly(
     qtbot.waitUntil(lambda: not dialog.isVisible())
     assert log.list_runs()[0].status == "cancelled"
     assert len(log.get_all_decisions()) <= 1
+
+
+def test_context_size_goes_into_the_job_and_the_settings(dialog: RunDialog) -> None:
+    assert dialog._context.value() == dialog._settings.context_size == 4096
+    dialog._context.setValue(8192)
+    job = dialog.build_job()
+    assert job is not None and job.n_ctx == 8192
+    assert dialog._settings.context_size == 8192
