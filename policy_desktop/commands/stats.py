@@ -41,6 +41,9 @@ def format_statistics(stats: dict[str, Any], database: str) -> str:
     else:
         lines.append(f"Accuracy: {percent(stats['accuracy'])} "
                      f"({stats['correct']}/{stats['evaluated']} evaluated decisions correct)")
+    if stats.get("runs"):
+        runs = ", ".join(f"{status} {count}" for status, count in stats["runs"].items())
+        lines.append(f"Runs: {runs}")
     if stats["review_actions"]:
         actions = ", ".join(f"{name} {count}" for name, count in
                             sorted(stats["review_actions"].items()))

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policy_desktop.store.errors import InvalidRecordError
-from policy_desktop.store.schema import ALL_COLUMNS
+from policy_desktop.store.schema import ALL_COLUMNS, STORED_COLUMNS, TEXT_TIMESTAMP_COLUMN
 from policy_desktop.vocabulary import DECISIONS, LOGGED_DECISIONS, canonical_json
 
 REQUIRED_FIELDS: tuple[str, ...] = (
@@ -69,6 +69,28 @@ def parse_timestamp(value: str) -> datetime:
     if len(text) < 10:
         raise ValueError(value)
     return datetime.fromisoformat(text)
+
+
+def is_canonical_timestamp(text: str) -> bool:
+    """True for :func:`now_iso`'s form, e.g. ``2026-02-02T08:05:12.000000+00:00``."""
+    return len(text) == 32 and text[10] == "T" and text[19] == "." and text.endswith("+00:00")
+
+
+def normalized_timestamp(text: str) -> str:
+    """The UTC instant of an ISO-8601 timestamp in :func:`now_iso`'s form (sorts by time).
+
+    A time without an offset is taken as UTC. Raises ValueError when unreadable or
+    out of range.
+    """
+    if is_canonical_timestamp(text):
+        return text
+    moment = parse_timestamp(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    except OverflowError:
+        raise ValueError(f"{text} is out of range in UTC") from None
 
 
 def make_decision_id(timestamp: str, suffix: str | None = None) -> str:
@@ -149,7 +171,7 @@ assert set(DECISION_FIELDS) == set(ALL_COLUMNS), "dataclass and table must agree
 
 def to_row(decision: PolicyDecision) -> dict[str, Any]:
     """Column values for storing ``decision`` (JSON text, 0/1 integers)."""
-    return dict(zip(ALL_COLUMNS, to_values(decision), strict=True))
+    return dict(zip(STORED_COLUMNS, to_values(decision), strict=True))
 
 
 _ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
@@ -157,12 +179,23 @@ _ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
 def to_values(decision: PolicyDecision) -> list[Any]:
-    """Column values in :data:`ALL_COLUMNS` order (the fast path of logging).
+    """Column values in :data:`STORED_COLUMNS` order (the fast path of logging).
 
     ``situation``/``tags`` become JSON text, booleans 0/1, and numbers plain
-    ``float``/``int`` (so numpy scalars can be stored).
+    ``float``/``int`` (so numpy scalars can be stored). ``timestamp`` becomes the
+    UTC instant in one form, so that text order is time order; the text as given
+    goes into ``timestamp_text`` when it differs.
     """
     values = [decision.__dict__[name] for name in ALL_COLUMNS]
+    given = values[_TIMESTAMP]
+    if given is not None and not is_canonical_timestamp(given):
+        try:
+            values[_TIMESTAMP] = normalized_timestamp(given)
+        except ValueError as error:
+            raise InvalidRecordError(f"timestamp {given!r} cannot be stored ({error})") from None
+        values.append(given)
+    else:
+        values.append(None)
     try:
         values[_SITUATION] = _ENCODE_JSON(values[_SITUATION])
     except (TypeError, ValueError) as error:  # e.g. a datetime, NaN, a cycle
@@ -187,6 +220,8 @@ def to_values(decision: PolicyDecision) -> list[Any]:
 def from_row(row: dict[str, Any]) -> PolicyDecision:
     """Rebuild a :class:`PolicyDecision` from stored column values."""
     values = {name: row.get(name) for name in DECISION_FIELDS}
+    if row.get(TEXT_TIMESTAMP_COLUMN):
+        values["timestamp"] = row[TEXT_TIMESTAMP_COLUMN]
     values["situation"] = json.loads(values["situation"]) if values["situation"] else {}
     values["tags"] = json.loads(values["tags"]) if values["tags"] else []
     if values["decision_correct"] is not None:
@@ -238,6 +273,7 @@ _BOOL_FIELDS = ("decision_correct", "reviewed")
 _UNIT_INTERVAL = ("reasoning_coverage", "confidence")
 _TIMESTAMP_FIELDS = ("timestamp", "review_timestamp")
 
+_TIMESTAMP = ALL_COLUMNS.index("timestamp")
 _SITUATION = ALL_COLUMNS.index("situation")
 _TAGS = ALL_COLUMNS.index("tags")
 _CORRECT = ALL_COLUMNS.index("decision_correct")

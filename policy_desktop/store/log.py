@@ -7,6 +7,7 @@ import secrets
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from policy_desktop.store.decision import (
     from_row,
     make_decision_id,
     now_iso,
+    parse_timestamp,
     to_values,
 )
 from policy_desktop.store.errors import (
@@ -34,7 +36,8 @@ from policy_desktop.store.errors import (
 from policy_desktop.store.failures import explain, guarded_iterator, guarded_method
 from policy_desktop.store.file_guard import GUARD
 from policy_desktop.store.migrations import ensure_schema
-from policy_desktop.store.schema import ALL_COLUMNS, BoundModels, bind_models
+from policy_desktop.store.run_owner import ProcessIdentity, current_process, is_gone
+from policy_desktop.store.schema import ALL_COLUMNS, STORED_COLUMNS, BoundModels, bind_models
 from policy_desktop.vocabulary import DECISIONS, TRAINING_GATE
 
 if TYPE_CHECKING:  # the export package sits above the store: no import at run time
@@ -47,6 +50,7 @@ write lock well under a second."""
 _EVENT_COLUMNS = ("decision_id", "reviewer", "action", "review_decision", "review_reasoning",
                   "timestamp", "blind")
 _ID = ALL_COLUMNS.index("decision_id")
+_RUN = ALL_COLUMNS.index("run_id")
 _ID_ATTEMPTS = 8
 """Fresh random suffixes tried for a generated id before it gets 16 hex digits."""
 
@@ -83,6 +87,15 @@ class RunRecord:
     settings: dict[str, Any]
     summary: dict[str, Any]
     error: str | None
+    owner_host: str | None = None
+    owner_pid: int | None = None
+    heartbeat: str | None = None
+
+
+RUN_STATUSES: tuple[str, ...] = ("running", "completed", "cancelled", "failed", "interrupted")
+STALE_RUN_SECONDS = 24 * 3600
+"""A ``running`` run of another host (or of an older build, without an owner) that has
+logged nothing for this long is taken as interrupted."""
 
 
 class PolicyDecisionLog:
@@ -125,8 +138,15 @@ class PolicyDecisionLog:
             if failure is not None:
                 raise failure from error
             raise StoreError(f"{self.display_name}: cannot set up the schema ({error})") from error
-        self._insert_sql = _insert_statement(self._db, "decisions", ALL_COLUMNS)
+        self._insert_sql = _insert_statement(self._db, "decisions", STORED_COLUMNS)
         self._event_sql = _insert_statement(self._db, "reviews", _EVENT_COLUMNS)
+        self.interrupted_runs: list[str] = []
+        """Runs this open found ``running`` with their process gone, now ``interrupted``."""
+        if not self.read_only:
+            try:
+                self.interrupted_runs = self.close_abandoned_runs()
+            except StoreError:  # busy or full: the next open tries again
+                self.interrupted_runs = []
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -251,6 +271,9 @@ class PolicyDecisionLog:
                     self._db.cursor().executemany(self._event_sql, reviews)
                     for decision_id in dict.fromkeys(event[0] for event in reviews):
                         self._apply_history(decision_id, bump=False)
+                run_ids = {row[_RUN] for row in batch.rows} - {None}
+                if run_ids:
+                    self._beat(run_ids)
                 self._bump_revision()
         except pw.IntegrityError as error:
             raise InvalidRecordError(
@@ -548,7 +571,8 @@ class PolicyDecisionLog:
         Keys: ``total``, ``reviewed``, ``unreviewed``, ``corrections``, ``accepted``,
         ``correct``, ``evaluated``, ``incorrect``, ``accuracy`` (None when nothing
         was evaluated), ``decision_distribution``, ``review_actions``,
-        ``training_gate``, ``corrections_needed``, ``training_ready``.
+        ``training_gate``, ``corrections_needed``, ``training_ready``, and ``runs``
+        (status -> number of runs, e.g. ``{"completed": 3, "interrupted": 1}``).
         """
         Decision = self._m.Decision
         # One pass over the covering index idx_statistics; the few dozen groups are
@@ -578,7 +602,11 @@ class PolicyDecisionLog:
                 if correct:
                     totals["correct"] += count
         corrections = totals["corrections"]
+        Run = self._m.Run
+        runs = {status: count for status, count in Run.select(
+            Run.status, pw.fn.COUNT(pw.SQL("*"))).group_by(Run.status).tuples()}
         return {
+            "runs": dict(sorted(runs.items())),
             **totals,
             "unreviewed": totals["total"] - totals["reviewed"],
             "incorrect": totals["evaluated"] - totals["correct"],
@@ -594,23 +622,33 @@ class PolicyDecisionLog:
 
     @guarded_method
     def start_run(self, **fields: Any) -> str:
-        """Record the start of a scenario run; return its new ``run_id``."""
+        """Record the start of a scenario run; return its new ``run_id``.
+
+        The run is owned by this process (host, pid, process start) unless the
+        ``owner_*`` fields say otherwise, so that a run whose process dies is found
+        and marked ``interrupted`` by the next open of the database.
+        """
         started = now_iso()
         run_id = fields.pop("run_id", None) or (
             f"run_{make_decision_id(started)[4:19]}_{secrets.token_hex(3)}")
         for key in ("scenario_ids", "settings"):
             if key in fields and not isinstance(fields[key], str):
                 fields[key] = json.dumps(fields[key], ensure_ascii=False)
+        owner = current_process()
+        fields.setdefault("owner_host", owner.host)
+        fields.setdefault("owner_pid", owner.pid)
+        fields.setdefault("owner_start", owner.start)
         with self._db.atomic():
-            self._m.Run.insert(run_id=run_id, started=started, status="running", **fields).execute()
+            self._m.Run.insert(run_id=run_id, started=started, status="running",
+                               heartbeat=started, **fields).execute()
             self._bump_revision()
         return run_id
 
     @guarded_method
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any] | None = None,
                    error: str | None = None) -> None:
-        """Mark a run ``completed``, ``cancelled`` or ``failed`` with its summary."""
-        if status not in ("completed", "cancelled", "failed"):
+        """Mark a run ``completed``, ``cancelled``, ``failed`` or ``interrupted``."""
+        if status not in RUN_STATUSES[1:]:
             raise ValueError(f"unknown run status {status!r}")
         Run = self._m.Run
         with self._db.atomic():
@@ -618,6 +656,41 @@ class PolicyDecisionLog:
                        summary=json.dumps(summary or {}, ensure_ascii=False)).where(
                 Run.run_id == run_id).execute()
             self._bump_revision()
+
+    def _beat(self, run_ids: Iterable[str]) -> None:
+        """Note that running runs just logged something (their heartbeat)."""
+        Run = self._m.Run
+        Run.update(heartbeat=now_iso()).where(
+            Run.run_id.in_(list(run_ids)) & (Run.status == "running")).execute()
+
+    @guarded_method
+    def close_abandoned_runs(self, *, stale_after: float = STALE_RUN_SECONDS) -> list[str]:
+        """Mark ``running`` runs whose process is gone as ``interrupted``; return their ids.
+
+        A run of this host is interrupted when its process has ended (a reused pid
+        is told apart by the process start); a run of another host, or one without
+        an owner, when it has logged nothing for ``stale_after`` seconds.
+        """
+        Run = self._m.Run
+        running = list(Run.select(Run.run_id, Run.started, Run.owner_host, Run.owner_pid,
+                                  Run.owner_start, Run.heartbeat).where(
+            Run.status == "running").dicts())
+        if not running:
+            return []
+        now = datetime.now(UTC)
+        reasons: dict[str, str] = {}
+        for run in running:
+            reason = _abandoned(run, now, stale_after)
+            if reason is not None:
+                reasons[run["run_id"]] = reason
+        if not reasons:
+            return []
+        with self._db.atomic():
+            for run_id, reason in reasons.items():
+                Run.update(status="interrupted", finished=now_iso(), error=reason).where(
+                    (Run.run_id == run_id) & (Run.status == "running")).execute()
+            self._bump_revision()
+        return list(reasons)
 
     @guarded_method
     def get_run(self, run_id: str) -> RunRecord | None:
@@ -701,4 +774,28 @@ def _run_record(row: dict[str, Any]) -> RunRecord:
         settings=json.loads(row["settings"]) if row["settings"] else {},
         summary=json.loads(row["summary"]) if row["summary"] else {},
         error=row["error"],
+        owner_host=row.get("owner_host"), owner_pid=row.get("owner_pid"),
+        heartbeat=row.get("heartbeat"),
     )
+
+
+def _abandoned(run: dict[str, Any], now: datetime, stale_after: float) -> str | None:
+    """Why a ``running`` run is taken as interrupted, or None while it may be alive."""
+    host, pid = run["owner_host"], run["owner_pid"]
+    if host is not None and pid is not None:
+        gone = is_gone(ProcessIdentity(host, int(pid), run["owner_start"]))
+        if gone:
+            return (f"interrupted: its process (pid {pid} on {host}) ended without finishing "
+                    "the run (a crash, a kill or a power cut)")
+        if gone is False:
+            return None
+    last = run["heartbeat"] or run["started"]
+    try:
+        age = (now - parse_timestamp(last)).total_seconds()
+    except (TypeError, ValueError):
+        return None
+    if age < stale_after:
+        return None
+    where = f"on {host}" if host else "by an earlier version"
+    return (f"interrupted: started {where} and nothing logged for {age / 3600:.0f} h "
+            f"(since {last})")

@@ -11,12 +11,18 @@ import peewee as pw
 from playhouse.migrate import SchemaMigrator, migrate
 
 from policy_desktop.store.database import DatabaseTarget, backup_file
-from policy_desktop.store.decision import derive_review_action
+from policy_desktop.store.decision import (
+    derive_review_action,
+    is_canonical_timestamp,
+    normalized_timestamp,
+)
 from policy_desktop.store.schema import (
     ADDED_COLUMNS,
     EXTRA_INDEXES,
+    RUN_OWNER_COLUMNS,
     SCHEMA_VERSION,
     SEED_INDEXES,
+    TEXT_TIMESTAMP_COLUMN,
     BoundModels,
     index_sql,
 )
@@ -51,8 +57,11 @@ def _add_missing_indexes(database: pw.Database) -> None:
 
 
 def _set_version(models: BoundModels, version: int) -> None:
-    models.Meta.insert(key="schema_version", value=str(version)).on_conflict_replace().execute()
-    models.Meta.insert(key="revision", value="0").on_conflict_ignore().execute()
+    """Record the schema version (an UPDATE, else an INSERT: portable to PostgreSQL)."""
+    Meta = models.Meta
+    if not Meta.update(value=str(version)).where(Meta.key == "schema_version").execute():
+        Meta.insert(key="schema_version", value=str(version)).execute()
+    Meta.insert(key="revision", value="0").on_conflict_ignore().execute()
 
 
 def _create_fresh(database: pw.Database, models: BoundModels) -> None:
@@ -95,7 +104,39 @@ def _migrate_1_to_2(database: pw.Database, models: BoundModels) -> None:
     _set_version(models, 2)
 
 
-MIGRATIONS: dict[int, Callable[[pw.Database, BoundModels], None]] = {1: _migrate_1_to_2}
+def _add_columns(database: pw.Database, table: str, model: type[pw.Model],
+                 names: tuple[str, ...]) -> None:
+    existing = {column.name for column in database.get_columns(table)}
+    migrator = SchemaMigrator.from_database(database)
+    fields = model._meta.fields
+    missing = [name for name in names if name not in existing]
+    if missing:
+        migrate(*[migrator.add_column(table, name, fields[name]) for name in missing])
+
+
+def _migrate_2_to_3(database: pw.Database, models: BoundModels) -> None:
+    """Timestamps become one UTC form (text order = time order), the given text is kept;
+    runs gain their owner process and a heartbeat."""
+    _add_columns(database, "decisions", models.Decision, (TEXT_TIMESTAMP_COLUMN,))
+    _add_columns(database, "runs", models.Run, RUN_OWNER_COLUMNS)
+    Decision = models.Decision
+    changes: list[tuple[str, str, str]] = []
+    rows = Decision.select(Decision.decision_id, Decision.timestamp).tuples()
+    for decision_id, given in rows.iterator():
+        if given is None or is_canonical_timestamp(given):
+            continue
+        try:
+            changes.append((normalized_timestamp(given), given, decision_id))
+        except ValueError:  # an unreadable time from outside: left as it is
+            continue
+    for canonical, given, decision_id in changes:
+        Decision.update(timestamp=canonical, timestamp_text=given).where(
+            Decision.decision_id == decision_id).execute()
+    _set_version(models, 3)
+
+
+MIGRATIONS: dict[int, Callable[[pw.Database, BoundModels], None]] = {
+    1: _migrate_1_to_2, 2: _migrate_2_to_3}
 """``MIGRATIONS[v]`` upgrades a version-``v`` database to ``v + 1``."""
 
 

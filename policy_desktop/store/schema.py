@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-SCHEMA_VERSION = 2
-"""1 = the seed's ``decisions`` table alone; 2 = reviews, runs, store_meta, extra columns."""
+SCHEMA_VERSION = 3
+"""1 = the seed's ``decisions`` table alone; 2 = reviews, runs, store_meta, extra columns;
+3 = ``timestamp`` holds a normalised UTC instant (the original text in ``timestamp_text``)
+and runs record their owner process and a heartbeat."""
 
 
 class _Unbound(pw.Model):
@@ -56,6 +58,8 @@ class DecisionRow(_Unbound):
     prompt_tokens = pw.IntegerField(null=True)
     generated_tokens = pw.IntegerField(null=True)
     seconds = pw.FloatField(null=True)
+    # --- schema version 3 ---
+    timestamp_text = pw.TextField(null=True)  # the timestamp as given, when not canonical
 
     class Meta:
         table_name = "decisions"
@@ -72,6 +76,11 @@ ADDED_COLUMNS: tuple[str, ...] = (
     "seconds",
 )  # fmt: skip
 ALL_COLUMNS: tuple[str, ...] = SEED_COLUMNS + ADDED_COLUMNS
+"""The columns that are fields of :class:`~policy_desktop.store.decision.PolicyDecision`."""
+TEXT_TIMESTAMP_COLUMN = "timestamp_text"
+STORED_COLUMNS: tuple[str, ...] = (*ALL_COLUMNS, TEXT_TIMESTAMP_COLUMN)
+"""Every column of ``decisions``: the record's fields and the original timestamp text."""
+RUN_OWNER_COLUMNS: tuple[str, ...] = ("owner_host", "owner_pid", "owner_start", "heartbeat")
 
 SEED_INDEXES: dict[str, tuple[str, ...]] = {
     "idx_timestamp": ("timestamp",),
@@ -132,6 +141,11 @@ class RunRow(_Unbound):
     settings = pw.TextField(null=True)
     summary = pw.TextField(null=True)
     error = pw.TextField(null=True)
+    # --- schema version 3: who runs it, and when it last logged something ---
+    owner_host = pw.TextField(null=True)
+    owner_pid = pw.IntegerField(null=True)
+    owner_start = pw.TextField(null=True)
+    heartbeat = pw.TextField(null=True)
 
     class Meta:
         table_name = "runs"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
-from policy_desktop.store.schema import ALL_COLUMNS
+from policy_desktop.store.schema import STORED_COLUMNS
 
 ID_PATTERN = r"dec_\d{4}-\d{2}-\d{2}T\d{4}_[0-9a-f]{8}"
 """``dec_`` + the decision's timestamp to the minute + ``_`` + 8 lowercase hex digits."""
@@ -135,7 +135,7 @@ def columns_of(log: PolicyDecisionLog, decision_id: str) -> dict[str, Any]:
     """Every stored column of one decision, as the database holds it."""
     Decision = log.models.Decision
     row = Decision.select().where(Decision.decision_id == decision_id).dicts().get()
-    assert set(row) == set(ALL_COLUMNS)
+    assert set(row) == set(STORED_COLUMNS)
     return row
 
 

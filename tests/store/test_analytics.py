@@ -78,7 +78,7 @@ def test_known_mix(log: PolicyDecisionLog) -> None:
     data = collect_statistics(log)
 
     assert data.accuracy_by_run == [
-        RunAccuracy("run_imported", "2020-01-01T10:00:00+00:00", "v2", "phi-4-mini",
+        RunAccuracy("run_imported", "2020-01-01T10:00:00.000000+00:00", "v2", "phi-4-mini",
                     evaluated=2, correct=1, accuracy=0.5),
         RunAccuracy("run_a", data.accuracy_by_run[1].started, "v1", "gemma",
                     evaluated=4, correct=2, accuracy=0.5),

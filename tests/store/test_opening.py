@@ -304,10 +304,13 @@ def test_seed_database_is_upgraded(seed_db: Path) -> None:
     assert raw_query(seed_db, "SELECT value FROM store_meta WHERE key = 'schema_version'") == [
         (str(SCHEMA_VERSION),)]
     columns = [row[1] for row in raw_query(seed_db, "PRAGMA table_info(decisions)")]
-    assert columns[21:] == list(ADDED_COLUMNS)
-    # Every seed column of every row is unchanged.
+    assert columns[21:] == [*ADDED_COLUMNS, "timestamp_text"]
+    # Every seed column of every row is unchanged, but for the timestamp: that holds the
+    # UTC instant (so that text order is time order), the text as given is kept beside it.
     new_rows = raw_rows(seed_db)
-    assert [{k: row[k] for k in old_rows[0]} for row in new_rows] == old_rows
+    assert [{k: row[k] if k != "timestamp" else row["timestamp_text"] or row[k]
+             for k in old_rows[0]} for row in new_rows] == old_rows
+    assert all(row["timestamp"].endswith("+00:00") for row in new_rows)
     assert raw_query(backup, "SELECT count(*) FROM decisions") == [(5,)]
     assert raw_query(backup, "SELECT count(*) FROM sqlite_master WHERE name = 'reviews'") == [
         (0,)]
