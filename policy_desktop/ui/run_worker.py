@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from policy_desktop.engine.evaluation import DEFAULT_MATCH_THRESHOLD, DEFAULT_PASS_COVERAGE
 from policy_desktop.engine.prompts import PromptVersion
 from policy_desktop.engine.scenarios import Scenario
 from policy_desktop.store import PolicyDecisionLog
@@ -53,8 +54,8 @@ class RunJob:
     n_gpu_layers: int = 0
     n_ctx: int = 4096
     lora_path: Path | None = None
-    match_threshold: float = 0.5
-    pass_coverage: float = 0.5
+    match_threshold: float = DEFAULT_MATCH_THRESHOLD
+    pass_coverage: float = DEFAULT_PASS_COVERAGE
     suite_path: Path | None = None
     tags: tuple[str, ...] = ()
 
