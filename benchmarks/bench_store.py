@@ -16,6 +16,12 @@ Run: ``.venv/bin/python benchmarks/bench_store.py [--rows 1000000] [--log-rows 2
    The GUI's ``DecisionQueries.page`` (first page and a keyset page ~half-way down) and
    ``view_counts`` are measured too.
 
+3. No decision is lost to an id (issue 11): ``--id-rows`` id-less decisions of one
+   minute through ``log_decisions`` and, as JSON lines, through ``policy-desktop
+   import``: exactly that many stored; two ``policy-desktop import`` processes of the
+   same ``--concurrent-rows``-line file at once: every line stored once, and counted as
+   a duplicate once.
+
 Everything lives in a temporary folder that is removed at the end.
 """
 
@@ -24,10 +30,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -136,6 +144,7 @@ def bench_logging(folder: Path, rows: int) -> tuple[float, float]:
         values = [getattr(item, name) for name in ALL_COLUMNS]
         values[correct_at] = None if item.decision_correct is None else int(item.decision_correct)
         values[reviewed_at] = int(item.reviewed)
+        values.append(None)  # timestamp_text: the timestamps are already in canonical form
         raw_input.append(values)
 
     raw_path = folder / "raw.db"
@@ -171,6 +180,98 @@ def bench_logging(folder: Path, rows: int) -> tuple[float, float]:
         count = sqlite3.connect(path).execute("SELECT count(*) FROM decisions").fetchone()[0]
         assert count == rows, (path, count)
     return store_seconds, raw_seconds
+
+
+# --- 3. no decision lost to an id ------------------------------------------------------------
+
+_MINUTE = datetime(2026, 2, 2, 8, 0, tzinfo=UTC)
+
+
+def _one_minute(count: int) -> Iterator[PolicyDecision]:
+    """``count`` distinct id-less decisions, all logged within one minute."""
+    for index in range(count):
+        moment = _MINUTE + timedelta(microseconds=index * 59_000_000 // max(count, 1))
+        yield PolicyDecision(
+            situation={"actor": f"user{index}", "action": "read", "target": "docs/guide.md"},
+            model_name="gemma-3-270m", model_version="Q4_K_M", prompt_version="v2",
+            decision="allow", reasoning="Rule 10: the role permits it.",
+            timestamp=moment.isoformat(timespec="microseconds"))
+
+
+def _count(path: Path) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        return int(connection.execute("SELECT count(*) FROM decisions").fetchone()[0])
+    finally:
+        connection.close()
+
+
+def _import_cli(database: Path, source: Path) -> subprocess.Popen[str]:
+    script = Path(sys.executable).parent / "policy-desktop"
+    return subprocess.Popen([str(script), "--db", str(database), "import", str(source)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ})
+
+
+def _summary(output: str) -> dict[str, int]:
+    last = output.strip().splitlines()[-1]
+    return {name: int(value) for name, value in
+            (part.rsplit(" ", 1) for part in last.split(", "))}
+
+
+def bench_ids(folder: Path, rows: int, concurrent_rows: int) -> list[tuple[str, bool, str]]:
+    """(check, passed, detail) for id-less logging, import and concurrent imports."""
+    checks: list[tuple[str, bool, str]] = []
+    logged = folder / "ids_logged.db"
+    with PolicyDecisionLog(logged) as log:
+        started = time.perf_counter()
+        stored = log.log_decisions(_one_minute(rows))
+        seconds = time.perf_counter() - started
+    found = _count(logged)
+    checks.append((f"log_decisions: {rows:,} id-less decisions of one minute",
+                   stored == found == rows,
+                   f"{found:,} stored in {seconds:.1f} s ({rows / seconds:,.0f}/s)"))
+    source = folder / "one_minute.jsonl"
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    with open(source, "w", encoding="utf-8") as out:
+        for item in _one_minute(rows):
+            record = item.to_dict()
+            del record["decision_id"]
+            out.write(encode(record) + "\n")
+    imported_db = folder / "ids_imported.db"
+    PolicyDecisionLog(imported_db).close()
+    started = time.perf_counter()
+    process = _import_cli(imported_db, source)
+    out, err = process.communicate()
+    seconds = time.perf_counter() - started
+    totals = _summary(out) if process.returncode == 0 else {}
+    found = _count(imported_db)
+    checks.append((f"import: {rows:,} id-less lines of one minute",
+                   process.returncode == 0 and found == rows == totals.get("imported")
+                   and not totals.get("conflicts"),
+                   f"{found:,} stored, {totals or err.strip()[-200:]} in {seconds:.1f} s "
+                   f"({rows / seconds:,.0f} lines/s)"))
+    shared = folder / "concurrent.db"
+    PolicyDecisionLog(shared).close()
+    lines = folder / "concurrent.jsonl"
+    with open(source, encoding="utf-8") as full, open(lines, "w", encoding="utf-8") as part:
+        for _, line in zip(range(concurrent_rows), full, strict=False):
+            part.write(line)
+    started = time.perf_counter()
+    processes = [_import_cli(shared, lines) for _ in range(2)]
+    outputs = [p.communicate() for p in processes]
+    seconds = time.perf_counter() - started
+    ok = all(p.returncode == 0 for p in processes)
+    results = [_summary(o) for o, _ in outputs] if ok else []
+    imported = sum(r["imported"] for r in results)
+    duplicates = sum(r["duplicates"] for r in results)
+    found = _count(shared)
+    checks.append((f"two concurrent imports of one {concurrent_rows:,}-line file",
+                   ok and imported == found == concurrent_rows and duplicates == concurrent_rows,
+                   f"{found:,} stored, {imported:,} imported + {duplicates:,} duplicates "
+                   f"counted in {seconds:.1f} s" if ok else
+                   "; ".join(e.strip()[-200:] for _, e in outputs)))
+    return checks
 
 
 # --- 2. queries on a large database -----------------------------------------------------
@@ -282,6 +383,11 @@ def main() -> int:
                              "the queries)")
     parser.add_argument("--log-rows", type=int, default=200_000,
                         help="decisions for the logging comparison (default 200,000)")
+    parser.add_argument("--id-rows", type=int, default=1_000_000,
+                        help="id-less decisions of one minute, logged and imported (default "
+                             "1,000,000; 0 skips part 3)")
+    parser.add_argument("--concurrent-rows", type=int, default=200_000,
+                        help="lines of the file two importers import at once (default 200,000)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
     parser.add_argument("--keep", metavar="FOLDER", help="build in FOLDER and keep it")
     args = parser.parse_args()
@@ -301,6 +407,12 @@ def main() -> int:
               f"{'ok' if ratio >= 0.5 else 'MISSED'}")
         if ratio < 0.5:
             missed.append("logging ratio")
+        if args.id_rows > 0:
+            print("\nNo decision lost to an id (exact counts)")
+            for name, passed, detail in bench_ids(folder, args.id_rows, args.concurrent_rows):
+                print(f"  {name:<50} {'ok' if passed else 'MISSED'}  {detail}")
+                if not passed:
+                    missed.append(name)
         if args.rows <= 0:
             return 1 if missed else 0
         large = folder / "large.db"
