@@ -30,13 +30,21 @@ def _child_main(job: TrainJob, events: Any, stop: Any) -> None:
     # cancel (checkpoint saved), so the child must not die of it mid-step.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parent = multiprocessing.parent_process()
+
+    def should_stop() -> bool:
+        # an orphaned child (parent killed) stops at its next step, keeping a checkpoint
+        return stop.is_set() or (parent is not None and not parent.is_alive())
+
     try:
         from policy_desktop.finetune.training import train
 
-        outcome = train(job, events.put, stop.is_set)
+        outcome = train(job, events.put, should_stop)
         events.put(("done", outcome))
     except BaseException as error:  # report everything; the parent decides
         events.put(("error", f"{type(error).__name__}: {error}\n{traceback.format_exc()}"))
+    if parent is not None and not parent.is_alive():
+        events.cancel_join_thread()  # nobody reads the queue: do not wait to flush it
 
 
 class TrainingProcess:
@@ -53,6 +61,11 @@ class TrainingProcess:
     def start(self) -> None:
         """Start the child."""
         self._process.start()
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id once started."""
+        return self._process.pid
 
     def cancel(self) -> None:
         """Ask the child to stop after its current step (it saves a checkpoint)."""

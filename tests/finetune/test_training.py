@@ -102,3 +102,37 @@ def test_a_failing_child_is_a_clear_error(tmp_path: Path) -> None:
                       work_dir=tmp_path / "work")
     with pytest.raises(TrainingFailed, match=r"absent\.gguf"):
         run_training(broken, lambda _e: None)
+
+
+def test_a_child_whose_parent_dies_stops_and_keeps_its_checkpoint(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = Path(__file__).with_name("orphan_parent.py")
+    env = {**os.environ, "PYTHONPATH": str(script.parent)}
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        while parent.stdout.readline().strip() != "Progress":
+            pass
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the training child outlived its parent")
+    assert (tmp_path / "work" / CHECKPOINT_FILE).exists()
