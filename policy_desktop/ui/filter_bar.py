@@ -93,7 +93,7 @@ class FilterBar(QWidget):
         self.search.setObjectName("search")
         self.search.setPlaceholderText("Search actor, target, reasoning…")
         self.search.setClearButtonEnabled(True)
-        self.search.setMinimumWidth(180)
+        self.search.setMinimumWidth(140)
         self.search.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.search_icon = QAction(self.search)
         self.search.addAction(self.search_icon, QLineEdit.ActionPosition.LeadingPosition)
@@ -149,7 +149,7 @@ class FilterBar(QWidget):
         combo.setObjectName(name)
         combo.setToolTip(tip)
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        combo.setMinimumContentsLength(9)
+        combo.setMinimumContentsLength(7)
         return combo
 
     # --- state -----------------------------------------------------------------------

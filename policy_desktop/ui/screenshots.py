@@ -6,6 +6,11 @@ database, the statistics tab and the keyboard shortcuts window; then (light) the
 compare view, every export wizard page and the run dialog in the middle of a real
 run of the bundled model (``--no-run`` skips that one). ``main-window.png`` is the
 README's picture. Settings go to a temporary folder.
+
+``--desk`` writes only the review desk at the two screen sizes reviewers use,
+1280×800 and 1920×1080 (``desk-<size>-<state>.png``): the queue, blind review,
+a decision with a 20,000-character field, the "all done" banner, Preferences and
+the export wizard's options and preview (examples fitted to the context).
 """
 
 from __future__ import annotations
@@ -194,6 +199,117 @@ def shoot_run_dialog(app: QApplication, outdir: Path, work: Path, settings: obje
     controller.shutdown()
 
 
+DESK_SIZES = ((1280, 800), (1920, 1080))
+
+
+def shoot_desk(outdir: Path) -> list[Path]:
+    """The review desk at :data:`DESK_SIZES` (see the module docstring)."""
+    from policy_desktop.app import application, default_parts
+    from policy_desktop.store import PolicyDecision, PolicyDecisionLog
+    from policy_desktop.ui.demo_data import build_demo_log
+    from policy_desktop.ui.export_wizard import ExportWizard
+    from policy_desktop.ui.main_window import MainWindow
+    from policy_desktop.ui.preferences_dialog import PreferencesDialog
+    from policy_desktop.ui.settings import Settings
+    from policy_desktop.ui.tasks import DbExecutor
+    from policy_desktop.ui.theme import Theme
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    work = Path(tempfile.mkdtemp(prefix="policy-desktop-desk-"))
+    os.environ["XDG_DATA_HOME"] = str(work / "data")
+    demo = work / "team_decisions.db"
+    with PolicyDecisionLog(demo) as log:
+        build_demo_log(log, 300)
+        long_id = log.log_decision(PolicyDecision(
+            situation={"actor": "ops-bot", "role": "service", "action": "write",
+                       "target": "docs/changelog.md", "environment": "production",
+                       "note": ("x" * 2000 + " Ticket 4411 approved by the change board. ")
+                       * 10},
+            team_context="Platform team. " * 40, model_name="gemma-3-270m",
+            model_version="Q4_K_M", prompt_version="v2_fewshot_8examples", decision="deny",
+            classification="destructive_admin_action", risk_level="high",
+            reasoning="Production writes by a service account need a change ticket. " * 8,
+            confidence=0.41))
+        for decision in log.get_unreviewed_decisions(limit=60):
+            assert decision.decision_id is not None
+            if decision.decision_id != long_id:
+                fixed = "deny" if decision.decision != "deny" else "require_attestation"
+                log.mark_reviewed(decision.decision_id, fixed, reviewer="sam")
+        corrections = log.count_corrections()
+    app = application()
+    theme = Theme("light")
+    theme.apply(app)
+    for width, height in DESK_SIZES:
+        size = f"{width}x{height}"
+        settings = Settings(work / f"desk-{size}.ini")
+        settings.reviewer = "sam"
+        executor = DbExecutor()
+        window = MainWindow(settings, executor, theme, default_parts())
+        window.resize(width, height)
+        window.show()
+        window.open_database(str(demo))
+
+        def idle(w: MainWindow = window) -> bool:
+            return (w.database is not None and w.executor.idle and not w.model.loading
+                    and not w.feed.loading)
+
+        wait_until(app, idle)
+        settle(app)
+        save(window, outdir / f"desk-{size}-queue.png", written)
+        window.toggle_blind_review()
+        wait_until(app, idle)
+        settle(app)
+        save(window, outdir / f"desk-{size}-blind.png", written)
+        window.toggle_blind_review()
+        window.filter_bar.search.setText("ops-bot")
+        wait_until(app, lambda w=window: w.model.rowCount() == 1 and idle(w), 10)
+        window.select_decision(long_id)
+        wait_until(app, lambda w=window: w.shown_decision is not None
+                   and w.shown_decision.decision_id == long_id)
+        settle(app, 0.5)
+        save(window, outdir / f"desk-{size}-long-value.png", written)
+        window.filter_bar.clear_facets()
+        window.filter_bar.set_view("corrections")
+        wait_until(app, idle)
+        settle(app)
+        save(window, outdir / f"desk-{size}-corrections.png", written)
+        window.filter_bar.set_view("unreviewed")
+        window.filter_bar.search.setText("ops-bot")
+        wait_until(app, lambda w=window: w.model.rowCount() == 1 and idle(w), 10)
+        window.panel.accept()  # the last one of this queue
+        wait_until(app, lambda w=window: idle(w) and w.queue_done.isVisible(), 10)
+        settle(app)
+        save(window, outdir / f"desk-{size}-all-done.png", written)
+        window.undo_last_review()
+        wait_until(app, idle)
+        preferences = PreferencesDialog(settings, window)
+        preferences.show()
+        settle(app)
+        save(preferences, outdir / f"desk-{size}-preferences.png", written)
+        preferences.close()
+        window.close()
+        executor.shutdown()
+        window.deleteLater()
+        settle(app, 0.05)
+
+        wizard = ExportWizard(str(demo), corrections, settings)
+        wizard.resize(min(width - 200, 1100), min(height - 120, 900))
+        wizard.options_page.folder.setText(str(work / f"export-{size}"))
+        wizard.show()
+        wizard.next()
+        settle(app)
+        save(wizard, outdir / f"desk-{size}-export-options.png", written)
+        wizard.next()
+        wait_until(app, lambda w=wizard: w.preview_page.preview is not None, 240)
+        wizard.preview_page.example_list.setCurrentRow(0)
+        settle(app)
+        save(wizard, outdir / f"desk-{size}-export-preview.png", written)
+        wizard.close()
+        settle(app, 0.05)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: write the screenshots and list them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -201,7 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=400, help="demo decisions (default 400)")
     parser.add_argument("--no-run", action="store_true",
                         help="skip the run dialog (it runs the bundled model)")
+    parser.add_argument("--desk", action="store_true",
+                        help="only the review desk at 1280x800 and 1920x1080")
     args = parser.parse_args(argv)
+    if args.desk:
+        for path in shoot_desk(args.outdir):
+            print(path)
+        return 0
     written, notes = shoot(args.outdir, args.rows, with_run=not args.no_run)
     for path in written:
         print(path)

@@ -370,3 +370,23 @@ def test_importing_the_module_does_not_import_torch_or_qt() -> None:
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_token_budget_takes_only_what_fits() -> None:
+    """Issue 12 item 9: the selection never exceeds the budget and skips what cannot fit."""
+    from policy_desktop.export.fewshot_selection import Candidate as C
+    from policy_desktop.export.fewshot_selection import select_diverse as pick
+
+    rng = np.random.default_rng(3)
+    candidates = [C(f"k{i:02d}", ("allow", "deny")[i % 2], f"text {i}") for i in range(20)]
+    vectors = {c.text: rng.standard_normal(8) for c in candidates}
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        return np.array([vectors[t] for t in texts])
+
+    costs = {c.key: 100 for c in candidates}
+    costs["k00"] = costs["k01"] = 900  # too long for what is left after any pick
+    chosen = pick(candidates, 8, embed, costs=costs, budget=450).chosen
+    assert sum(costs[c.key] for c in chosen) <= 450
+    assert len(chosen) == 4 and not {"k00", "k01"} & {c.key for c in chosen}
+    assert len(pick(candidates, 8, embed).chosen) == 8  # no budget: as before

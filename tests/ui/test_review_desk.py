@@ -420,6 +420,9 @@ def test_decision_labels_fit_and_the_smallest_window_shows_the_situation(
         assert button.width() >= needed + 12, (decision, button.width(), needed)
     assert panel.scroll.viewport().height() >= 200  # the situation keeps room
     assert window.minimumSizeHint().width() <= 1280
+    qtbot.keyClicks(window.filter_bar.search, "actor")  # "Clear filters" appears
+    qtbot.waitUntil(window.filter_bar.clear_button.isVisible, timeout=WAIT_MS)
+    assert window.minimumSizeHint().width() <= 1280  # a 1280-px screen still holds it
 
 
 def test_the_statistics_say_what_the_correction_count_means(qtbot: QtBot) -> None:
