@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--only", metavar="IDS", help="comma-separated scenario ids, e.g. E01,M02")
     sub.add_argument("--scenarios", metavar="FILE", help="scenario suite file (TOML)")
     sub.add_argument("--policy", metavar="FILE", help="policy text file (default: shipped)")
-    sub.add_argument("--model", metavar="PATH", help="GGUF model file (default: bundled Gemma)")
+    sub.add_argument("--model", metavar="PATH_OR_NAME",
+                     help="GGUF model file, or the name of a fine-tuned model "
+                          "(policy-desktop finetune list; default: bundled Gemma)")
     sub.add_argument("--prompt-version", metavar="NAME", help="prompt version to use")
     sub.add_argument("--threads", type=int, metavar="N", help="CPU threads for llama.cpp")
     sub.add_argument("--ctx", type=int, metavar="N", help="context size in tokens")

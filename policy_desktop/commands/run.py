@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -125,6 +126,37 @@ def _stop_on_interrupt() -> tuple[threading.Event, object]:
     return stop, previous
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    """What ``--model`` chose: a GGUF file (or the bundled model), or a fine-tuned version."""
+
+    path: Path | None = None
+    lora_path: Path | None = None
+    label: tuple[str, str] | None = None
+    prompt_version: str | None = None
+
+
+def choose_model(model: str | None) -> ModelChoice:
+    """``--model``: a GGUF path, else the name of a registered fine-tuned model.
+
+    Raises:
+        ModelFileError: a path that is not a usable GGUF file.
+        ValueError: neither a file nor a registered model (the message lists them).
+    """
+    if not model:
+        return ModelChoice()
+    path = Path(model).expanduser()
+    if path.exists() or "/" in model or model.endswith(".gguf"):
+        read_model_info(path)
+        return ModelChoice(path=path)
+    from policy_desktop.finetune.registry import resolve_model
+
+    tuned = resolve_model(model)
+    return ModelChoice(path=tuned.base_model, lora_path=tuned.lora_path,
+                       label=(tuned.model_name, tuned.model_version),
+                       prompt_version=tuned.prompt_version)
+
+
 def _run(args: argparse.Namespace) -> int:
     # Everything that can be wrong with the inputs is checked before anything runs.
     try:
@@ -135,19 +167,18 @@ def _run(args: argparse.Namespace) -> int:
         error(f"invalid scenario file:\n{problem}")
         return 2
     try:
+        model = choose_model(args.model)
+    except (ModelFileError, ValueError) as problem:
+        error(str(problem))
+        return 2
+    try:
         catalog = PromptCatalog()
-        version = catalog.get(args.prompt_version or DEFAULT_PROMPT_VERSION)
+        version = catalog.get(args.prompt_version or model.prompt_version
+                              or DEFAULT_PROMPT_VERSION)
         policy = load_policy(args.policy)
     except (PromptError, OSError) as problem:
         error(str(problem))
         return 2
-    model_path = Path(args.model).expanduser() if args.model else None
-    if model_path is not None:
-        try:
-            read_model_info(model_path)
-        except ModelFileError as problem:
-            error(str(problem))
-            return 2
 
     from policy_desktop.engine.embeddings import Embedder
     from policy_desktop.engine.evaluation import SemanticEvaluator
@@ -166,28 +197,29 @@ def _run(args: argparse.Namespace) -> int:
     settings_options = {key: value for key, value in (
         ("n_threads", args.threads), ("n_ctx", args.ctx), ("n_gpu_layers", args.gpu_layers))
         if value is not None}
-    settings = EngineSettings(model_path=model_path, **settings_options)
+    settings = EngineSettings(model_path=model.path, lora_path=model.lora_path,
+                              label=model.label, **settings_options)
     status = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     with open_log(args.db, create=True) as log:
         try:
             # In a child process: a native crash in llama.cpp fails the run, not this
             # command, so the run is recorded as failed with the cause.
-            model = ModelProcess(settings, on_status=status)
+            model_process = ModelProcess(settings, on_status=status)
         except ModelFileError as problem:
             error(str(problem))
             return 2
         except ModelProcessError as problem:
             error(str(problem))
             return 3
-        with model:
-            info = model.info
-            print(f"Model: {info.name} ({info.quantization}) loaded in {model.load_seconds:.1f}s "
-                  f"from {info.path}", flush=True)
+        with model_process:
+            info = model_process.info
+            print(f"Model: {info.name} ({info.quantization}) loaded in "
+                  f"{model_process.load_seconds:.1f}s from {info.path}", flush=True)
             print(f"Prompt version: {version.name}", flush=True)
             stop, previous = _stop_on_interrupt()
             listener = TerminalListener(sys.stdout, sys.stderr)
             try:
-                runner = ScenarioRunner(log, model, evaluator)
+                runner = ScenarioRunner(log, model_process, evaluator)
                 request = RunRequest(scenarios, version, policy, suite_path=suite.path,
                                      tags=("full" if args.full else "subset" if only else "quick",))
                 summary = runner.run(request, listener=listener, should_stop=stop.is_set)

@@ -26,6 +26,7 @@ Prompting
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -92,6 +93,8 @@ class EngineSettings:
         compute_confidence: report the decision's probability (costs at most one 2-token
             batch per answer; off: ``confidence`` is None).
         lora_path: a GGUF LoRA adapter applied on top of the model (a fine-tuned version).
+        label: ``(model_name, model_version)`` logged with every decision instead of the
+            GGUF header's name and quantization (a fine-tuned version has its own).
     """
 
     model_path: Path | None = None
@@ -104,6 +107,7 @@ class EngineSettings:
     reuse_prefix: bool = True
     compute_confidence: bool = True
     lora_path: Path | None = None
+    label: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,14 @@ def _render_chat(
 # --- the model ----------------------------------------------------------------------------
 
 
+def labelled_info(info: ModelInfo, label: tuple[str, str] | None) -> ModelInfo:
+    """``info`` with the name and version to log (``EngineSettings.label``) when given."""
+    if label is None:
+        return info
+    name, version = label
+    return dataclasses.replace(info, name=name, quantization=version)
+
+
 
 class PolicyModel:
     """A GGUF model loaded with llama.cpp, answering policy prompts as constrained JSON.
@@ -260,7 +272,7 @@ class PolicyModel:
         started = time.perf_counter()
         path = settings.model_path or bundled_model_path(on_status)
         self.settings = settings
-        self.info: ModelInfo = read_model_info(path)
+        self.info: ModelInfo = labelled_info(read_model_info(path), settings.label)
         if on_status is not None:
             on_status(f"Loading {self.info.name} ({self.info.quantization})…")
         self._shared_cache: dict[str, list[int]] = {}

@@ -25,7 +25,13 @@ from typing import Any
 from policy_desktop.engine.bundled_model import bundled_model_path
 from policy_desktop.engine.child_process import describe_exit, exit_with_parent
 from policy_desktop.engine.gguf import ModelFileError, ModelInfo, read_model_info
-from policy_desktop.engine.llm import Cancelled, EngineSettings, ModelAnswer, PromptTooLong
+from policy_desktop.engine.llm import (
+    Cancelled,
+    EngineSettings,
+    ModelAnswer,
+    PromptTooLong,
+    labelled_info,
+)
 
 __all__ = ["ModelCrashed", "ModelHung", "ModelProcess", "ModelProcessError"]
 
@@ -119,7 +125,7 @@ class ModelProcess:
     ) -> None:
         started = time.perf_counter()
         path = settings.model_path or bundled_model_path(on_status)
-        self.info: ModelInfo = read_model_info(path)
+        self.info: ModelInfo = labelled_info(read_model_info(path), settings.label)
         self.settings = replace(settings, model_path=path)
         self._stall_seconds = stall_seconds
         context = multiprocessing.get_context("spawn")

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QDialog,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -46,6 +45,7 @@ from policy_desktop.engine.prompts import (
     load_policy,
 )
 from policy_desktop.engine.scenarios import ScenarioFileError, ScenarioSuite, load_suite
+from policy_desktop.ui.file_dialogs import open_file_name
 from policy_desktop.ui.run_worker import RunController, RunJob
 from policy_desktop.ui.settings import CONTEXT_SIZES, Settings
 
@@ -216,6 +216,12 @@ class RunDialog(QDialog):
         model_buttons.addWidget(bundled)
         model_buttons.addStretch(1)
         form.addRow("", model_buttons)
+        self._tuned = QComboBox()
+        self._tuned.setToolTip("A model fine-tuned from reviewed corrections: the chosen base "
+                               "model with its LoRA adapter, logged under its own name")
+        self._fill_tuned_models()
+        self._tuned.currentIndexChanged.connect(self._tuned_model_changed)
+        form.addRow("Fine-tuned:", self._tuned)
         self._prompt = QComboBox()
         form.addRow("Prompt version:", self._prompt)
         self._threads = QSpinBox()
@@ -297,6 +303,49 @@ class RunDialog(QDialog):
             raise KeyError(name)
         self._prompt.setCurrentIndex(index)
 
+    def _fill_tuned_models(self) -> None:
+        from policy_desktop.finetune.registry import ModelRegistry
+
+        self._tuned.blockSignals(True)
+        self._tuned.clear()
+        self._tuned.addItem("none (the model above)", None)
+        for name in ModelRegistry().names():
+            self._tuned.addItem(name, name)
+        self._tuned.blockSignals(False)
+
+    @property
+    def tuned_model(self) -> str | None:
+        """The registered fine-tuned model chosen, or None."""
+        return self._tuned.currentData()
+
+    def select_tuned_model(self, name: str | None) -> None:
+        """Run a registered fine-tuned model (None: the GGUF model shown above)."""
+        self._fill_tuned_models()
+        index = self._tuned.findData(name) if name else 0
+        if index < 0:
+            raise KeyError(name)
+        self._tuned.setCurrentIndex(index)
+        self._tuned_model_changed()
+
+    def _tuned_model_changed(self, *_args: object) -> None:
+        from policy_desktop.finetune.registry import ModelRegistry, ModelRegistryError
+
+        name = self.tuned_model
+        if name is None:
+            self._show_model()
+            return
+        try:
+            record = ModelRegistry().get(name).record
+        except ModelRegistryError as problem:
+            self._model_label.setText(f"Unusable fine-tuned model: {problem}")
+            return
+        base = record.get("base_model", {})
+        self._model_label.setText(f"{record['log_as']['model_name']} · "
+                                  f"{record['log_as']['model_version']}")
+        self._model_label.setToolTip(f"Base {base.get('path')} with the adapter of {name}")
+        if (index := self._prompt.findText(record.get("prompt_version", ""))) >= 0:
+            self._prompt.setCurrentIndex(index)
+
     def _show_model(self) -> None:
         if self._model_path is None:
             self._model_label.setText("Bundled: Gemma 3 270M · Q4_K_M (base model)")
@@ -318,8 +367,8 @@ class RunDialog(QDialog):
 
     def _choose_model(self) -> None:
         start = str(self._model_path.parent) if self._model_path else str(Path.home())
-        name, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", start,
-                                              "GGUF models (*.gguf);;All files (*)")
+        name = open_file_name(self, "Choose a GGUF model", start,
+                              "GGUF models (*.gguf);;All files (*)")
         if not name:
             return
         try:
@@ -333,9 +382,8 @@ class RunDialog(QDialog):
         self.set_model_path(None)
 
     def _choose_suite(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Choose a scenario suite",
-                                              str(self._suite.path.parent),
-                                              "Scenario suites (*.toml);;All files (*)")
+        name = open_file_name(self, "Choose a scenario suite", str(self._suite.path.parent),
+                              "Scenario suites (*.toml);;All files (*)")
         if name:
             self.load_suite_file(Path(name))
 
@@ -389,6 +437,7 @@ class RunDialog(QDialog):
             prompt_version=version, policy=policy,
             model_path=self._model_path, n_threads=self._threads.value() or None,
             n_gpu_layers=self._gpu_layers.value(), n_ctx=self._context.value(),
+            tuned_model=self.tuned_model,
             pass_coverage=self._settings.coverage_threshold, suite_path=self._suite.path,
             tags=(kind,),
         )

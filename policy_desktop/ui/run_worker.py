@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,7 +53,7 @@ class RunJob:
     n_threads: int | None = None
     n_gpu_layers: int = 0
     n_ctx: int = 4096
-    lora_path: Path | None = None
+    tuned_model: str | None = None
     match_threshold: float = DEFAULT_MATCH_THRESHOLD
     pass_coverage: float = DEFAULT_PASS_COVERAGE
     suite_path: Path | None = None
@@ -113,6 +113,7 @@ class RunWorker(QObject):
         from policy_desktop.engine.gguf import ModelFileError
         from policy_desktop.engine.model_process import ModelProcessError
         from policy_desktop.engine.runner import RunRequest, ScenarioRunner
+        from policy_desktop.finetune.registry import ModelRegistryError
 
         self._stop.clear()
         try:
@@ -124,7 +125,7 @@ class RunWorker(QObject):
             request = RunRequest(job.scenarios, job.prompt_version, job.policy,
                                  suite_path=job.suite_path, tags=job.tags)
             summary = runner.run(request, listener=self, should_stop=self._stop.is_set)
-        except ModelFileError as error:
+        except (ModelFileError, ModelRegistryError) as error:
             self.runFailed.emit(str(error))
             return
         except ModelProcessError as error:
@@ -150,13 +151,20 @@ class RunWorker(QObject):
     def _load_model(self, job: RunJob) -> ModelProcess:
         from policy_desktop.engine.llm import EngineSettings
 
-        key = (job.model_path, job.n_threads, job.n_gpu_layers, job.n_ctx, job.lora_path)
+        settings = EngineSettings(model_path=job.model_path, n_threads=job.n_threads,
+                                  n_gpu_layers=job.n_gpu_layers, n_ctx=job.n_ctx)
+        if job.tuned_model is not None:
+            from policy_desktop.finetune.registry import resolve_model
+
+            # Checks the files against their record: a decision is never logged under a
+            # version whose adapter or base changed.
+            tuned = resolve_model(job.tuned_model)
+            settings = replace(settings, model_path=tuned.base_model, lora_path=tuned.lora_path,
+                               label=(tuned.model_name, tuned.model_version))
+        key = (settings, job.tuned_model)
         if self._model is not None and key == self._model_key:
             return self._model
         self._release_model()
-        settings = EngineSettings(model_path=job.model_path, n_threads=job.n_threads,
-                                  n_gpu_layers=job.n_gpu_layers, n_ctx=job.n_ctx,
-                                  lora_path=job.lora_path)
         self._model = self._model_factory(settings, self.status.emit)
         self._model_key = key
         return self._model

@@ -172,3 +172,41 @@ def test_a_crashed_model_is_one_line_an_exit_status_and_a_failed_run(db_path: Pa
         [run] = log.list_runs()
         assert run.status == "failed" and "SIGSEGV" in (run.error or "")
         assert [d.scenario_id for d in log.get_all_decisions()] == ["E01"]
+
+
+def test_model_option_takes_a_registered_fine_tuned_model(tmp_path: Path) -> None:
+    """``--model NAME`` of a registered model runs its base with its adapter, logs under its
+    own name and version, and defaults to the prompt it was trained with."""
+    from policy_desktop.commands.run import choose_model
+    from policy_desktop.finetune.base_model import file_sha256
+    from policy_desktop.finetune.registry import ModelRegistry
+
+    base = tmp_path / "base.gguf"
+    base.write_bytes(b"base weights")
+    adapter = tmp_path / "adapter.gguf"
+    adapter.write_bytes(b"adapter weights")
+    ModelRegistry().register("policy-tuned", adapter, {
+        "base_model": {"path": str(base), "sha256": file_sha256(base), "name": "Gemma 3 270m",
+                       "quantization": "Q4_K_M"},
+        "prompt_version": "v3_tuned_short", "adapter": {"rank": 8, "alpha": 16.0}})
+    choice = choose_model("policy-tuned")
+    assert choice.path == base and choice.lora_path is not None
+    assert choice.lora_path.read_bytes() == b"adapter weights"
+    assert choice.label is not None and choice.label[0] == "Gemma 3 270m + policy-tuned"
+    assert choice.label[1].startswith("Q4_K_M lora:")
+    assert choice.prompt_version == "v3_tuned_short"
+    with pytest.raises(ValueError, match="registered: policy-tuned"):
+        choose_model("no-such-model")
+    assert choose_model(None).path is None
+
+
+def test_a_label_names_what_the_runner_logs() -> None:
+    import fake_model_servers as fakes
+
+    from policy_desktop.engine.bundled_model import bundled_model_path
+    from policy_desktop.engine.llm import EngineSettings
+    from policy_desktop.engine.model_process import ModelProcess
+
+    settings = EngineSettings(model_path=bundled_model_path(), label=("Tuned", "Q4 lora:ab"))
+    with ModelProcess(settings, target=fakes.answers) as model:
+        assert (model.info.name, model.info.quantization) == ("Tuned", "Q4 lora:ab")

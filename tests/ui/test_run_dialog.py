@@ -137,3 +137,47 @@ def test_context_size_goes_into_the_job_and_the_settings(dialog: RunDialog) -> N
     job = dialog.build_job()
     assert job is not None and job.n_ctx == 8192
     assert dialog._settings.context_size == 8192
+
+
+@pytest.mark.slow
+def test_a_fine_tuned_model_runs_with_its_adapter_and_is_logged_under_its_name(
+        tmp_path: Path, qtbot: QtBot, db_path: Path) -> None:
+    import fake_model_servers as fakes
+
+    from policy_desktop.engine.bundled_model import bundled_model_path
+    from policy_desktop.engine.model_process import ModelProcess
+    from policy_desktop.finetune.base_model import file_sha256
+    from policy_desktop.finetune.registry import ModelRegistry
+
+    base = bundled_model_path()
+    adapter = tmp_path / "adapter.gguf"
+    adapter.write_bytes(b"adapter weights")
+    ModelRegistry().register("policy-tuned", adapter, {
+        "base_model": {"path": str(base), "sha256": file_sha256(base), "name": "Gemma 3 270m",
+                       "quantization": "Q4_K_M"},
+        "prompt_version": "v2_fewshot_8examples", "adapter": {"rank": 8, "alpha": 16.0}})
+    loaded: list[object] = []
+
+    def factory(settings, on_status):  # type: ignore[no-untyped-def]
+        loaded.append(settings)
+        return ModelProcess(settings, on_status=on_status, target=fakes.answers)
+
+    controller = RunController(model_factory=factory)
+    try:
+        dialog = RunDialog(controller, Settings(tmp_path / "s.ini"), str(db_path))
+        qtbot.addWidget(dialog)
+        dialog.select_tuned_model("policy-tuned")
+        assert "policy-tuned" in dialog._model_label.text()
+        dialog.select_subset(["E01"])
+        dialog.start_run()
+        qtbot.waitUntil(lambda: "pass rate" in dialog._summary.text(), timeout=240_000)
+    finally:
+        assert controller.shutdown()
+    [settings] = loaded
+    assert settings.model_path == base  # type: ignore[attr-defined]
+    assert settings.lora_path.read_bytes() == b"adapter weights"  # type: ignore[attr-defined]
+    with PolicyDecisionLog(db_path) as log:
+        [decision] = log.get_all_decisions()
+        [run] = log.list_runs()
+    assert decision.model_name == run.model_name == "Gemma 3 270m + policy-tuned"
+    assert decision.model_version.startswith("Q4_K_M lora:")
