@@ -32,6 +32,7 @@ class DecisionFilter:
     run_id: str | None = None
     sort: str = "newest"
     pass_coverage: float = DEFAULT_PASS_COVERAGE  # the ``failures`` view's threshold
+    expected: str | None = None  # the scenario's expected decision (a confusion-matrix cell)
 
     def __post_init__(self) -> None:
         if self.view not in ALL_VIEWS:
@@ -115,6 +116,8 @@ class DecisionQueries:
                               | D.decision_id.contains(text))
         if flt.decision:
             conditions.append(D.decision == flt.decision)
+        if flt.expected:
+            conditions.append(D.expected_decision == flt.expected)
         if flt.model_name:
             conditions.append(D.model_name == flt.model_name)
         if flt.prompt_version:

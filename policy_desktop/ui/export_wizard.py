@@ -154,7 +154,7 @@ class OptionsPage(QWizardPage):
         self.context_size.setValue(settings.context_size)
         self.context_size.setToolTip("The target model's context (n_ctx, as in Preferences): "
                                      "the examples are chosen so the new prompt fits it")
-        form.addRow("Fit the examples into:", self.context_size)
+        form.addRow("Target model's context:", self.context_size)
         self.excluded: set[str] = set()  # decision ids left out in the preview
         layout.addLayout(form)
         formats = QGroupBox("Formats")

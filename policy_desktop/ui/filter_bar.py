@@ -232,6 +232,17 @@ class FilterBar(QWidget):
             changes["pass_coverage"] = pass_coverage
         self._change(**changes)
 
+    def show_cell(self, expected: str, decided: str) -> None:
+        """The decisions of one confusion-matrix cell: expected ``expected``, answered
+        ``decided``, in every review state."""
+        index = self.decision_combo.findData(decided)
+        self.decision_combo.blockSignals(True)
+        self.decision_combo.setCurrentIndex(max(0, index))
+        self.decision_combo.blockSignals(False)
+        self.view_buttons["all"].setChecked(True)
+        self.view_buttons[FAILURES].setVisible(False)
+        self._change(view="all", decision=decided if index >= 0 else None, expected=expected)
+
     def set_sort(self, sort: str) -> None:
         """Order rows by ``sort`` (a store sort name)."""
         self._change(sort=sort)
@@ -246,7 +257,8 @@ class FilterBar(QWidget):
         self.search.blockSignals(True)
         self.search.clear()
         self.search.blockSignals(False)
-        self._change(text="", decision=None, model_name=None, prompt_version=None, run_id=None)
+        self._change(text="", decision=None, model_name=None, prompt_version=None, run_id=None,
+                     expected=None)
 
     def _apply_search(self) -> None:
         self._search_timer.stop()
@@ -259,8 +271,11 @@ class FilterBar(QWidget):
     def _change(self, **changes: object) -> None:
         updated = replace(self._filter, **changes)  # type: ignore[arg-type]
         has_facets = any((updated.text, updated.decision, updated.model_name,
-                          updated.prompt_version, updated.run_id))
+                          updated.prompt_version, updated.run_id, updated.expected))
         self.clear_button.setVisible(has_facets)
+        self.clear_button.setText(
+            f"Clear filters (expected {decision_label(updated.expected)})" if updated.expected
+            else "Clear filters")
         if updated != self._filter:
             self._filter = updated
             self.filter_changed.emit(updated)

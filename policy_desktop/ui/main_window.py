@@ -359,6 +359,9 @@ class MainWindow(QMainWindow):
         self.welcome.import_requested.connect(self.choose_files_to_import)
         self.welcome.open_requested.connect(self.choose_database_to_open)
         self.welcome.new_requested.connect(self.choose_database_to_create)
+        cell_clicked = getattr(self.parts.statistics_view, "cell_clicked", None)
+        if cell_clicked is not None:
+            cell_clicked.connect(self.show_confusion_cell)
         if self.parts.loop is not None:
             self.parts.loop.attach(self)
         else:  # a window without the run machinery (tests): explain the terminal command
@@ -1054,6 +1057,11 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(APP_TITLE)
         else:
             self.setWindowTitle(f"{self.database.display_name} — {APP_TITLE}")
+
+    def show_confusion_cell(self, expected: str, decided: str) -> None:
+        """Statistics → a confusion-matrix cell: the table of those decisions."""
+        self.tabs.setCurrentWidget(self.review_pages)
+        self.filter_bar.show_cell(expected, decided)
 
     def show_run_failures(self, run_id: str) -> None:
         """Show one run's failures (the run dialog's "Review failures"): what its table

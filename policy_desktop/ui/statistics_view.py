@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -163,7 +163,14 @@ class Figure(QFrame):
 
 
 class StatisticsView(QWidget):
-    """The statistics tab: call :meth:`set_data` whenever the numbers change."""
+    """The statistics tab: call :meth:`set_data` whenever the numbers change.
+
+    Signals:
+        cell_clicked(expected, decided): the reviewer clicked a confusion-matrix cell
+            and wants to see those decisions.
+    """
+
+    cell_clicked = Signal(str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -365,6 +372,15 @@ class StatisticsView(QWidget):
         table = matrix_table(rows, columns, counts, {r: _label(r) for r in rows},
                              {c: _short(c) for c in columns})
         table.setObjectName("confusionMatrix")
+        table.setToolTip("Click a cell to list those decisions")
+        table.setCursor(Qt.CursorShape.PointingHandCursor)
+
+        def clicked(row: int, column: int) -> None:
+            expected, decided = rows[row], columns[column]
+            if OTHER not in (expected, decided) and counts.get((expected, decided)):
+                self.cell_clicked.emit(expected, decided)
+
+        table.cellClicked.connect(clicked)
         self.confusion.set_widgets(table, self._confusion_summary(counts))
 
     @staticmethod

@@ -435,3 +435,38 @@ def test_the_statistics_say_what_the_correction_count_means(qtbot: QtBot) -> Non
     texts = " ".join(label.text() for label in view.findChildren(QLabel))
     assert "of 13 reviewed; the other 4 were accepted as correct" in texts
     assert "accepted as they were" not in texts
+
+
+# --- what reviewers asked for: from a chart to the decisions ------------------------------
+
+def test_clicking_a_confusion_matrix_cell_lists_those_decisions(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    from policy_desktop.store.analytics import collect_statistics
+    from policy_desktop.ui.statistics_view import StatisticsView
+
+    fill(db_path, 4)  # expected allow, answered allow
+    wrong = fill(db_path, 3, decision="deny", decision_correct=False,
+                 timestamp="2026-02-03T09:00:00+00:00")  # expected allow, answered deny
+    view = StatisticsView()
+    parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
+                        is_text_input=is_text_input, statistics_view=view,
+                        collect_statistics=collect_statistics)
+    window = make_window(db_path, parts=parts)
+    window.show_statistics()
+    qtbot.waitUntil(lambda: view.data is not None, timeout=WAIT_MS)
+    from PySide6.QtWidgets import QTableWidget
+
+    matrix = view.findChild(QTableWidget, "confusionMatrix")
+    assert matrix is not None
+    cell = matrix.visualItemRect(matrix.item(0, 1))  # expected allow · answered deny
+    qtbot.mouseClick(matrix.viewport(), Qt.MouseButton.LeftButton, pos=cell.center())
+    wait_idle(qtbot, window)
+    assert window.tabs.currentWidget() is window.review_pages
+    flt = window.filter_bar.filter
+    assert (flt.view, flt.decision, flt.expected) == ("all", "deny", "allow")
+    assert sorted(window.model.decision_id(r) for r in range(window.model.rowCount())) \
+        == sorted(wrong)
+    assert "expected Allow" in window.filter_bar.clear_button.text()
+    qtbot.mouseClick(window.filter_bar.clear_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert window.filter_bar.filter.expected is None and window.model.rowCount() == 7
