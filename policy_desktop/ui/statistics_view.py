@@ -67,15 +67,21 @@ def _short(value: str) -> str:
     return "Other" if value == OTHER else decision_short_label(value)
 
 
+PROMPT_LABEL_CHARS = 18
+
+
 def _run_label(index: int, run: RunAccuracy) -> tuple[str, ...]:
-    """``#3`` over ``Feb 02 08:05``: the run's number and its start time."""
+    """``#3`` over ``Feb 02 08:05`` over the prompt version: which prompt each point measured."""
+    prompt = run.prompt_version or "?"
+    if len(prompt) > PROMPT_LABEL_CHARS:
+        prompt = prompt[:PROMPT_LABEL_CHARS - 1] + "…"
     try:
         moment = parse_timestamp(run.started)
     except ValueError:
-        return (f"#{index}",)
+        return (f"#{index}", prompt)
     if moment.tzinfo is not None:
         moment = moment.astimezone()
-    return (f"#{index}", moment.strftime("%b %d %H:%M"))
+    return (f"#{index}", moment.strftime("%b %d %H:%M"), prompt)
 
 
 class Card(QFrame):

@@ -86,6 +86,11 @@ def test_renders_real_data(view: StatisticsView, log: PolicyDecisionLog) -> None
     x_axis = next(a for a in accuracy.axes() if isinstance(a, QBarCategoryAxis))
     assert [label.split("<br>")[0] for label in x_axis.categories()] == [
         '<div align="center">#1', '<div align="center">#2']
+    # each point names the prompt version it measured (what a reviewer compares),
+    # escaped and shortened like every chart label
+    first, second = x_axis.categories()
+    assert first.split("<br>")[-1] == "v1</div>"
+    assert "<img" not in second and "&lt;img" in second
 
     confusion = _cell_texts(_table(view, "confusionMatrix"))
     assert confusion == [["1", "·", "·", "·", "·"],
