@@ -5,9 +5,10 @@ vLLM, ...) instead of a model in this process; the same duck type as
 Two ways to ask, chosen on connecting (``api="auto"``):
 
 ``completion`` (llama-server, detected by its ``GET /props``)
-    ``POST /completion`` with exactly the prompt text :class:`PolicyModel` evaluates (the
-    same rendering, ending in the primer ``{"decision": "``) and a GBNF grammar of the rest
-    of :data:`~policy_desktop.engine.answer_parsing.ANSWER_SCHEMA`'s skeleton (the same
+    ``POST /completion`` with exactly the prompt tokens :class:`PolicyModel` evaluates (the
+    same rendering, ending in the primer ``{"decision": "``, tokenised in the same two parts
+    by the server's ``/tokenize``; the system part's tokens are kept) and a GBNF grammar of
+    the rest of :data:`~policy_desktop.engine.answer_parsing.ANSWER_SCHEMA`'s skeleton (the same
     keys, order and spacing the in-process engine writes). The model's first answer token
     is then the decision label's first token, chosen from the same logits — greedy answers
     match the in-process engine's wherever llama.cpp's arithmetic does.
@@ -48,6 +49,7 @@ from policy_desktop.engine.llm import (
     Cancelled,
     EngineSettings,
     ModelAnswer,
+    PromptText,
     PromptTooLong,
     answer_skeleton,
     render_prompt,
@@ -265,6 +267,7 @@ class EndpointModel:
         self._bos = str(props.get("bos_token") or "") if props else ""
         self._eos = str(props.get("eos_token") or "") if props else ""
         self._grammar = answer_grammar()
+        self._shared_tokens: dict[str, list[int]] = {}
         self.load_seconds = time.perf_counter() - started
 
     # --- connecting ---
@@ -377,14 +380,12 @@ class EndpointModel:
                   on_text: Callable[[str], None] | None,
                   should_stop: Callable[[], bool] | None) -> ModelAnswer:
         prompt = render_prompt(system, user, self.info.chat_template, bos_token=self._bos,
-                               eos_token=self._eos).text
-        if self._bos and prompt.startswith(self._bos):
-            prompt = prompt[len(self._bos):]  # the server adds BOS itself
+                               eos_token=self._eos)
         settings = self.settings
         payload: dict[str, Any] = {
-            "prompt": prompt, "n_predict": settings.max_tokens, "grammar": self._grammar,
-            "temperature": settings.temperature, "seed": settings.seed, "cache_prompt": True,
-            "stream": False,
+            "prompt": self._prompt_tokens(prompt), "n_predict": settings.max_tokens,
+            "grammar": self._grammar, "temperature": settings.temperature,
+            "seed": settings.seed, "cache_prompt": True, "stream": False,
         }
         if settings.compute_confidence:
             payload["n_probs"] = self.top_logprobs
@@ -400,6 +401,32 @@ class EndpointModel:
         return self._answer(full_response, steps, 0, started, timings, prompt_tokens,
                             int(timings.get("prompt_n") or prompt_tokens),
                             int(data.get("tokens_predicted") or timings.get("predicted_n") or 0))
+
+    def _prompt_tokens(self, prompt: PromptText) -> list[int]:
+        """The prompt's tokens as :class:`PolicyModel` makes them: the shared (system) part
+        tokenised on its own, with BOS, then the rest (the server's own tokeniser).
+
+        Sent as tokens, the prompt is exactly the in-process engine's; the text as one
+        string would tokenise differently where the two parts meet.
+        """
+        special = prompt.templated
+        shared = self._shared_tokens.get(prompt.shared) if prompt.shared else []
+        if shared is None:
+            shared = self._tokenize(prompt.shared, add_special=not special, special=special)
+            if len(self._shared_tokens) > 8:
+                self._shared_tokens.clear()
+            self._shared_tokens[prompt.shared] = shared
+        own = self._tokenize(prompt.own, add_special=not shared and not special,
+                             special=special)
+        return [*shared, *own]
+
+    def _tokenize(self, text: str, *, add_special: bool, special: bool) -> list[int]:
+        data = self._post_json("/tokenize", {"content": text, "add_special": add_special,
+                                             "parse_special": special})
+        tokens = data.get("tokens")
+        if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+            raise EndpointError(f"{self.url}/tokenize: unexpected answer {str(data)[:200]}")
+        return tokens
 
     def _stream_completion(self, payload: dict[str, Any],
                            on_text: Callable[[str], None] | None,

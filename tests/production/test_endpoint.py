@@ -26,6 +26,7 @@ from policy_desktop.engine.endpoint import (
 )
 from policy_desktop.engine.llm import ANSWER_PRIMER, Cancelled, EngineSettings, render_prompt
 
+BOS = 2
 REST = '", "classification": "read", "risk_level": "low", "reasoning": "member may read"}'
 
 
@@ -99,7 +100,14 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(server.delay)
         with server.lock:
             server.in_flight -= 1
-        user = payload.get("prompt") or payload["messages"][-1]["content"]
+        if self.path == "/tokenize":
+            ids = [ord(c) for c in payload["content"]]
+            self._send(200, {"tokens": ([BOS] if payload["add_special"] else []) + ids})
+            return
+        if self.path == "/completion":
+            user = "".join(chr(t) for t in payload["prompt"] if t != BOS)
+        else:
+            user = payload["messages"][-1]["content"]
         if "too long" in user:
             self._send(400, {"error": {"message": "the request exceeds the available context "
                                                   "size"}})
@@ -163,8 +171,15 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     answer = engine.decide("SYSTEM", "USER allow", on_text=heard.append)
     path, payload = llama_server.requests[-1]
     assert path == "/completion"
-    assert payload["prompt"] == render_prompt("SYSTEM", "USER allow").text
-    assert payload["prompt"].endswith(ANSWER_PRIMER)
+    rendered = render_prompt("SYSTEM", "USER allow")
+    assert rendered.shared == "SYSTEM\n\n" and rendered.own.endswith(ANSWER_PRIMER)
+    # two parts tokenised apart (BOS before the system part), as PolicyModel does
+    assert payload["prompt"] == [BOS, *map(ord, rendered.shared), *map(ord, rendered.own)]
+    assert [p for path, p in llama_server.requests if path == "/tokenize"] == [
+        {"content": rendered.shared, "add_special": True, "parse_special": False},
+        {"content": rendered.own, "add_special": False, "parse_special": False}]
+    engine.decide("SYSTEM", "USER again")
+    assert [path for path, _ in llama_server.requests].count("/tokenize") == 3  # shared kept
     assert payload["grammar"] == answer_grammar()
     assert (payload["n_predict"], payload["seed"], payload["temperature"]) == (99, 7, 0.0)
     assert payload["n_probs"] > 0 and payload["cache_prompt"] is True
