@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--model", metavar="PATH_OR_NAME",
                      help="GGUF model file, or the name of a fine-tuned model "
                           "(policy-desktop finetune list; default: bundled Gemma)")
+    sub.add_argument("--endpoint", metavar="URL",
+                     help="answer through an OpenAI-compatible server (llama-server, vLLM) "
+                          "instead of the local model, e.g. http://127.0.0.1:8080")
+    sub.add_argument("--parallel", type=int, metavar="N", default=1,
+                     help="with --endpoint: requests at once (the server's slots)")
     sub.add_argument("--prompt-version", metavar="NAME", help="prompt version to use")
     sub.add_argument("--threads", type=int, metavar="N", help="CPU threads for llama.cpp")
     sub.add_argument("--ctx", type=int, metavar="N", help="context size in tokens")

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from policy_desktop.commands.common import error, guarded, open_log, percent
 from policy_desktop.engine.gguf import ModelFileError, read_model_info
+from policy_desktop.engine.llm import EngineSettings
 from policy_desktop.engine.prompts import (
     DEFAULT_PROMPT_VERSION,
     PromptCatalog,
     PromptError,
     load_policy,
 )
-from policy_desktop.engine.runner import RunRequest, RunSummary, ScenarioResult
+from policy_desktop.engine.runner import Model, RunRequest, RunSummary, ScenarioResult
 from policy_desktop.engine.scenarios import Scenario, ScenarioFileError, load_suite
 
 RULE = "=" * 70
@@ -157,6 +160,21 @@ def choose_model(model: str | None) -> ModelChoice:
                        prompt_version=tuned.prompt_version)
 
 
+def start_model(endpoint: str | None, settings: EngineSettings,
+                status: Callable[[str], None]) -> Model:
+    """The model that answers: a server at ``endpoint``, else the local model in a child
+    process (a native crash in llama.cpp then fails the run, not this command, and the
+    run is recorded as failed with the cause)."""
+    if endpoint:
+        from policy_desktop.engine.endpoint import EndpointModel
+
+        status(f"Connecting to {endpoint}…")
+        return EndpointModel(endpoint, settings)
+    from policy_desktop.engine.model_process import ModelProcess
+
+    return ModelProcess(settings, on_status=status)
+
+
 def _run(args: argparse.Namespace) -> int:
     # Everything that can be wrong with the inputs is checked before anything runs.
     try:
@@ -181,9 +199,9 @@ def _run(args: argparse.Namespace) -> int:
         return 2
 
     from policy_desktop.engine.embeddings import Embedder
+    from policy_desktop.engine.endpoint import EndpointError
     from policy_desktop.engine.evaluation import SemanticEvaluator
-    from policy_desktop.engine.llm import EngineSettings
-    from policy_desktop.engine.model_process import ModelProcess, ModelProcessError
+    from policy_desktop.engine.model_process import ModelProcessError
     from policy_desktop.engine.runner import ScenarioRunner
 
     evaluator_options = {key: value for key, value in (
@@ -200,18 +218,19 @@ def _run(args: argparse.Namespace) -> int:
     settings = EngineSettings(model_path=model.path, lora_path=model.lora_path,
                               label=model.label, **settings_options)
     status = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    if args.parallel < 1 or (args.parallel > 1 and not args.endpoint):
+        error("--parallel needs --endpoint and a number of at least 1")
+        return 2
     with open_log(args.db, create=True) as log:
         try:
-            # In a child process: a native crash in llama.cpp fails the run, not this
-            # command, so the run is recorded as failed with the cause.
-            model_process = ModelProcess(settings, on_status=status)
+            model_process = start_model(args.endpoint, settings, status)
         except ModelFileError as problem:
             error(str(problem))
             return 2
-        except ModelProcessError as problem:
+        except (ModelProcessError, EndpointError) as problem:
             error(str(problem))
             return 3
-        with model_process:
+        with contextlib.closing(model_process):
             info = model_process.info
             print(f"Model: {info.name} ({info.quantization}) loaded in "
                   f"{model_process.load_seconds:.1f}s from {info.path}", flush=True)
@@ -222,8 +241,9 @@ def _run(args: argparse.Namespace) -> int:
                 runner = ScenarioRunner(log, model_process, evaluator)
                 request = RunRequest(scenarios, version, policy, suite_path=suite.path,
                                      tags=("full" if args.full else "subset" if only else "quick",))
-                summary = runner.run(request, listener=listener, should_stop=stop.is_set)
-            except ModelProcessError as problem:
+                summary = runner.run(request, listener=listener, should_stop=stop.is_set,
+                                     parallel=args.parallel)
+            except (ModelProcessError, EndpointError) as problem:
                 error(f"{problem}; run {listener.run_id} is marked failed, what finished "
                       "is logged")
                 return 3

@@ -127,6 +127,8 @@ class Model(Protocol):
                should_stop: Callable[[], bool] | None = None,
                on_progress: Callable[[int, int], None] | None = None) -> ModelAnswer: ...
 
+    def close(self) -> None: ...
+
 
 class RunListener(Protocol):
     """Receives a run's progress (all methods optional to act on).
@@ -163,11 +165,13 @@ class ScenarioRunner:
         self._evaluator = evaluator
 
     def run(self, request: RunRequest, *, listener: RunListener | None = None,
-            should_stop: Callable[[], bool] | None = None) -> RunSummary:
+            should_stop: Callable[[], bool] | None = None, parallel: int = 1) -> RunSummary:
         """Run every scenario of ``request``; stop between or during scenarios when asked.
 
         Each finished scenario is logged at once, so a cancelled or failed run keeps
-        what it finished. The run is recorded as completed, cancelled or failed.
+        what it finished. The run is recorded as completed, cancelled or failed. With
+        ``parallel`` above 1 that many answers are asked for at once (for a model server
+        with several slots; the answer text is heard whole, not streamed).
         """
         listener = listener or _Silent()
         stop = should_stop or (lambda: False)
@@ -187,13 +191,16 @@ class ScenarioRunner:
         started = time.perf_counter()
         listener.run_started(run_id, len(scenarios))
         try:
-            for index, scenario in enumerate(scenarios):
-                if stop():
-                    raise Cancelled
-                listener.scenario_started(index, len(scenarios), scenario)
-                result = self._run_one(request, scenario, run_id, listener, stop)
-                summary.results.append(result)
-                listener.decision_logged(index, len(scenarios), result)
+            if parallel > 1:
+                self._run_parallel(request, scenarios, run_id, listener, stop, summary, parallel)
+            else:
+                for index, scenario in enumerate(scenarios):
+                    if stop():
+                        raise Cancelled
+                    listener.scenario_started(index, len(scenarios), scenario)
+                    result = self._run_one(request, scenario, run_id, listener, stop)
+                    summary.results.append(result)
+                    listener.decision_logged(index, len(scenarios), result)
             summary.status = "completed"
         except Cancelled:
             summary.status = "cancelled"
@@ -207,6 +214,36 @@ class ScenarioRunner:
         self._log.finish_run(run_id, summary.status, summary.to_dict())
         return summary
 
+    def _run_parallel(self, request: RunRequest, scenarios: list[Scenario], run_id: str,
+                      listener: RunListener, stop: Callable[[], bool], summary: RunSummary,
+                      parallel: int) -> None:
+        """Ask for up to ``parallel`` answers at once (a server with several slots);
+        score and log them in the suite's order as they arrive."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def answer(scenario: Scenario) -> tuple[ModelAnswer, float]:
+            if stop():
+                raise Cancelled
+            started = time.perf_counter()
+            parts = build_prompt(request.prompt_version, request.policy, scenario.situation,
+                                 scenario.team_context)
+            return self._model.decide(parts.system, parts.user, should_stop=stop), started
+
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="run") as pool:
+            futures = [pool.submit(answer, scenario) for scenario in scenarios]
+            try:
+                for index, (scenario, future) in enumerate(zip(scenarios, futures, strict=True)):
+                    listener.scenario_started(index, len(scenarios), scenario)
+                    model_answer, started = future.result()
+                    listener.text_generated(model_answer.full_response)
+                    result = self._record(scenario, model_answer, run_id, request, listener,
+                                          started)
+                    summary.results.append(result)
+                    listener.decision_logged(index, len(scenarios), result)
+            finally:
+                for future in futures:
+                    future.cancel()
+
     def _run_one(self, request: RunRequest, scenario: Scenario, run_id: str,
                  listener: RunListener, stop: Callable[[], bool]) -> ScenarioResult:
         started = time.perf_counter()
@@ -214,6 +251,11 @@ class ScenarioRunner:
                              scenario.team_context)
         answer = self._model.decide(parts.system, parts.user, on_text=listener.text_generated,
                                     should_stop=stop, on_progress=listener.prompt_evaluated)
+        return self._record(scenario, answer, run_id, request, listener, started)
+
+    def _record(self, scenario: Scenario, answer: ModelAnswer, run_id: str,
+                request: RunRequest, listener: RunListener, started: float) -> ScenarioResult:
+        """Score an answer and log it as a decision of the run."""
         listener.scoring()
         evaluation = self._evaluator.evaluate(
             decision=answer.decision, reasoning=answer.reasoning,

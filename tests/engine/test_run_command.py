@@ -210,3 +210,31 @@ def test_a_label_names_what_the_runner_logs() -> None:
     settings = EngineSettings(model_path=bundled_model_path(), label=("Tuned", "Q4 lora:ab"))
     with ModelProcess(settings, target=fakes.answers) as model:
         assert (model.info.name, model.info.quantization) == ("Tuned", "Q4 lora:ab")
+
+
+@pytest.mark.slow
+def test_run_through_llama_server_with_parallel_slots(db_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from policy_desktop.commands.serve_model import find_server_binary, start_server
+
+    if find_server_binary() is None:
+        reason = "llama-server is not built (python3 packaging/build_llama_server.py)"
+        print(f"skipped: {reason}")
+        pytest.skip(reason)
+    with start_server(parallel=2) as server:
+        code = main(["run", "--db", str(db_path), "--endpoint", server.url, "--parallel", "2",
+                     "--only", "E01,E02"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Scenarios: 2 of 2" in out
+    with PolicyDecisionLog(db_path) as log:
+        [run] = log.list_runs()
+        decisions = sorted(log.get_all_decisions(), key=lambda d: d.scenario_id or "")
+    assert run.status == "completed" and run.model_name == "Gemma 3 270m"
+    assert [d.scenario_id for d in decisions] == ["E01", "E02"]
+    assert all(d.confidence is not None and d.run_id == run.run_id for d in decisions)
+
+
+def test_parallel_needs_an_endpoint(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--db", str(db_path), "--parallel", "4"]) == 2
+    assert "--parallel needs --endpoint" in capsys.readouterr().err
