@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
@@ -222,6 +223,18 @@ class RunDialog(QDialog):
         self._fill_tuned_models()
         self._tuned.currentIndexChanged.connect(self._tuned_model_changed)
         form.addRow("Fine-tuned:", self._tuned)
+        endpoint_row = QHBoxLayout()
+        self._endpoint = QLineEdit()
+        self._endpoint.setPlaceholderText("none: the local model (e.g. http://127.0.0.1:8080)")
+        self._endpoint.setToolTip("An OpenAI-compatible server (llama-server, vLLM) answers "
+                                  "instead of the local model; empty: the local model")
+        self._parallel = QSpinBox()
+        self._parallel.setRange(1, 64)
+        self._parallel.setPrefix("× ")
+        self._parallel.setToolTip("Requests sent at once (the server's parallel slots)")
+        endpoint_row.addWidget(self._endpoint, 1)
+        endpoint_row.addWidget(self._parallel)
+        form.addRow("Server:", endpoint_row)
         self._prompt = QComboBox()
         form.addRow("Prompt version:", self._prompt)
         self._threads = QSpinBox()
@@ -432,12 +445,13 @@ class RunDialog(QDialog):
         self._settings.threads = self._threads.value()
         self._settings.gpu_layers = self._gpu_layers.value()
         self._settings.context_size = self._context.value()
+        endpoint = self._endpoint.text().strip() or None
         return RunJob(
             database=self.database, scenarios=tuple(self._suite.select(only=ids)),
             prompt_version=version, policy=policy,
             model_path=self._model_path, n_threads=self._threads.value() or None,
             n_gpu_layers=self._gpu_layers.value(), n_ctx=self._context.value(),
-            tuned_model=self.tuned_model,
+            tuned_model=self.tuned_model, endpoint=endpoint, parallel=self._parallel.value(),
             pass_coverage=self._settings.coverage_threshold, suite_path=self._suite.path,
             tags=(kind,),
         )

@@ -54,6 +54,8 @@ class RunJob:
     n_gpu_layers: int = 0
     n_ctx: int = 4096
     tuned_model: str | None = None
+    endpoint: str | None = None
+    parallel: int = 1
     match_threshold: float = DEFAULT_MATCH_THRESHOLD
     pass_coverage: float = DEFAULT_PASS_COVERAGE
     suite_path: Path | None = None
@@ -101,7 +103,7 @@ class RunWorker(QObject):
     @property
     def model_pid(self) -> int | None:
         """Process id of the loaded model's child process, if one is running."""
-        return None if self._model is None else self._model.pid
+        return getattr(self._model, "pid", None)
 
     def request_stop(self) -> None:
         """Ask the current run to stop (safe to call from any thread)."""
@@ -110,6 +112,7 @@ class RunWorker(QObject):
     @Slot(object)
     def run(self, job: RunJob) -> None:
         """Run ``job``; report through the signals (called on the run thread)."""
+        from policy_desktop.engine.endpoint import EndpointError
         from policy_desktop.engine.gguf import ModelFileError
         from policy_desktop.engine.model_process import ModelProcessError
         from policy_desktop.engine.runner import RunRequest, ScenarioRunner
@@ -124,8 +127,9 @@ class RunWorker(QObject):
             runner = ScenarioRunner(self._open_log(job.database), model, self._evaluator(job))
             request = RunRequest(job.scenarios, job.prompt_version, job.policy,
                                  suite_path=job.suite_path, tags=job.tags)
-            summary = runner.run(request, listener=self, should_stop=self._stop.is_set)
-        except (ModelFileError, ModelRegistryError) as error:
+            summary = runner.run(request, listener=self, should_stop=self._stop.is_set,
+                                 parallel=job.parallel if job.endpoint else 1)
+        except (ModelFileError, ModelRegistryError, EndpointError) as error:
             self.runFailed.emit(str(error))
             return
         except ModelProcessError as error:
@@ -161,10 +165,17 @@ class RunWorker(QObject):
             tuned = resolve_model(job.tuned_model)
             settings = replace(settings, model_path=tuned.base_model, lora_path=tuned.lora_path,
                                label=(tuned.model_name, tuned.model_version))
-        key = (settings, job.tuned_model)
+        key = (settings, job.tuned_model, job.endpoint)
         if self._model is not None and key == self._model_key:
             return self._model
         self._release_model()
+        if job.endpoint:
+            from policy_desktop.engine.endpoint import EndpointModel
+
+            self.status.emit(f"Connecting to {job.endpoint}…")
+            self._model = EndpointModel(job.endpoint, settings)  # type: ignore[assignment]
+            self._model_key = key
+            return self._model
         self._model = self._model_factory(settings, self.status.emit)
         self._model_key = key
         return self._model

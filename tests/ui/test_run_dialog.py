@@ -181,3 +181,11 @@ def test_a_fine_tuned_model_runs_with_its_adapter_and_is_logged_under_its_name(
         [run] = log.list_runs()
     assert decision.model_name == run.model_name == "Gemma 3 270m + policy-tuned"
     assert decision.model_version.startswith("Q4_K_M lora:")
+
+
+def test_a_server_endpoint_and_its_slots_go_into_the_job(dialog: RunDialog) -> None:
+    assert dialog.build_job().endpoint is None  # type: ignore[union-attr]
+    dialog._endpoint.setText(" http://127.0.0.1:8080 ")
+    dialog._parallel.setValue(4)
+    job = dialog.build_job()
+    assert job is not None and (job.endpoint, job.parallel) == ("http://127.0.0.1:8080", 4)
