@@ -12,6 +12,7 @@ from policy_desktop.store.errors import (
     TrainingGateError,
 )
 from policy_desktop.store.log import PolicyDecisionLog, ReviewEvent, RunRecord
+from policy_desktop.store.masking import mask_passwords
 
 __all__ = [
     "DatabaseNotFoundError",
@@ -26,4 +27,5 @@ __all__ = [
     "SchemaTooNewError",
     "StoreError",
     "TrainingGateError",
+    "mask_passwords",
 ]

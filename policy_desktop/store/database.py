@@ -25,6 +25,7 @@ from policy_desktop.store.errors import (
 )
 from policy_desktop.store.failures import explain
 from policy_desktop.store.file_guard import GUARD
+from policy_desktop.store.masking import mask_passwords
 from policy_desktop.store.schema import SCHEMA_VERSION, SEED_COLUMNS
 
 BUSY_TIMEOUT_MS = 10_000
@@ -231,16 +232,18 @@ def connect(target: DatabaseTarget, *, create: bool) -> Connection:
         try:
             database = connect_url(target.location)
         except Exception as error:  # db_url raises plain errors for unknown schemes
-            raise StoreError(f"{target.display_name}: cannot open ({error})") from error
+            raise StoreError(
+                f"{target.display_name}: cannot open ({mask_passwords(str(error))})") from error
     try:
         database.connect(reuse_if_open=True)
     except pw.ImproperlyConfigured as error:  # the driver for a URL's scheme is missing
         hint = " (pip install 'policy-desktop[postgres]')" if "psycopg" in str(error) else ""
-        raise StoreError(f"{target.display_name}: cannot open ({error}){hint}") from error
+        raise StoreError(
+            f"{target.display_name}: cannot open ({mask_passwords(str(error))}){hint}") from error
     except pw.DatabaseError as error:
         if created and path is not None:
             remove_created(path)
-        message = str(error).replace(target.location, target.display_name)
+        message = mask_passwords(str(error).replace(target.location, target.display_name))
         failure = explain(error, target.display_name)
         if failure is not None:
             raise failure from error

@@ -17,6 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 import peewee as pw
 
 from policy_desktop.store.errors import StoreError
+from policy_desktop.store.masking import mask_passwords
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -56,7 +57,7 @@ def explain(error: BaseException, database: str) -> DatabaseFailure | None:
         text = str(item).lower()
         for needles, reason in _CAUSES:
             if any(needle in text for needle in needles):
-                return DatabaseFailure(f"{database}: {reason} ({item})")
+                return DatabaseFailure(mask_passwords(f"{database}: {reason} ({item})"))
     return None
 
 

@@ -115,6 +115,7 @@ class PolicyDecisionLog:
 
             database = default_database()
         self.target: DatabaseTarget = parse_target(database)
+        self._refuses_nul = not self.target.is_sqlite  # PostgreSQL text cannot hold U+0000
         opened = connect(self.target, create=create)
         self._db, found_version, backup = opened.database, opened.found_version, opened.backup
         self.read_only: bool = opened.read_only
@@ -214,7 +215,15 @@ class PolicyDecisionLog:
         if generated:
             decision.decision_id = make_decision_id(decision.timestamp)
         try:
-            return to_values(decision), generated
+            values = to_values(decision)
+            if self._refuses_nul and any(
+                    value.__class__ is str and "\x00" in value for value in values):
+                name = next(name for name, value in zip(STORED_COLUMNS, values, strict=True)
+                            if value.__class__ is str and "\x00" in value)
+                raise InvalidRecordError(
+                    f"{name} contains a NUL character (\\u0000), which this database "
+                    "server cannot store")
+            return values, generated
         except InvalidRecordError:
             if generated:
                 decision.decision_id = None

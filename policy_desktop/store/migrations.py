@@ -23,11 +23,15 @@ from policy_desktop.store.schema import (
     SCHEMA_VERSION,
     SEED_INDEXES,
     TEXT_TIMESTAMP_COLUMN,
+    WIDE_NUMBER_COLUMNS,
     BoundModels,
     index_sql,
 )
 
 log = logging.getLogger(__name__)
+
+SCHEMA_LOCK_KEY = 0x706F6C6963790001
+"""PostgreSQL advisory lock held while the schema is created or upgraded."""
 
 
 def _create_indexes(database: pw.Database) -> None:
@@ -119,6 +123,10 @@ def _migrate_2_to_3(database: pw.Database, models: BoundModels) -> None:
     runs gain their owner process and a heartbeat."""
     _add_columns(database, "decisions", models.Decision, (TEXT_TIMESTAMP_COLUMN,))
     _add_columns(database, "runs", models.Run, RUN_OWNER_COLUMNS)
+    if isinstance(database, pw.PostgresqlDatabase):  # SQLite has one REAL and one INTEGER
+        for column, kind in WIDE_NUMBER_COLUMNS.items():
+            database.execute_sql(
+                f'ALTER TABLE decisions ALTER COLUMN "{column}" TYPE {kind}')
     Decision = models.Decision
     changes: list[tuple[str, str, str]] = []
     rows = Decision.select(Decision.decision_id, Decision.timestamp).tuples()
@@ -170,11 +178,17 @@ def ensure_schema(
             _add_missing_indexes(database)
         return backup
     with database.atomic():
+        if isinstance(database, pw.PostgresqlDatabase):
+            # Two clients setting up one server database: the second waits, then sees
+            # the schema the first made (CREATE ... IF NOT EXISTS alone races).
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
         current = _stored_version(database, models)
         if current is None:
             _create_fresh(database, models)
             return backup
         if current >= SCHEMA_VERSION:
+            if current == SCHEMA_VERSION and not read_only:
+                _add_missing_indexes(database)
             return backup
         path = target.sqlite_path
         if backup is None and path is not None and path.exists():

@@ -43,7 +43,7 @@ class DecisionRow(_Unbound):
     full_response = pw.TextField(null=True)
     expected_decision = pw.TextField(null=True)
     decision_correct = pw.IntegerField(null=True)
-    reasoning_coverage = pw.FloatField(null=True)
+    reasoning_coverage = pw.DoubleField(null=True)  # REAL on SQLite, DOUBLE PRECISION else
     reviewed = pw.IntegerField(null=True, constraints=[pw.SQL("DEFAULT 0")])
     review_decision = pw.TextField(null=True)
     review_reasoning = pw.TextField(null=True)
@@ -53,11 +53,11 @@ class DecisionRow(_Unbound):
     # --- additions (schema version 2) ---
     reviewer = pw.TextField(null=True)
     review_action = pw.TextField(null=True)
-    confidence = pw.FloatField(null=True)
+    confidence = pw.DoubleField(null=True)
     run_id = pw.TextField(null=True)
-    prompt_tokens = pw.IntegerField(null=True)
-    generated_tokens = pw.IntegerField(null=True)
-    seconds = pw.FloatField(null=True)
+    prompt_tokens = pw.BigIntegerField(null=True)  # 64-bit on every backend
+    generated_tokens = pw.BigIntegerField(null=True)
+    seconds = pw.DoubleField(null=True)
     # --- schema version 3 ---
     timestamp_text = pw.TextField(null=True)  # the timestamp as given, when not canonical
 
@@ -81,6 +81,11 @@ TEXT_TIMESTAMP_COLUMN = "timestamp_text"
 STORED_COLUMNS: tuple[str, ...] = (*ALL_COLUMNS, TEXT_TIMESTAMP_COLUMN)
 """Every column of ``decisions``: the record's fields and the original timestamp text."""
 RUN_OWNER_COLUMNS: tuple[str, ...] = ("owner_host", "owner_pid", "owner_start", "heartbeat")
+WIDE_NUMBER_COLUMNS: dict[str, str] = {
+    "reasoning_coverage": "DOUBLE PRECISION", "confidence": "DOUBLE PRECISION",
+    "seconds": "DOUBLE PRECISION", "prompt_tokens": "BIGINT", "generated_tokens": "BIGINT",
+}
+"""Columns that schema 2 made 4-byte on PostgreSQL (``real``, ``integer``); widened by 3."""
 
 SEED_INDEXES: dict[str, tuple[str, ...]] = {
     "idx_timestamp": ("timestamp",),

@@ -86,7 +86,8 @@ def test_schema_sql_is_portable_to_postgres() -> None:
     context = database.get_sql_context()
     ddl = context.sql(models.Decision._schema._create_table()).query()[0]
     assert '"decision_id" TEXT PRIMARY KEY' in ddl
-    assert '"reasoning_coverage" REAL' in ddl
+    assert '"reasoning_coverage" DOUBLE PRECISION' in ddl  # 8-byte floats, not 4-byte real
+    assert '"prompt_tokens" BIGINT' in ddl
     query = models.Decision.select().where(models.Decision.reviewed == 0).order_by(
         models.Decision.timestamp.desc()).limit(200)
     sql, params = query.sql()
