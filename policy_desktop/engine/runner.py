@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from policy_desktop.engine.evaluation import Evaluation, SemanticEvaluator
-from policy_desktop.engine.gguf import ModelInfo
 from policy_desktop.engine.llm import Cancelled, EngineSettings, ModelAnswer
 from policy_desktop.engine.prompts import PromptVersion, build_prompt
 from policy_desktop.engine.scenarios import Scenario
@@ -116,12 +115,27 @@ class RunSummary:
         }
 
 
-class Model(Protocol):
-    """What the runner needs of a model: an in-process ``PolicyModel``, a ``ModelProcess``."""
+class ModelIdentity(Protocol):
+    """What a run logs about its model (a GGUF's :class:`ModelInfo`, a server's info)."""
 
-    info: ModelInfo
-    settings: EngineSettings
-    load_seconds: float
+    @property
+    def name(self) -> str: ...
+    @property
+    def quantization(self) -> str: ...
+    @property
+    def path(self) -> Path | str: ...
+
+
+class Model(Protocol):
+    """What the runner needs of a model: an in-process ``PolicyModel``, a ``ModelProcess``,
+    an ``EndpointModel``."""
+
+    @property
+    def info(self) -> ModelIdentity: ...
+    @property
+    def settings(self) -> EngineSettings: ...
+    @property
+    def load_seconds(self) -> float: ...
 
     def decide(self, system: str, user: str, *, on_text: Callable[[str], None] | None = None,
                should_stop: Callable[[], bool] | None = None,

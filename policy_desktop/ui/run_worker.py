@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from policy_desktop.engine.evaluation import SemanticEvaluator
     from policy_desktop.engine.llm import EngineSettings
     from policy_desktop.engine.model_process import ModelProcess
-    from policy_desktop.engine.runner import ScenarioResult
+    from policy_desktop.engine.runner import Model, ScenarioResult
 
 ModelFactory = Callable[["EngineSettings", Callable[[str], None]], "ModelProcess"]
 """Starts a model process: (settings, on_status) -> a loaded ``ModelProcess``."""
@@ -96,7 +96,7 @@ class RunWorker(QObject):
         self._model_factory = model_factory
         self._log: PolicyDecisionLog | None = None
         self._stop = threading.Event()
-        self._model: ModelProcess | None = None
+        self._model: Model | None = None
         self._model_key: tuple[object, ...] | None = None
         self._embedder: ProcessEmbedder | None = None
 
@@ -152,7 +152,7 @@ class RunWorker(QObject):
             self._log = PolicyDecisionLog(database)
         return self._log
 
-    def _load_model(self, job: RunJob) -> ModelProcess:
+    def _load_model(self, job: RunJob) -> Model:
         from policy_desktop.engine.llm import EngineSettings
 
         settings = EngineSettings(model_path=job.model_path, n_threads=job.n_threads,
@@ -169,16 +169,16 @@ class RunWorker(QObject):
         if self._model is not None and key == self._model_key:
             return self._model
         self._release_model()
+        model: Model
         if job.endpoint:
             from policy_desktop.engine.endpoint import EndpointModel
 
             self.status.emit(f"Connecting to {job.endpoint}…")
-            self._model = EndpointModel(job.endpoint, settings)  # type: ignore[assignment]
-            self._model_key = key
-            return self._model
-        self._model = self._model_factory(settings, self.status.emit)
-        self._model_key = key
-        return self._model
+            model = EndpointModel(job.endpoint, settings)
+        else:
+            model = self._model_factory(settings, self.status.emit)
+        self._model, self._model_key = model, key
+        return model
 
     def _evaluator(self, job: RunJob) -> SemanticEvaluator:
         from policy_desktop.engine.embedding_process import ProcessEmbedder
