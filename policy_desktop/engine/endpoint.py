@@ -56,8 +56,8 @@ from policy_desktop.engine.llm import (
 )
 from policy_desktop.vocabulary import DECISIONS
 
-__all__ = ["EndpointError", "EndpointInfo", "EndpointModel", "TokenStep", "answer_grammar",
-           "label_confidence"]
+__all__ = ["EndpointError", "EndpointInfo", "EndpointModel", "LabelPaths", "TokenStep",
+           "answer_grammar", "label_confidence", "label_confidence_by_tokens"]
 
 DEFAULT_TOP_LOGPROBS = 10
 _MISSING_LOGPROB = -50.0
@@ -93,6 +93,8 @@ class TokenStep:
     text: str
     logprob: float
     alternatives: tuple[tuple[str, float], ...]
+    token_id: int | None = None
+    alternative_ids: tuple[tuple[int, float], ...] = ()
 
 
 # --- the constraint ---------------------------------------------------------------------
@@ -105,9 +107,19 @@ def _gbnf_literal(text: str) -> str:
 _STRING_CONTENT = r'( [^"\\\x7F\x00-\x1F] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] ) )*'  # noqa: E501
 
 
-def answer_grammar(schema: dict[str, Any] = ANSWER_SCHEMA) -> str:
+LabelPaths = dict[str, tuple[tuple[int, ...], ...]]
+"""Per enum field, each label's tokens as the in-process engine writes them (same order)."""
+
+
+def answer_grammar(schema: dict[str, Any] = ANSWER_SCHEMA,
+                   label_tokens: LabelPaths | None = None) -> str:
     """GBNF of an answer after the primer: the schema's skeleton, as the in-process engine
-    writes it (``allow", "classification": "...", "risk_level": "low", "reasoning": "..."}``)."""
+    writes it (``allow", "classification": "...", "risk_level": "low", "reasoning": "..."}``).
+
+    With ``label_tokens`` an enum value must be written as exactly those tokens
+    (``<[id]>``), as the in-process engine chooses it; otherwise as any tokens that spell
+    it, which lets the model reach a label through an unusual split of its text.
+    """
     fields = answer_skeleton(schema)
     parts: list[str] = []
     rules: list[str] = []
@@ -116,7 +128,10 @@ def answer_grammar(schema: dict[str, Any] = ANSWER_SCHEMA) -> str:
             parts.append(_gbnf_literal(skeleton_field.opening))
         rule = skeleton_field.name.replace("_", "-")
         parts.append(rule)
-        if skeleton_field.labels is not None:
+        paths = (label_tokens or {}).get(skeleton_field.name)
+        if skeleton_field.labels is not None and paths:
+            body = " | ".join(" ".join(f"<[{token}]>" for token in path) for path in paths)
+        elif skeleton_field.labels is not None:
             body = " | ".join(_gbnf_literal(label) for label in skeleton_field.labels)
         else:
             body = _STRING_CONTENT
@@ -177,6 +192,33 @@ def label_confidence(steps: Sequence[TokenStep], value_start: int,
     return mine / (mine + rest) if mine + rest > 0 else None
 
 
+def label_confidence_by_tokens(steps: Sequence[TokenStep],
+                               paths: dict[str, tuple[int, ...]]) -> float | None:
+    """The chosen label's probability normalised over the labels' token ``paths``, from
+    ``steps`` starting at the label's first token: the in-process engine's computation,
+    with the tokens after a shared prefix the answer did not take counted as certain."""
+    prefix: tuple[int, ...] = ()
+    chosen_logprob = 0.0
+    others = 0.0
+    for step in steps:
+        groups: dict[int, list[str]] = {}
+        for label, path in paths.items():
+            if len(path) > len(prefix) and path[:len(prefix)] == prefix:
+                groups.setdefault(path[len(prefix)], []).append(label)
+        if step.token_id not in groups:
+            return None
+        logprobs = dict(step.alternative_ids)
+        for token in groups:
+            if token != step.token_id and token in logprobs:  # beyond the top: negligible
+                others += math.exp(chosen_logprob + logprobs[token])
+        chosen_logprob += step.logprob
+        prefix = (*prefix, step.token_id)
+        if len(groups[step.token_id]) == 1:
+            mine = math.exp(chosen_logprob)
+            return mine / (mine + others)
+    return None
+
+
 def _steps_from_completion(probabilities: list[dict[str, Any]]) -> list[TokenStep]:
     """llama-server's ``completion_probabilities`` (current and pre-2025 shapes)."""
     steps = []
@@ -184,8 +226,11 @@ def _steps_from_completion(probabilities: list[dict[str, Any]]) -> list[TokenSte
         if "top_logprobs" in entry:
             top = tuple((str(t.get("token", "")), _logprob(t.get("logprob")))
                         for t in entry["top_logprobs"])
+            ids = tuple((int(t["id"]), _logprob(t.get("logprob")))
+                        for t in entry["top_logprobs"] if isinstance(t.get("id"), int))
+            own_id = entry.get("id")
             steps.append(TokenStep(str(entry.get("token", "")), _logprob(entry.get("logprob")),
-                                   top))
+                                   top, own_id if isinstance(own_id, int) else None, ids))
         else:  # {"content": ..., "probs": [{"tok_str", "prob"}]}
             top = tuple((str(t.get("tok_str", "")), _log(t.get("prob")))
                         for t in entry.get("probs", []))
@@ -266,8 +311,10 @@ class EndpointModel:
             **({"n_ctx": slot_ctx} if slot_ctx else {}))
         self._bos = str(props.get("bos_token") or "") if props else ""
         self._eos = str(props.get("eos_token") or "") if props else ""
-        self._grammar = answer_grammar()
         self._shared_tokens: dict[str, list[int]] = {}
+        self.label_tokens: LabelPaths = (
+            self._label_token_paths() if api == "completion" else {})
+        self._grammar = answer_grammar(label_tokens=self.label_tokens)
         self.load_seconds = time.perf_counter() - started
 
     # --- connecting ---
@@ -420,6 +467,48 @@ class EndpointModel:
                              special=special)
         return [*shared, *own]
 
+    def _label_token_paths(self) -> LabelPaths:
+        """Each enum label's tokens as the in-process engine writes it mid-sequence; a field
+        whose labels do not have distinct paths is left to the text grammar."""
+        paths: LabelPaths = {}
+        for skeleton_field in answer_skeleton():
+            if skeleton_field.labels is None:
+                continue
+            found = tuple(tuple(self._fragment_tokens(label)) for label in skeleton_field.labels)
+            distinct = all(path and not any(other[:len(path)] == path
+                                            for other in found if other is not path)
+                           for path in found)
+            if distinct:
+                paths[skeleton_field.name] = found
+        return paths
+
+    def _fragment_tokens(self, text: str) -> list[int]:
+        """Tokens that spell exactly ``text`` in the middle of a sequence (no BOS, no added
+        leading space): :meth:`PolicyModel.tokenize_fragment` through ``/tokenize``."""
+        tokens, pieces = self._tokenize_pieces(text)
+        if pieces == text:
+            return tokens
+        for lead in ('"', "\n", "a"):  # tokenizers that prepend a space to a text
+            lead_tokens, _ = self._tokenize_pieces(lead)
+            joined, _ = self._tokenize_pieces(lead + text)
+            rest = joined[len(lead_tokens):]
+            if joined[:len(lead_tokens)] == lead_tokens:
+                _, rest_text = self._tokenize_pieces_of(rest)
+                if rest_text == text:
+                    return rest
+        return tokens
+
+    def _tokenize_pieces(self, text: str) -> tuple[list[int], str]:
+        data = self._post_json("/tokenize", {"content": text, "add_special": False,
+                                             "parse_special": False, "with_pieces": True})
+        entries = data.get("tokens") or []
+        tokens = [int(e["id"]) for e in entries if isinstance(e, dict)]
+        return tokens, "".join(str(e.get("piece", "")) for e in entries if isinstance(e, dict))
+
+    def _tokenize_pieces_of(self, tokens: list[int]) -> tuple[list[int], str]:
+        data = self._post_json("/detokenize", {"tokens": tokens})
+        return tokens, str(data.get("content", ""))
+
     def _tokenize(self, text: str, *, add_special: bool, special: bool) -> list[int]:
         data = self._post_json("/tokenize", {"content": text, "add_special": add_special,
                                              "parse_special": special})
@@ -502,7 +591,11 @@ class EndpointModel:
                 evaluated_tokens: int, generated_tokens: int) -> ModelAnswer:
         parsed = parse_answer(full_response)
         confidence = None
-        if parsed.parseable and self.settings.compute_confidence and value_start is not None:
+        decision_paths = self.label_tokens.get("decision")
+        if parsed.parseable and self.settings.compute_confidence and decision_paths:
+            confidence = label_confidence_by_tokens(
+                steps, dict(zip(DECISIONS, decision_paths, strict=True)))
+        elif parsed.parseable and self.settings.compute_confidence and value_start is not None:
             confidence = label_confidence(steps, value_start)
         seconds = time.perf_counter() - started
         prefill = float(timings.get("prompt_ms") or 0.0) / 1000

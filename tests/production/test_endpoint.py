@@ -23,6 +23,7 @@ from policy_desktop.engine.endpoint import (
     TokenStep,
     answer_grammar,
     label_confidence,
+    label_confidence_by_tokens,
 )
 from policy_desktop.engine.llm import ANSWER_PRIMER, Cancelled, EngineSettings, render_prompt
 
@@ -30,9 +31,31 @@ BOS = 2
 REST = '", "classification": "read", "risk_level": "low", "reasoning": "member may read"}'
 
 
+WORDS = ("allow", "deny", "require", "_", "attestation", "mfa", "low", "medium", "high",
+         "critical")
+VOCAB = {word: 10 + index for index, word in enumerate(WORDS)}
+PIECES = {token: word for word, token in VOCAB.items()}
+
+
+def fake_tokens(text: str) -> list[int]:
+    """A word-level vocabulary for the labels, one token per other character."""
+    pattern = "|".join(sorted(map(re.escape, WORDS), key=len, reverse=True)) + "|."
+    return [VOCAB.get(piece, 1000 + ord(piece[0])) if len(piece) == 1 or piece in VOCAB
+            else 0 for piece in re.findall(pattern, text, re.S)]
+
+
+def fake_piece(token: int) -> str:
+    return PIECES.get(token) or chr(token - 1000)
+
+
+def fake_id(text: str) -> int:
+    tokens = fake_tokens(text)
+    return tokens[0] if len(tokens) == 1 else 100_000 + len(text)
+
+
 def step(text: str, p: float, *alternatives: tuple[str, float]) -> dict[str, Any]:
-    return {"id": 0, "token": text, "logprob": math.log(p),
-            "top_logprobs": [{"id": 0, "token": t, "logprob": math.log(q)}
+    return {"id": fake_id(text), "token": text, "logprob": math.log(p),
+            "top_logprobs": [{"id": fake_id(t), "token": t, "logprob": math.log(q)}
                              for t, q in ((text, p), *alternatives)]}
 
 
@@ -101,11 +124,17 @@ class _Handler(BaseHTTPRequestHandler):
         with server.lock:
             server.in_flight -= 1
         if self.path == "/tokenize":
-            ids = [ord(c) for c in payload["content"]]
-            self._send(200, {"tokens": ([BOS] if payload["add_special"] else []) + ids})
+            ids = ([BOS] if payload["add_special"] else []) + fake_tokens(payload["content"])
+            if payload.get("with_pieces"):
+                self._send(200, {"tokens": [{"id": t, "piece": fake_piece(t)} for t in ids]})
+            else:
+                self._send(200, {"tokens": ids})
+            return
+        if self.path == "/detokenize":
+            self._send(200, {"content": "".join(map(fake_piece, payload["tokens"]))})
             return
         if self.path == "/completion":
-            user = "".join(chr(t) for t in payload["prompt"] if t != BOS)
+            user = "".join(fake_piece(t) for t in payload["prompt"] if t != BOS)
         else:
             user = payload["messages"][-1]["content"]
         if "too long" in user:
@@ -174,19 +203,26 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     rendered = render_prompt("SYSTEM", "USER allow")
     assert rendered.shared == "SYSTEM\n\n" and rendered.own.endswith(ANSWER_PRIMER)
     # two parts tokenised apart (BOS before the system part), as PolicyModel does
-    assert payload["prompt"] == [BOS, *map(ord, rendered.shared), *map(ord, rendered.own)]
-    assert [p for path, p in llama_server.requests if path == "/tokenize"] == [
+    assert payload["prompt"] == [BOS, *fake_tokens(rendered.shared), *fake_tokens(rendered.own)]
+    prompt_requests = [p for path, p in llama_server.requests
+                       if path == "/tokenize" and not p.get("with_pieces")]
+    assert prompt_requests == [
         {"content": rendered.shared, "add_special": True, "parse_special": False},
         {"content": rendered.own, "add_special": False, "parse_special": False}]
+    before = len(llama_server.requests)
     engine.decide("SYSTEM", "USER again")
-    assert [path for path, _ in llama_server.requests].count("/tokenize") == 3  # shared kept
-    assert payload["grammar"] == answer_grammar()
+    assert [path for path, _ in llama_server.requests[before:]] == ["/tokenize", "/completion"]
+    # labels as the in-process engine writes them: exact token paths
+    assert engine.label_tokens["decision"] == ((10,), (11,), (12, 13, 14), (12, 13, 15))
+    assert payload["grammar"] == answer_grammar(label_tokens=engine.label_tokens)
+    assert "decision ::= <[10]> | <[11]> | <[12]> <[13]> <[14]> | <[12]> <[13]> <[15]>" in (
+        payload["grammar"])
     assert (payload["n_predict"], payload["seed"], payload["temperature"]) == (99, 7, 0.0)
     assert payload["n_probs"] > 0 and payload["cache_prompt"] is True
     assert (answer.decision, answer.risk_level, answer.reasoning) == (
         "allow", "low", "member may read")
     assert answer.full_response == ANSWER_PRIMER + "allow" + REST == "".join(heard)
-    # "all" could still become "allow" and "Hello" no label: 0.6 / (0.6 + 0.2 + 0.1)
+    # only the labels' own first tokens count ("all", "Hello" do not): 0.6 / (0.6 + 0.2 + 0.1)
     assert answer.confidence == pytest.approx(0.6 / 0.9)
     assert (answer.prompt_tokens, answer.evaluated_tokens, answer.generated_tokens) == (
         120, 80, 30)
@@ -256,9 +292,10 @@ def test_stop_while_streaming_closes_the_request() -> None:
 
 def test_stop_before_the_request_and_errors(llama_server: ScriptedServer) -> None:
     engine = EndpointModel(llama_server.url)
+    before = len(llama_server.requests)
     with pytest.raises(Cancelled):
         engine.decide("S", "U", should_stop=lambda: True)
-    assert llama_server.requests == []
+    assert len(llama_server.requests) == before
     from policy_desktop.engine.llm import PromptTooLong
 
     with pytest.raises(PromptTooLong, match="context"):
@@ -268,6 +305,24 @@ def test_stop_before_the_request_and_errors(llama_server: ScriptedServer) -> Non
 def test_unreachable_server() -> None:
     with pytest.raises(EndpointError, match="cannot connect"):
         EndpointModel("http://127.0.0.1:9", timeout=5)
+
+
+def test_label_confidence_by_tokens_by_hand() -> None:
+    paths = {"allow": (10,), "deny": (11,), "require_attestation": (12, 13, 14),
+             "require_mfa": (12, 13, 15)}
+
+    def at(token: int, p: float, *others: tuple[int, float]) -> TokenStep:
+        return TokenStep("", math.log(p), (), token,
+                         tuple((t, math.log(q)) for t, q in ((token, p), *others)))
+
+    mfa = [at(12, 0.5, (11, 0.3), (10, 0.1), (99, 0.05)), at(13, 0.9), at(15, 0.7, (14, 0.2))]
+    mine = 0.5 * 0.9 * 0.7
+    assert label_confidence_by_tokens(mfa, paths) == pytest.approx(
+        mine / (mine + 0.3 + 0.1 + 0.5 * 0.9 * 0.2))
+    # a shared prefix not taken counts as certain after its first token
+    assert label_confidence_by_tokens([at(11, 0.6, (12, 0.3), (10, 0.1))], paths) == (
+        pytest.approx(0.6 / 1.0))
+    assert label_confidence_by_tokens([at(99, 0.9)], paths) is None
 
 
 def test_label_confidence_by_hand() -> None:
