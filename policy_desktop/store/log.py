@@ -6,6 +6,7 @@ import json
 import secrets
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,8 @@ _EVENT_COLUMNS = ("decision_id", "reviewer", "action", "review_decision", "revie
                   "timestamp", "blind")
 _ID = ALL_COLUMNS.index("decision_id")
 _RUN = ALL_COLUMNS.index("run_id")
+WRITE_LOCK_KEY = 0x706F6C6963790002
+"""PostgreSQL advisory lock of :meth:`PolicyDecisionLog.write_transaction`."""
 _ID_ATTEMPTS = 8
 """Fresh random suffixes tried for a generated id before it gets 16 hex digits."""
 
@@ -126,6 +129,7 @@ class PolicyDecisionLog:
             self._guard_key = GUARD.register(path)
             self._release = weakref.finalize(self, GUARD.unregister, self._guard_key)
         self._m: BoundModels = bind_models(self._db)
+        self._serialises_writes = isinstance(self._db, pw.PostgresqlDatabase)
         try:
             self.backup_path: Path | None = ensure_schema(
                 self._db, self._m, self.target, found_version, backup,
@@ -265,15 +269,15 @@ class PolicyDecisionLog:
         the history events of new decisions; ``reviews`` events for stored decisions.
         """
         try:
-            with self._db.atomic(), pw.__exception_wrapper__:
+            with self.write_transaction(), pw.__exception_wrapper__:
                 try:
                     with self._db.atomic(), pw.__exception_wrapper__:
-                        self._db.cursor().executemany(self._insert_sql, batch.rows)
+                        self._insert_many(self._insert_sql, batch.rows)
                 except pw.IntegrityError:
                     if not batch.generated:
                         raise
                     self._redraw_taken_ids(batch)
-                    self._db.cursor().executemany(self._insert_sql, batch.rows)
+                    self._insert_many(self._insert_sql, batch.rows)
                 if events:
                     self._db.cursor().executemany(self._event_sql, events)
                 if reviews:
@@ -296,6 +300,18 @@ class PolicyDecisionLog:
         except (pw.InterfaceError, pw.ProgrammingError) as error:
             raise InvalidRecordError(f"cannot store this batch ({error})") from error
         return len(batch.rows)
+
+    def _insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows through one prepared INSERT; on PostgreSQL as multi-row VALUES pages
+        (``execute_values``: one round trip per page instead of one per row)."""
+        cursor = self._db.cursor()
+        if not self._serialises_writes:
+            cursor.executemany(sql, rows)
+            return
+        from psycopg2.extras import execute_values
+
+        head, _, _ = sql.partition(" VALUES ")
+        execute_values(cursor, f"{head} VALUES %s", rows, page_size=500)
 
     def _redraw_taken_ids(self, batch: _Batch) -> None:
         """Give generated ids that a stored decision already has a fresh random suffix."""
@@ -326,9 +342,20 @@ class PolicyDecisionLog:
             found += [row[0] for row in query.tuples()]
         return found
 
-    def write_transaction(self) -> Any:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite): check-then-write is atomic."""
-        return self._db.atomic()
+    @contextmanager
+    def write_transaction(self) -> Iterator[None]:
+        """A write transaction in which check-then-write is atomic between processes.
+
+        SQLite: ``BEGIN IMMEDIATE`` (one writer at a time). PostgreSQL: the store's
+        advisory lock, taken at the start of the outermost transaction, so concurrent
+        writers see each other's rows before deciding (duplicates, undo, history).
+        Nested uses are savepoints of the transaction in progress.
+        """
+        outermost = not self._db.in_transaction()
+        with self._db.atomic():
+            if outermost and self._serialises_writes:
+                self._db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+            yield
 
     @guarded_method
     def import_decisions(self, decisions: list[PolicyDecision],
@@ -465,7 +492,7 @@ class PolicyDecisionLog:
                 raise InvalidRecordError(f"{name} {value!r} is not one of {', '.join(DECISIONS)}")
         if review_reasoning is not None and not review_reasoning.strip():
             raise InvalidRecordError("a corrected reasoning cannot be empty")
-        with self._db.atomic():
+        with self.write_transaction():
             current = self.get_decision(decision_id)
             if current is None:
                 raise DecisionNotFoundError(decision_id)
@@ -493,7 +520,7 @@ class PolicyDecisionLog:
         latest review, whoever made it, is taken back). Without a ``reviewer`` the
         latest review is taken back (the seed's behaviour).
         """
-        with self._db.atomic():
+        with self.write_transaction():
             if self.get_decision(decision_id) is None:
                 raise DecisionNotFoundError(decision_id)
             events = self._effective_events(decision_id)
@@ -647,7 +674,7 @@ class PolicyDecisionLog:
         fields.setdefault("owner_host", owner.host)
         fields.setdefault("owner_pid", owner.pid)
         fields.setdefault("owner_start", owner.start)
-        with self._db.atomic():
+        with self.write_transaction():
             self._m.Run.insert(run_id=run_id, started=started, status="running",
                                heartbeat=started, **fields).execute()
             self._bump_revision()
@@ -660,7 +687,7 @@ class PolicyDecisionLog:
         if status not in RUN_STATUSES[1:]:
             raise ValueError(f"unknown run status {status!r}")
         Run = self._m.Run
-        with self._db.atomic():
+        with self.write_transaction():
             Run.update(finished=now_iso(), status=status, error=error,
                        summary=json.dumps(summary or {}, ensure_ascii=False)).where(
                 Run.run_id == run_id).execute()
@@ -694,7 +721,7 @@ class PolicyDecisionLog:
                 reasons[run["run_id"]] = reason
         if not reasons:
             return []
-        with self._db.atomic():
+        with self.write_transaction():
             for run_id, reason in reasons.items():
                 Run.update(status="interrupted", finished=now_iso(), error=reason).where(
                     (Run.run_id == run_id) & (Run.status == "running")).execute()

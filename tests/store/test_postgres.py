@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -144,3 +145,41 @@ def test_a_wrong_password_is_never_shown(pg_url: str) -> None:
 ])
 def test_mask_passwords(text: str, masked: str) -> None:
     assert mask_passwords(text) == masked
+
+
+@needs_server
+def test_concurrent_imports_count_duplicates_exactly(pg_url: str, tmp_path: Path) -> None:
+    PolicyDecisionLog(pg_url).close()
+    record = {"timestamp": "2026-02-02T08:05:12+00:00", "model_name": "m", "model_version": "v",
+              "prompt_version": "p", "decision": "allow"}
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("".join(json.dumps({**record, "situation": {"n": i}}) + "\n"
+                         for i in range(0, 12_000)))
+    b.write_text("".join(json.dumps({**record, "situation": {"n": i}}) + "\n"
+                         for i in range(4_000, 16_000)))
+    script = os.path.join(os.path.dirname(sys.executable), "policy-desktop")
+    processes = [subprocess.Popen([script, "--db", pg_url, "import", str(path)], text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for path in (a, b, a)]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], [e for _, e in outputs]
+    totals = [dict(part.rsplit(" ", 1) for part in out.strip().split(", ")) for out, _ in outputs]
+    assert sum(int(t["imported"]) for t in totals) == 16_000
+    assert sum(int(t["duplicates"]) for t in totals) == 20_000
+    with PolicyDecisionLog(pg_url) as log:
+        assert log.get_statistics()["total"] == 16_000
+
+
+@needs_server
+def test_generated_ids_that_collide_are_drawn_again(pg_url: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import secrets
+
+    real = secrets.token_hex
+    drawn = iter(range(10**6))
+    monkeypatch.setattr(secrets, "token_hex", lambda n=None: f"0000000{next(drawn) % 3}"
+                        if n == 4 else real(n))
+    with PolicyDecisionLog(pg_url) as log:
+        assert log.log_decisions([make_decision(i) for i in range(5)]) == 5
+        assert log.log_decisions([make_decision(i) for i in range(5, 10)]) == 5
+        assert log.get_statistics()["total"] == 10
