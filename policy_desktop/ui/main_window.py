@@ -137,7 +137,11 @@ def _counts_job(flt: DecisionFilter) -> Callable[[PolicyDecisionLog], _Counts]:
         total = queries.count(DecisionFilter(view="all")) if faceted else views["all"]
         if flt.view == FAILURES:
             views[FAILURES] = queries.count(flt)
-        left = queries.unreviewed_count(flt)
+        # Only the views that mix reviewed and unreviewed rows need one more count.
+        left = {"unreviewed": views["unreviewed"], "all": views["unreviewed"],
+                "reviewed": 0, "corrections": 0}.get(flt.view)
+        if left is None:
+            left = queries.unreviewed_count(flt)
         return _Counts(views, total, revision, left)
 
     return job
