@@ -13,8 +13,10 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QGridLayout,
     QHeaderView,
     QLabel,
+    QPlainTextEdit,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -88,6 +90,18 @@ class CompareDialog(QDialog):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table, 1)
+        # The selected scenario's reasoning in both runs, side by side (plain text).
+        reasons = QGridLayout()
+        self.reasoning_a = self._reasoning_box("reasoningA")
+        self.reasoning_b = self._reasoning_box("reasoningB")
+        for column, (title, box) in enumerate((("Reasoning in A", self.reasoning_a),
+                                                ("Reasoning in B", self.reasoning_b))):
+            caption = QLabel(title)
+            caption.setTextFormat(Qt.TextFormat.PlainText)
+            reasons.addWidget(caption, 0, column)
+            reasons.addWidget(box, 1, column)
+        layout.addLayout(reasons)
+        self.table.currentCellChanged.connect(lambda row, *_: self._show_reasoning(row))
         self.totals = QLabel("")
         self.totals.setTextFormat(Qt.TextFormat.PlainText)
         self.totals.setWordWrap(True)
@@ -133,10 +147,18 @@ class CompareDialog(QDialog):
         self._executor.submit(job, self._show, self._show_error)
 
     def _show(self, comparison: RunComparison) -> None:
-        self.comparison = comparison
+        previous, self.comparison = self.comparison, comparison
+        current = self.table.currentRow()
         self.table.setRowCount(0)
         for row in comparison.rows:
             self._add_row(row)
+        same_runs = previous is not None and (previous.run_a.run_id, previous.run_b.run_id) \
+            == (comparison.run_a.run_id, comparison.run_b.run_id)
+        if same_runs and 0 <= current < self.table.rowCount():
+            self.table.setCurrentCell(current, 0)  # the same scenario stays selected
+        else:
+            self.reasoning_a.clear()
+            self.reasoning_b.clear()
         changes = [row.change for row in comparison.rows]
         self.totals.setText(
             f"{_totals_text('A', comparison.totals_a)}\n{_totals_text('B', comparison.totals_b)}\n"
@@ -156,6 +178,36 @@ class CompareDialog(QDialog):
             if column == len(cells) - 1 and row.change in CHANGE_TINT:
                 item.setForeground(QBrush(QColor(CHANGE_TINT[row.change])))
             self.table.setItem(index, column, item)
+
+    @staticmethod
+    def _reasoning_box(name: str) -> QPlainTextEdit:
+        box = QPlainTextEdit()
+        box.setObjectName(name)
+        box.setReadOnly(True)
+        box.setMaximumHeight(110)
+        box.setPlaceholderText("Select a scenario to read both answers' reasoning")
+        return box
+
+    def _show_reasoning(self, row: int) -> None:
+        comparison = self.comparison
+        if comparison is None or not 0 <= row < len(comparison.rows):
+            return
+        compared = comparison.rows[row]
+        ids = [side.decision_id for side in (compared.a, compared.b) if side is not None]
+
+        def job(log: PolicyDecisionLog) -> dict[str, str]:
+            return {key: d.reasoning or "" for key, d in log.get_decisions(ids).items()}
+
+        def show(reasonings: dict[str, str]) -> None:
+            shown = self.comparison
+            if shown is None or (shown.run_a.run_id, shown.run_b.run_id) != (
+                    comparison.run_a.run_id, comparison.run_b.run_id):
+                return  # other runs are on show now
+            for side, box in ((compared.a, self.reasoning_a), (compared.b, self.reasoning_b)):
+                box.setPlainText("(not in this run)" if side is None
+                                 else reasonings.get(side.decision_id) or "(no reasoning)")
+
+        self._executor.submit(job, show, self._show_error)
 
     def _show_error(self, error: BaseException) -> None:
         self.totals.setText(f"Could not compare: {error}")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
@@ -22,6 +23,7 @@ def _run(log: PolicyDecisionLog, prompt: str, answers: dict[str, str]) -> str:
         situation={"actor": "a", "n": sid}, model_name="Gemma 3 270m", model_version="Q4_K_M",
         prompt_version=prompt, decision=decision, expected_decision=EXPECTED[sid],
         decision_correct=decision == EXPECTED[sid], reasoning_coverage=0.5, scenario_id=sid,
+        reasoning=f"{prompt} says {decision} for {sid}",
         run_id=run_id) for sid, decision in answers.items())
     log.finish_run(run_id, "completed", {})
     return run_id
@@ -60,6 +62,12 @@ def test_shows_differences_of_two_runs(db_path: Path, executor: DbExecutor, qtbo
     assert "accuracy 33% (1/3)" in dialog.totals.text()
     assert "accuracy 67% (2/3)" in dialog.totals.text()
     assert "v3_reviewed" in dialog.run_b.currentText()
+    e02 = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "E02")
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
+                     pos=table.visualItemRect(table.item(e02, 2)).center())
+    qtbot.waitUntil(lambda: dialog.reasoning_b.toPlainText() != "")
+    assert dialog.reasoning_a.toPlainText() == "v2_fewshot_8examples says allow for E02"
+    assert dialog.reasoning_b.toPlainText() == "v3_reviewed says deny for E02"
     dialog.grab().save(str(tmp_path / "compare.png"))
 
 
