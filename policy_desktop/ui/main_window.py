@@ -300,6 +300,7 @@ class MainWindow(QMainWindow):
             "dark_theme": self.toggle_dark_theme,
             "statistics": self.show_statistics,
             "about": self.show_about,
+            "prompt_versions": self.show_prompt_versions,
         }
         names = ("choose_allow", "choose_deny", "choose_attestation", "choose_mfa")
         for action_id, decision in zip(names, DECISIONS, strict=True):
@@ -993,6 +994,12 @@ class MainWindow(QMainWindow):
         if self.parts.shortcuts_dialog is None:
             return
         self._keep(self.parts.shortcuts_dialog(self)).open()
+
+    def show_prompt_versions(self) -> None:
+        """Runs → Prompt versions…: read a version's whole prompt."""
+        from policy_desktop.ui.prompt_viewer import PromptViewer
+
+        self._keep(PromptViewer(parent=self)).open()
 
     def show_statistics(self) -> None:
         """View → Statistics: switch to the statistics tab."""

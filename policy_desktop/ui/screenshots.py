@@ -10,7 +10,8 @@ README's picture. Settings go to a temporary folder.
 ``--desk`` writes only the review desk at the two screen sizes reviewers use,
 1280×800 and 1920×1080 (``desk-<size>-<state>.png``): the queue, blind review,
 a decision with a 20,000-character field, the "all done" banner, Preferences and
-the export wizard's options and preview (examples fitted to the context).
+the export wizard's options and preview (examples fitted to the context),
+the statistics tab, the compare view with both reasonings and the prompt viewer.
 """
 
 from __future__ import annotations
@@ -206,10 +207,12 @@ def shoot_desk(outdir: Path) -> list[Path]:
     """The review desk at :data:`DESK_SIZES` (see the module docstring)."""
     from policy_desktop.app import application, default_parts
     from policy_desktop.store import PolicyDecision, PolicyDecisionLog
+    from policy_desktop.ui.compare_dialog import CompareDialog
     from policy_desktop.ui.demo_data import build_demo_log
     from policy_desktop.ui.export_wizard import ExportWizard
     from policy_desktop.ui.main_window import MainWindow
     from policy_desktop.ui.preferences_dialog import PreferencesDialog
+    from policy_desktop.ui.prompt_viewer import PromptViewer
     from policy_desktop.ui.settings import Settings
     from policy_desktop.ui.tasks import DbExecutor
     from policy_desktop.ui.theme import Theme
@@ -288,6 +291,25 @@ def shoot_desk(outdir: Path) -> list[Path]:
         settle(app)
         save(preferences, outdir / f"desk-{size}-preferences.png", written)
         preferences.close()
+        window.show_statistics()
+        wait_until(app, idle)
+        settle(app, 0.6)
+        save(window, outdir / f"desk-{size}-statistics.png", written)
+        compare = CompareDialog(executor, window)
+        compare.resize(min(width - 200, 1200), min(height - 160, 800))
+        compare.show()
+        wait_until(app, lambda c=compare, e=executor: c.comparison is not None and e.idle)
+        compare.table.setCurrentCell(0, 0)
+        wait_until(app, lambda c=compare: bool(c.reasoning_b.toPlainText()), 10)
+        settle(app)
+        save(compare, outdir / f"desk-{size}-compare.png", written)
+        compare.close()
+        viewer = PromptViewer(parent=window)
+        viewer.resize(min(width - 200, 1000), min(height - 120, 800))
+        viewer.show()
+        settle(app)
+        save(viewer, outdir / f"desk-{size}-prompt-viewer.png", written)
+        viewer.close()
         window.close()
         executor.shutdown()
         window.deleteLater()

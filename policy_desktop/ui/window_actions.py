@@ -74,6 +74,7 @@ ACTION_LOOKS: dict[str, ActionLook] = {
     "run_scenarios": ActionLook("&Run scenarios…", "run", short="Run"),
     "export_training": ActionLook("&Export training data…", "export", short="Export"),
     "compare_runs": ActionLook("&Compare runs…", "compare", short="Compare"),
+    "prompt_versions": ActionLook("&Prompt versions…"),
 }
 STANDARD_KEYS: dict[str, QKeySequence.StandardKey] = {
     "open_database": QKeySequence.StandardKey.Open,
@@ -88,7 +89,7 @@ MENUS: dict[str, tuple[str | None, ...]] = {
     "&Edit": ("undo", None, "preferences"),
     "&Review": ("accept", "choose_allow", "choose_deny", "choose_attestation", "choose_mfa",
                 "focus_reasoning", "commit", "skip", None, "toggle_blind"),
-    "&Runs": ("run_scenarios", "compare_runs", None, "export_training"),
+    "&Runs": ("run_scenarios", "compare_runs", "prompt_versions", None, "export_training"),
 }  # fmt: skip
 TOOLBAR: tuple[str | None, ...] = (
     "open_database", "import_log", None, "run_scenarios", "export_training", None,

@@ -470,3 +470,20 @@ def test_clicking_a_confusion_matrix_cell_lists_those_decisions(
     qtbot.mouseClick(window.filter_bar.clear_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
     assert window.filter_bar.filter.expected is None and window.model.rowCount() == 7
+
+
+def test_prompt_versions_can_be_read_from_the_runs_menu(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    from policy_desktop.ui.prompt_viewer import PromptViewer
+
+    fill(db_path, 1)
+    window = make_window(db_path)
+    window.actions_by_id["prompt_versions"].trigger()
+    viewer = window.findChild(PromptViewer)
+    assert viewer is not None and viewer.isVisible()
+    assert viewer.versions.count() >= 2
+    viewer.versions.setCurrentIndex(viewer.versions.findText("v2_fewshot_8examples"))
+    text = viewer.text.toPlainText()
+    assert "## Instructions" in text and "## Examples" in text
+    assert "8 examples" in viewer.about.text()
+    viewer.reject()
