@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -27,8 +26,8 @@ def _decision(decision: str, expected: str | None, *, run_id: str | None = None,
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> Iterator[PolicyDecisionLog]:
-    with PolicyDecisionLog(tmp_path / "x.db") as opened:
+def log(store_location: str) -> Iterator[PolicyDecisionLog]:
+    with PolicyDecisionLog(store_location) as opened:
         yield opened
 
 

@@ -39,8 +39,8 @@ def line(**changes: Any) -> str:
 
 
 @pytest.fixture
-def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
-    with PolicyDecisionLog(db_path) as opened:
+def log(store_location: str) -> Iterator[PolicyDecisionLog]:
+    with PolicyDecisionLog(store_location) as opened:
         yield opened
 
 

@@ -18,8 +18,8 @@ from policy_desktop.store.decision import DECISION_FIELDS, make_decision_id, par
 
 
 @pytest.fixture
-def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
-    with PolicyDecisionLog(db_path) as opened:
+def log(store_location: str) -> Iterator[PolicyDecisionLog]:
+    with PolicyDecisionLog(store_location) as opened:
         yield opened
 
 

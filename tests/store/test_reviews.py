@@ -23,8 +23,8 @@ REASONING = "Reasoning number 0: the policy says so."
 
 
 @pytest.fixture
-def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
-    with PolicyDecisionLog(db_path) as opened:
+def log(store_location: str) -> Iterator[PolicyDecisionLog]:
+    with PolicyDecisionLog(store_location) as opened:
         yield opened
 
 
