@@ -418,8 +418,8 @@ def test_failure_midway_leaves_no_folder(log50: PolicyDecisionLog, tmp_path: Pat
 def test_failure_while_replacing_keeps_the_old_export(
         log50: PolicyDecisionLog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "old.txt").write_text("previous export", encoding="utf-8")
+    export(log50, out)  # a previous export: --force may replace it
+    previous = {name: (out / name).read_bytes() for name in listing(out)}
 
     def broken_manifest(**kwargs: Any) -> dict[str, Any]:
         raise OSError("no space left on device")
@@ -429,7 +429,7 @@ def test_failure_while_replacing_keeps_the_old_export(
     with pytest.raises(OSError, match="no space"):
         export(log50, out, force=True)
     assert listing(tmp_path) == before
-    assert listing(out) == ["old.txt"]
+    assert {name: (out / name).read_bytes() for name in listing(out)} == previous
 
 
 def test_non_empty_folder_needs_force(log50: PolicyDecisionLog, tmp_path: Path) -> None:
@@ -438,8 +438,12 @@ def test_non_empty_folder_needs_force(log50: PolicyDecisionLog, tmp_path: Path) 
     (out / "notes.txt").write_text("keep me", encoding="utf-8")
     with pytest.raises(OutputExistsError, match="not empty; use --force"):
         export(log50, out)
+    with pytest.raises(OutputExistsError, match="more than a previous export"):
+        export(log50, out, force=True)  # --force never replaces someone's other files
     assert listing(out) == ["notes.txt"]
-    export(log50, out, force=True)
+    (out / "notes.txt").unlink()
+    export(log50, out)
+    export(log50, out, force=True)  # a previous export is replaced
     assert listing(out) == sorted(ALL_FILES)
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 

@@ -50,6 +50,7 @@ def test_ctrl_r_opens_the_run_dialog_on_the_windows_database(
     runs_menu = [m for m in window.menuBar().actions() if m.text() == "&Runs"]
     assert runs_menu and [a.objectName() for a in runs_menu[0].menu().actions()
                           if a.objectName()] == ["action_run_scenarios", "action_compare_runs",
+                                                 "action_prompt_versions",
                                                  "action_export_training"]
 
 
