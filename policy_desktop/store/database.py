@@ -150,6 +150,32 @@ def _check_sqlite_file(path: Path, location: str) -> int | None:
         raise StoreError(f"{location}: unreadable schema version {row[0]!r}") from error
 
 
+class GuardedSqliteDatabase(pw.SqliteDatabase):
+    """A SQLite database whose file is guarded against ``open()`` while a connection is open.
+
+    Every connection (peewee keeps one per thread) registers the file with
+    :data:`~policy_desktop.store.file_guard.GUARD` and unregisters it when closed.
+    """
+
+    def __init__(self, database: str, *, guarded_path: Path, **options: object) -> None:
+        super().__init__(database, **options)
+        self.guarded_path = guarded_path
+        self._guard_keys: dict[int, str] = {}
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = super()._connect()
+        self._guard_keys[id(connection)] = GUARD.register(self.guarded_path)
+        return connection
+
+    def _close(self, conn: sqlite3.Connection) -> None:
+        key = self._guard_keys.pop(id(conn), None)
+        try:
+            super()._close(conn)
+        finally:
+            if key is not None:
+                GUARD.unregister(key)
+
+
 @dataclass
 class Connection:
     """An opened database: what :func:`connect` found and did."""
@@ -216,14 +242,15 @@ def connect(target: DatabaseTarget, *, create: bool) -> Connection:
         if found_version is not None and found_version < SCHEMA_VERSION:
             backup = backup_file(path, found_version)
         if read_only:
-            database: pw.Database = pw.SqliteDatabase(
-                _readonly_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+            database: pw.Database = GuardedSqliteDatabase(
+                _readonly_uri(path), guarded_path=path, uri=True,
+                timeout=BUSY_TIMEOUT_MS / 1000,
                 pragmas={"foreign_keys": 1, "busy_timeout": BUSY_TIMEOUT_MS,
                          "query_only": 1})
         else:
-            database = pw.SqliteDatabase(
-                str(path), pragmas=SQLITE_PRAGMAS, timeout=BUSY_TIMEOUT_MS / 1000,
-                lock_type="IMMEDIATE",
+            database = GuardedSqliteDatabase(
+                str(path), guarded_path=path, pragmas=SQLITE_PRAGMAS,
+                timeout=BUSY_TIMEOUT_MS / 1000, lock_type="IMMEDIATE",
             )
     elif path is not None:
         database = pw.SqliteDatabase(":memory:", pragmas={"foreign_keys": 1},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ from policy_desktop.store.errors import (
     StoreError,
 )
 from policy_desktop.store.failures import explain, guarded_iterator, guarded_method
-from policy_desktop.store.file_guard import GUARD
 from policy_desktop.store.migrations import ensure_schema
 from policy_desktop.store.run_owner import ProcessIdentity, current_process, is_gone
 from policy_desktop.store.schema import ALL_COLUMNS, STORED_COLUMNS, BoundModels, bind_models
@@ -123,11 +121,6 @@ class PolicyDecisionLog:
         self._db, found_version, backup = opened.database, opened.found_version, opened.backup
         self.read_only: bool = opened.read_only
         """True when the file could only be opened for reading (writes then fail clearly)."""
-        self._guard_key: str | None = None
-        path = self.target.sqlite_path
-        if path is not None and str(path) != ":memory:":
-            self._guard_key = GUARD.register(path)
-            self._release = weakref.finalize(self, GUARD.unregister, self._guard_key)
         self._m: BoundModels = bind_models(self._db)
         self._serialises_writes = isinstance(self._db, pw.PostgresqlDatabase)
         try:
@@ -171,11 +164,9 @@ class PolicyDecisionLog:
         return self._m
 
     def close(self) -> None:
-        """Close this thread's connection (and stop guarding the file against ``open()``)."""
+        """Close this thread's connection (the file stays guarded while others are open)."""
         if not self._db.is_closed():
             self._db.close()
-        if self._guard_key is not None:
-            self._release()
 
     def _abandon(self, created: bool) -> None:
         """Close after a failed set-up; a file created just now is removed again."""

@@ -105,3 +105,30 @@ def test_two_logs_on_one_file_keep_it_guarded_until_both_close(db_path: Path) ->
         db_path.read_bytes()
     second.close()
     assert db_path.read_bytes()[:6] == b"SQLite"
+
+
+def test_a_connection_of_another_thread_keeps_the_file_guarded(db_path: Path) -> None:
+    import threading
+
+    log = PolicyDecisionLog(db_path)
+    opened, release = threading.Event(), threading.Event()
+
+    def worker() -> None:
+        log.get_statistics()  # this thread's own connection
+        opened.set()
+        release.wait(30)
+        log.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    opened.wait(30)
+    log.close()  # the main thread's connection only
+    with pytest.raises(LiveDatabaseFileError):
+        db_path.read_bytes()
+    release.set()
+    thread.join(30)
+    assert db_path.read_bytes()[:6] == b"SQLite"
+    log.get_statistics()  # reconnects: guarded again
+    with pytest.raises(LiveDatabaseFileError):
+        db_path.read_bytes()
+    log.close()
