@@ -34,7 +34,8 @@ class DecisionsTable(QTableView):
         self.setModel(model)
         self._anchor: tuple[str | None, int, int] | None = None
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Shift/Ctrl+click select several rows for "Accept selected"; keys move one row.
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setAlternatingRowColors(True)
@@ -74,6 +75,11 @@ class DecisionsTable(QTableView):
             | QItemSelectionModel.SelectionFlag.Rows)
         self.scrollTo(index)
         return True
+
+    def selected_decision_ids(self) -> list[str]:
+        """The decision ids of every selected row, top to bottom."""
+        rows = sorted({index.row() for index in self.selectionModel().selectedRows()})
+        return [i for i in (self.decisions.decision_id(row) for row in rows) if i is not None]
 
     def selected_decision_id(self) -> str | None:
         """The decision id of the current row, or None."""

@@ -301,6 +301,7 @@ class MainWindow(QMainWindow):
             "statistics": self.show_statistics,
             "about": self.show_about,
             "prompt_versions": self.show_prompt_versions,
+            "accept_selected": self.accept_selected,
         }
         names = ("choose_allow", "choose_deny", "choose_attestation", "choose_mfa")
         for action_id, decision in zip(names, DECISIONS, strict=True):
@@ -356,6 +357,8 @@ class MainWindow(QMainWindow):
         self.model.rowsInserted.connect(self._update_cap_label)
         self.model.load_failed.connect(self._on_load_failed)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *_: self._update_actions())
         self.table.horizontalHeader().sectionClicked.connect(self._on_header_clicked)
         self.live.changed.connect(self._on_external_change)
         self.live.failed.connect(lambda e: self._status(f"Cannot check for updates: {e}"))
@@ -829,6 +832,90 @@ class MainWindow(QMainWindow):
             self._after_writes()
             self._status(f"{count} key press{'es' if count > 1 else ''} not applied: {reason}")
 
+    def _accept_candidates(self) -> tuple[list[str], int]:
+        """The selected rows that can be accepted (unreviewed, parseable); how many not."""
+        chosen, skipped = [], 0
+        for decision_id in self.table.selected_decision_ids():
+            summary = self.model.summary(self.model.row_of(decision_id))
+            if summary is None or summary.reviewed or summary.decision == "unparseable" \
+                    or decision_id in self._in_flight:
+                skipped += 1
+            else:
+                chosen.append(decision_id)
+        return chosen, skipped
+
+    def accept_selected(self) -> None:
+        """Review → Accept all selected…: after a look, accept every selected decision.
+
+        Only unreviewed, parseable rows are accepted; each is its own review (Ctrl+Z
+        takes them back one by one). Not in blind review: there every decision needs
+        the reviewer's own choice first.
+        """
+        if self.database is None or self.settings.blind_review:
+            return
+        chosen, skipped = self._accept_candidates()
+        if not chosen:
+            self._status("Nothing to accept: the selected decisions are reviewed already "
+                         "or could not be parsed")
+            return
+        note = f"\n\n{skipped:,} selected decision{'s' if skipped != 1 else ''} already " \
+               "reviewed or unparseable will be left as they are." if skipped else ""
+        box = QMessageBox(QMessageBox.Icon.Question, "Accept the selected decisions",
+                          f"Record \"accepted as correct\" for {len(chosen):,} decision"
+                          f"{'s' if len(chosen) != 1 else ''}?{note}",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                          self)
+        box.setObjectName("acceptSelectedBox")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+
+        def answered(button: Any) -> None:
+            if box.standardButton(button) == QMessageBox.StandardButton.Yes:
+                self._accept_all(chosen)
+
+        box.buttonClicked.connect(answered)
+        self._keep(box).open()
+
+    def _accept_all(self, decision_ids: list[str]) -> None:
+        reviewer = self.reviewer_name()
+        if not reviewer:
+            self._status("Not saved: a reviewer name is needed to record reviews")
+            return
+        ids = [i for i in decision_ids if i not in self._in_flight]
+        self._in_flight.update(ids)
+        self._undo_stack.extend(ids)
+        for decision_id in ids:
+            self.feed.forget(decision_id)
+
+        def job(log: PolicyDecisionLog) -> tuple[list[str], str | None]:
+            written: list[str] = []
+            for decision_id in ids:
+                try:
+                    log.mark_reviewed(decision_id, None, None, reviewer)
+                except Exception as error:  # the rest stays unreviewed, and is told
+                    return written, f"{decision_id}: {error}"
+                written.append(decision_id)
+            return written, None
+
+        def done(outcome: tuple[list[str], str | None]) -> None:
+            written, problem = outcome
+            self._in_flight.difference_update(ids)
+            for decision_id in ids[len(written):]:
+                if decision_id in self._undo_stack:
+                    self._undo_stack.remove(decision_id)
+            for decision_id in written:
+                self.session.record_review()
+                self.review_written.emit(decision_id, "accept")
+            self.status.show_session()
+            self._status(f"Accepted {len(written):,} decisions", 2500)
+            self._after_writes()
+            if problem is not None:
+                self.show_message(QMessageBox.Icon.Warning, "Not every review was saved",
+                                  f"{len(written):,} of {len(ids):,} accepted; the rest was "
+                                  "not saved.", problem)
+
+        self.executor.submit(job, done)
+
     def undo_last_review(self) -> None:
         """Edit → Undo review: take back the last review made in this window."""
         if not self._undo_stack or self.database is None:
@@ -881,6 +968,10 @@ class MainWindow(QMainWindow):
                 a[action_id].setEnabled(has_rows)
         if "undo" in a:
             a["undo"].setEnabled(bool(self._undo_stack))
+        if "accept_selected" in a:
+            several = len(self.table.selectionModel().selectedRows()) > 1
+            a["accept_selected"].setEnabled(
+                reviewing and several and not self.settings.blind_review)
         if "import_log" in a:
             a["import_log"].setEnabled(self.database is not None)
 
@@ -900,6 +991,7 @@ class MainWindow(QMainWindow):
             self.tabs.setTabEnabled(index, not enabled)
             self.tabs.setTabToolTip(index, "Hidden during blind review (Ctrl+B turns it off)"
                                     if enabled else "")
+        self._update_actions()
         if "toggle_blind" in self.actions_by_id:
             self.actions_by_id["toggle_blind"].setChecked(enabled)
 

@@ -48,6 +48,7 @@ class ActionLook:
 
 ACTION_LOOKS: dict[str, ActionLook] = {
     "accept": ActionLook("&Accept", "accept"),
+    "accept_selected": ActionLook("Accept all &selected…"),
     "choose_allow": ActionLook("Choose a&llow"),
     "choose_deny": ActionLook("Choose &deny"),
     "choose_attestation": ActionLook("Choose require a&ttestation"),
@@ -88,7 +89,8 @@ MENUS: dict[str, tuple[str | None, ...]] = {
     "&File": ("open_database", "new_database", None, "import_log", None, "quit"),
     "&Edit": ("undo", None, "preferences"),
     "&Review": ("accept", "choose_allow", "choose_deny", "choose_attestation", "choose_mfa",
-                "focus_reasoning", "commit", "skip", None, "toggle_blind"),
+                "focus_reasoning", "commit", "skip", None, "accept_selected", None,
+                "toggle_blind"),
     "&Runs": ("run_scenarios", "compare_runs", "prompt_versions", None, "export_training"),
 }  # fmt: skip
 TOOLBAR: tuple[str | None, ...] = (

@@ -487,3 +487,45 @@ def test_prompt_versions_can_be_read_from_the_runs_menu(
     assert "## Instructions" in text and "## Examples" in text
     assert "8 examples" in viewer.about.text()
     viewer.reject()
+
+
+# --- what reviewers asked for: accept a filtered selection after a look ----------------
+
+def test_accept_all_selected_after_a_look(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    ids = list(reversed(fill(db_path, 6)))
+    with PolicyDecisionLog(db_path) as log:
+        log.mark_reviewed(ids[1], "deny", None, "someone")  # already reviewed: left alone
+    window = make_window(db_path)
+    qtbot.mouseClick(window.filter_bar.view_buttons["all"], Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    activate(qtbot, window)
+    table = window.table
+    first = table.visualRect(window.model.index(0, Col.ACTOR)).center()
+    fourth = table.visualRect(window.model.index(3, Col.ACTOR)).center()
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=first)
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.ShiftModifier, pos=fourth)
+    assert len(table.selected_decision_ids()) == 4
+    action = window.actions_by_id["accept_selected"]
+    assert action.isEnabled()
+    action.trigger()
+    box = window.findChild(QMessageBox, "acceptSelectedBox")
+    assert box is not None and "3 decisions" in box.text() and "1 selected" in box.text()
+    qtbot.mouseClick(box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: window.executor.idle, timeout=WAIT_MS)
+    with PolicyDecisionLog(db_path) as log:
+        states = {i: (log.get_decision(i).review_action, log.get_decision(i).reviewer)  # type: ignore[union-attr]
+                  for i in ids[:4]}
+    assert states == {ids[0]: ("accept", "tess"), ids[1]: ("correct_decision", "someone"),
+                      ids[2]: ("accept", "tess"), ids[3]: ("accept", "tess")}
+    activate(qtbot, window)  # back from the question, as the window manager does
+    press(qtbot, window, Qt.Key.Key_B, CTRL)  # blind review: every decision needs a choice
+    assert window.settings.blind_review
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=first)
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.ShiftModifier, pos=fourth)
+    assert not action.isEnabled()
