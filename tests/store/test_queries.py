@@ -35,8 +35,8 @@ def expected_order(decisions: list[PolicyDecision], sort: str) -> list[str]:
     nulls = sorted((d for d in decisions if d.confidence is None), key=lambda d: d.decision_id)
     known = sorted((d for d in decisions if d.confidence is not None),
                    key=lambda d: (d.confidence, d.decision_id))
-    if sort == "least_confident":  # no confidence = least confident of all
-        return ids(nulls + known)
+    if sort == "least_confident":  # no confidence (unparseable) comes last in both orders
+        return ids(known + nulls)
     return ids(known[::-1] + nulls[::-1])
 
 
