@@ -244,7 +244,8 @@ class SingleKeyGuard(QObject):
                     event.accept()
                     return True
             combination = QKeySequence(event.keyCombination()).toString()
-            if combination in self._window_keys:
+            in_window = isinstance(watched, QWidget) and watched.window() is self.parent()
+            if in_window and combination in self._window_keys:  # dialogs keep their keys
                 event.ignore()  # not the field's: the window's shortcut fires
                 return True
         return False
