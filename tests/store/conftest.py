@@ -32,7 +32,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if Path(str(item.fspath)).parent != here or item.module.__name__ == "test_postgres":
             continue
         names = item.fixturenames
-        if "store_location" not in names or "db_path" in names:
+        marked = item.get_closest_marker("sqlite_file") is not None  # e.g. SQLite query plans
+        if marked or "store_location" not in names or "db_path" in names:
             item.add_marker(pytest.mark.sqlite_file)
             if ON_SERVER:
                 item.add_marker(pytest.mark.skip(

@@ -96,8 +96,8 @@ def populate(log: PolicyDecisionLog, seed: int, count: int = 120) -> list[Policy
 
 
 @pytest.fixture
-def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
-    with PolicyDecisionLog(db_path) as opened:
+def log(store_location: str) -> Iterator[PolicyDecisionLog]:
+    with PolicyDecisionLog(store_location) as opened:
         yield opened
 
 
@@ -217,6 +217,7 @@ def _plans(log: PolicyDecisionLog, action: Callable[[], object]) -> list[str]:
     return plans
 
 
+@pytest.mark.sqlite_file  # SQLite's query planner
 def test_review_queries_are_index_ranges_without_sorting(log: PolicyDecisionLog) -> None:
     """The queries the review queue runs on every scroll stay O(page) at any size."""
     decisions = populate(log, 5, count=60)
@@ -276,6 +277,7 @@ def test_changed_and_retired_indexes_are_fixed_on_open(db_path: Path) -> None:
     assert len(EXTRA_INDEXES["idx_statistics"]) > 2
 
 
+@pytest.mark.sqlite_file  # SQLite's query planner
 def test_facets_read_a_covering_index(log: PolicyDecisionLog) -> None:
     populate(log, 11, count=40)
     queries = DecisionQueries(log)
@@ -287,6 +289,7 @@ def test_facets_read_a_covering_index(log: PolicyDecisionLog) -> None:
     assert facets["prompt_version"] == sorted({d.prompt_version for d in decisions})
 
 
+@pytest.mark.sqlite_file  # SQLite's query planner
 def test_filter_bar_facets_page_in_index_order(log: PolicyDecisionLog) -> None:
     """A facet never makes the planner sort: model and decision filters walk the time
     index (no index may lead with them), a run filter walks the run's own index."""
