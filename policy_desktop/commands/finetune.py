@@ -50,6 +50,7 @@ _SETTING_FLAGS = {"epochs": "epochs", "rank": "rank", "alpha": "alpha",
 def run(args: argparse.Namespace) -> int:
     """Train or list; exit status 1 on a refused or failed training."""
     from policy_desktop.commands.common import error
+    from policy_desktop.store import StoreError
 
     if args.action == "list":
         return _list()
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         return _train(args)
-    except (ValueError, OSError) as problem:  # gate, data, registry, settings
+    except (StoreError, ValueError, OSError) as problem:  # gate, data, registry, settings
         error(str(problem))
         return 1
 
