@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
+from thread_signals import GuiRelay
 
 from policy_desktop.engine.prompts import PromptCatalog, load_policy
 from policy_desktop.engine.scenarios import load_suite
@@ -25,9 +26,10 @@ def test_broken_model_file_fails_with_its_name(controller: RunController, tmp_pa
                                                log: PolicyDecisionLog, qtbot: QtBot) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF\x03\x00\x00\x00 truncated")
-    with qtbot.waitSignal(controller.worker.runFailed, timeout=30_000) as failed:
+    failed = GuiRelay(controller.worker.runFailed)
+    with qtbot.waitSignal(failed.arrived, timeout=30_000):
         controller.start(_job(log, ["E01"], broken))
-    assert str(broken) in failed.args[0]
+    assert str(broken) in failed.calls[0][0]
     qtbot.waitUntil(lambda: not controller.running)  # queued to the GUI thread
     assert log.get_all_decisions() == []
 
@@ -43,7 +45,8 @@ def test_real_run_emits_signals_in_order_and_logs(controller: RunController, log
     worker.textGenerated.connect(pieces.append)
     worker.decisionLogged.connect(lambda result: events.append(f"logged {result.decision_id}"))
     worker.runFinished.connect(lambda summary: events.append(f"finished {summary.status}"))
-    with qtbot.waitSignal(worker.runFinished, timeout=240_000):
+    finished = GuiRelay(worker.runFinished)
+    with qtbot.waitSignal(finished.arrived, timeout=240_000):
         controller.start(_job(log, ["E02"]))
     [decision] = log.get_all_decisions()
     assert events == ["started 1", "scenario E02", f"logged {decision.decision_id}",
@@ -55,7 +58,7 @@ def test_real_run_emits_signals_in_order_and_logs(controller: RunController, log
     statuses: list[str] = []
     worker.status.connect(statuses.append)
     qtbot.waitUntil(lambda: not controller.running)
-    with qtbot.waitSignal(worker.runFinished, timeout=240_000):
+    with qtbot.waitSignal(finished.arrived, timeout=240_000):
         controller.start(_job(log, ["E01"]))
     assert not any("Loading" in text for text in statuses)
     assert len(log.get_all_decisions()) == 2
@@ -69,9 +72,10 @@ def test_cancel_mid_run_keeps_what_finished(controller: RunController, log: Poli
     worker.decisionLogged.connect(logged.append)
     # Cancel as soon as the second scenario starts streaming.
     worker.scenarioStarted.connect(lambda index, *_: controller.cancel() if index == 1 else None)
-    with qtbot.waitSignal(worker.runCancelled, timeout=240_000) as cancelled:
+    cancelled = GuiRelay(worker.runCancelled)
+    with qtbot.waitSignal(cancelled.arrived, timeout=240_000):
         controller.start(_job(log, ["E02", "E01", "M01"]))
-    summary = cancelled.args[0]
+    summary = cancelled.calls[0][0]
     assert summary.status == "cancelled"
     assert len(logged) == 1 == len(log.get_all_decisions())
     assert log.list_runs()[0].status == "cancelled"
