@@ -174,3 +174,23 @@ def test_store_errors_name_the_database(db_path: Path) -> None:
             holder.execute("ROLLBACK")
             holder.close()
     assert str(caught.value).startswith(f"{db_path}: ")
+
+
+def test_disk_full_during_reviews_is_one_clear_error_and_nothing_half_written(
+        db_path: Path) -> None:
+    with PolicyDecisionLog(db_path) as log:
+        log.log_decisions([make_decision(i, decision="allow") for i in range(300)])
+        ids = [d.decision_id or "" for d in log.iter_decisions()]
+        pages = log.database.execute_sql("PRAGMA page_count").fetchone()[0]
+        log.database.execute_sql(f"PRAGMA max_page_count = {pages}")  # the disk is now full
+        reviewed = 0
+        with pytest.raises(DatabaseFailure, match="the disk is full") as caught:
+            for decision_id in ids:
+                log.mark_reviewed(decision_id, "deny", "A long corrected reasoning. " * 40,
+                                  reviewer="ann")
+                reviewed += 1
+        assert "cannot rollback" not in str(caught.value)
+    assert raw_query(db_path, "SELECT COUNT(*) FROM reviews") == [(reviewed,)]
+    assert raw_query(db_path, "SELECT COUNT(*) FROM decisions WHERE reviewed = 1") == [
+        (reviewed,)]
+    assert raw_query(db_path, "PRAGMA integrity_check") == [("ok",)]
