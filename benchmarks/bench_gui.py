@@ -50,7 +50,8 @@ def build_database(path: Path, rows: int) -> float:
     import random
 
     from policy_desktop.store import PolicyDecisionLog
-    from policy_desktop.ui.demo_data import demo_decisions
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    from demo_data import demo_decisions
 
     started = time.perf_counter()
     rng = random.Random(11)

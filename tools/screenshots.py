@@ -1,4 +1,6 @@
-"""Save PNG screenshots of the app for a look: ``python -m policy_desktop.ui.screenshots OUTDIR``.
+"""Save PNG screenshots of the app for a look: ``.venv/bin/python tools/screenshots.py OUTDIR``.
+
+A developer tool, not part of the shipped package (run from a checkout).
 
 Renders offscreen (no display needed) on a made-up demo database, in the light
 and the dark theme: the filled main window, the welcome panel of an empty
@@ -56,9 +58,10 @@ def save(widget: QWidget, path: Path, written: list[Path]) -> None:
 def shoot(outdir: Path, rows: int = 400, *, with_run: bool = True
           ) -> tuple[list[Path], list[str]]:
     """Write the screenshots into ``outdir``; return the files and notes on skipped parts."""
+    from demo_data import build_demo_log
+
     from policy_desktop.app import application, default_parts
     from policy_desktop.store import PolicyDecisionLog
-    from policy_desktop.ui.demo_data import build_demo_log
     from policy_desktop.ui.loop_actions import ReviewLoop
     from policy_desktop.ui.main_window import MainWindow
     from policy_desktop.ui.run_worker import RunController
@@ -205,10 +208,11 @@ DESK_SIZES = ((1280, 800), (1920, 1080))
 
 def shoot_desk(outdir: Path) -> list[Path]:
     """The review desk at :data:`DESK_SIZES` (see the module docstring)."""
+    from demo_data import build_demo_log
+
     from policy_desktop.app import application, default_parts
     from policy_desktop.store import PolicyDecision, PolicyDecisionLog
     from policy_desktop.ui.compare_dialog import CompareDialog
-    from policy_desktop.ui.demo_data import build_demo_log
     from policy_desktop.ui.export_wizard import ExportWizard
     from policy_desktop.ui.main_window import MainWindow
     from policy_desktop.ui.preferences_dialog import PreferencesDialog

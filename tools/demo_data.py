@@ -1,5 +1,7 @@
 """A realistic demo decision log for screenshots, benchmarks and manual testing (no Qt).
 
+A developer tool beside ``tools/screenshots.py``, not part of the shipped package.
+
 Decisions vary in actor, role, action, target, trust, MFA, time, model, prompt
 version, correctness, coverage, confidence and review state; they are made up
 by a seeded generator, so the same seed gives the same log.
