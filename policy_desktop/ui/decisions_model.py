@@ -239,27 +239,29 @@ class RowStyle:
         return {"good": self.good, "bad": self.bad, "changed": self.changed, "muted": self.muted}
 
 
-_DESCENDING = ("newest", "most_confident")
+LISTED_BY: dict[str, tuple[str, bool]] = {
+    # store sort: (the DecisionSummary field it orders by, descending), ties by id the same way
+    "newest": ("timestamp", True),
+    "oldest": ("timestamp", False),
+    "least_confident": ("confidence", False),
+    "most_confident": ("confidence", True),
+}
+"""The order :meth:`DecisionQueries.page` lists rows in, for merging a refreshed page."""
 
 
-def _order_key(summary: DecisionSummary, sort: str) -> tuple[Any, ...]:
-    if sort in ("newest", "oldest"):
-        return (summary.timestamp, summary.decision_id)
-    return (summary.confidence or 0.0, summary.decision_id)
-
-
-def _comes_after(first: DecisionSummary, second: DecisionSummary, sort: str) -> bool:
+def listed_after(first: DecisionSummary, second: DecisionSummary, sort: str) -> bool:
     """Whether ``first`` is listed after ``second`` in the store's order for ``sort``.
 
-    Rows without a confidence follow every row with one, in both confidence orders
-    (as :meth:`DecisionQueries.page` lists them).
+    Rows without a value (an unknown confidence) follow every row with one, in both
+    directions, as :meth:`DecisionQueries.page` lists them.
     """
-    if sort not in ("newest", "oldest"):
-        first_unknown, second_unknown = first.confidence is None, second.confidence is None
-        if first_unknown != second_unknown:
-            return first_unknown
-    a, b = _order_key(first, sort), _order_key(second, sort)
-    return a < b if sort in _DESCENDING else a > b
+    field, descending = LISTED_BY[sort]
+    a, b = getattr(first, field), getattr(second, field)
+    if (a is None) != (b is None):
+        return a is None
+    key_a = (a, first.decision_id) if a is not None else (first.decision_id,)
+    key_b = (b, second.decision_id) if b is not None else (second.decision_id,)
+    return key_a < key_b if descending else key_a > key_b
 
 
 def _review_fields(row: TableRow) -> tuple[Any, ...]:
@@ -502,7 +504,7 @@ class DecisionsModel(QAbstractTableModel):
             low, high = 0, len(self._rows)  # the first held row listed after ``last``
             while low < high:
                 middle = (low + high) // 2
-                if _comes_after(self._rows[middle].summary, last, sort):
+                if listed_after(self._rows[middle].summary, last, sort):
                     high = middle
                 else:
                     low = middle + 1

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from policy_desktop.paths import default_database
-from policy_desktop.store import PolicyDecision, PolicyDecisionLog, ReviewEvent
+from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.jsonl import ImportResult
 from policy_desktop.store.queries import FAILURES, VIEWS, DecisionFilter, DecisionQueries
 from policy_desktop.ui.decisions_model import MAX_ROWS, PAGE_SIZE, SORTABLE, Col, DecisionsModel
@@ -79,22 +79,6 @@ REVIEW_ACTIONS = ("accept", "commit", "skip", "focus_reasoning", "choose_allow",
                   "choose_attestation", "choose_mfa")
 HEADER_STATE = "table_header_v2"  # bump when the columns change: old widths would not fit
 STATUS_MESSAGE_MS = 6000
-
-
-class ReviewPanelLike(Protocol):
-    """What the window needs of :class:`policy_desktop.ui.review_panel.ReviewPanel`."""
-
-    submitted: Any
-    skipped: Any
-
-    def show_decision(self, decision: PolicyDecision | None,
-                      history: list[ReviewEvent]) -> None: ...
-    def set_blind_review(self, enabled: bool) -> None: ...
-    def accept(self) -> None: ...
-    def choose_decision(self, decision: str) -> None: ...
-    def focus_reasoning(self) -> None: ...
-    def commit(self) -> None: ...
-    def skip(self) -> None: ...
 
 
 @dataclass
@@ -201,7 +185,6 @@ class MainWindow(QMainWindow):
         self._counts_in_flight = False
         self._counts_dirty = False
         self._statistics_dirty = True
-        self._closing = False
         self.dialogs: list[QWidget] = []  # open non-modal dialogs (kept alive)
 
         self.model = DecisionsModel(executor, page_size=page_size, max_rows=max_rows,
@@ -1185,7 +1168,6 @@ class MainWindow(QMainWindow):
         if self.parts.loop is not None and not self.parts.loop.may_close():
             event.ignore()
             return
-        self._closing = True
         self.live.stop()
         self.status.stop()
         self.guard.stop()

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from PySide6.QtCore import QObject, QThread, Signal
-
-
-class StoppableWorker(Protocol):
-    """What a controller needs of its worker."""
-
-    def request_stop(self) -> None: ...  # thread-safe
-    def release(self) -> None: ...  # runs on the worker's thread before it ends
 
 
 class WorkerThread(QObject):
     """Moves ``worker`` onto a new thread named ``name`` and starts it.
 
-    Subclasses connect their own request signals to the worker's slots; requests
-    queue on the worker's thread in order. :meth:`shutdown` cancels, lets the worker
-    release its resources on its own thread, and joins the thread.
+    The worker has ``request_stop()`` (thread-safe) and a ``release()`` slot (run on its
+    own thread before the thread ends). Subclasses connect their own request signals to
+    the worker's slots; requests queue on the worker's thread in order. :meth:`shutdown`
+    cancels, lets the worker release its resources on its own thread, and joins the thread.
     """
 
     _releaseRequested = Signal()

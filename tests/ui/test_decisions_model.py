@@ -12,12 +12,14 @@ from pytestqt.qtbot import QtBot
 from window_helpers import HOSTILE, WAIT_MS, fill, make_decision
 
 from policy_desktop.store import PolicyDecisionLog
-from policy_desktop.store.queries import DecisionFilter
+from policy_desktop.store.queries import SORTS, DecisionFilter, DecisionQueries
 from policy_desktop.ui.decisions_model import (
+    LISTED_BY,
     Col,
     DecisionsModel,
     decision_cell,
     format_time,
+    listed_after,
     plain_tooltip,
     review_state,
     sort_indicator,
@@ -239,3 +241,23 @@ def test_a_refresh_deep_in_the_list_rereads_only_the_top(
     model.fetchMore()  # the old cursor still marks the end of what is held
     qtbot.waitUntil(lambda: not model.loading, timeout=WAIT_MS)
     assert ids(model) == shown and not model.canFetchMore()
+
+
+@pytest.mark.parametrize("sort", SORTS)
+def test_the_merge_order_is_the_stores_order(sort: str, db_path: Path) -> None:
+    """``listed_after`` (the refresh merge) lists rows exactly as the SQL does, for every
+    sort: ties on the value broken by id, unknown confidences last both ways."""
+    assert set(LISTED_BY) == set(SORTS)
+    fill(db_path, 12)
+    with PolicyDecisionLog(db_path) as log:
+        log.log_decisions([make_decision(200 + n, confidence=0.6) for n in range(4)]  # ties
+                          + [make_decision(300 + n, decision="unparseable", confidence=None,
+                                           reasoning=None, decision_correct=False)
+                             for n in range(4)])
+        listed, _cursor = DecisionQueries(log).page(DecisionFilter(view="all", sort=sort),
+                                                    limit=100)
+    assert len(listed) == 20
+    for position, earlier in enumerate(listed):
+        for later in listed[position + 1:]:
+            assert listed_after(later, earlier, sort)
+            assert not listed_after(earlier, later, sort)
