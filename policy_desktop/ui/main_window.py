@@ -37,7 +37,12 @@ from policy_desktop.ui.decisions_model import MAX_ROWS, PAGE_SIZE, SORTABLE, Col
 from policy_desktop.ui.decisions_table import DecisionsTable
 from policy_desktop.ui.file_dialogs import open_file_name, save_file_name
 from policy_desktop.ui.filter_bar import VIEW_LABELS, FilterBar
-from policy_desktop.ui.import_dialog import ImportResultDialog, choose_import_files, import_job
+from policy_desktop.ui.import_dialog import (
+    ImportProgressDialog,
+    ImportResultDialog,
+    choose_import_files,
+)
+from policy_desktop.ui.import_worker import ImportController
 from policy_desktop.ui.live_updates import POLL_INTERVAL_MS, LiveUpdates
 from policy_desktop.ui.panel_feed import PanelFeed
 from policy_desktop.ui.preferences_dialog import PreferencesDialog
@@ -186,6 +191,7 @@ class MainWindow(QMainWindow):
         self._counts_dirty = False
         self._statistics_dirty = True
         self.dialogs: list[QWidget] = []  # open non-modal dialogs (kept alive)
+        self._import: ImportController | None = None
 
         self.model = DecisionsModel(executor, page_size=page_size, max_rows=max_rows,
                                     parent=self)
@@ -1032,29 +1038,52 @@ class MainWindow(QMainWindow):
         if paths:
             self.import_files(paths)
 
+    @property
+    def importing(self) -> bool:
+        """Whether an import is under way."""
+        return self._import is not None
+
     def import_files(self, paths: Sequence[Path]) -> None:
-        """Import ``paths`` on the database thread, then show the outcome."""
+        """Import ``paths`` on the import thread with a cancellable progress dialog, then
+        show the outcome."""
+        if self.database is None or self._import is not None:
+            return
         files = list(paths)
         names = ", ".join(path.name for path in files)
-        self._status(f"Importing {names}…", 0)
         self.actions_by_id["import_log"].setEnabled(False)
+        self._import = ImportController(self.database.location, self)
+        progress = ImportProgressDialog(names, self._import, self)
 
-        def done(result: ImportResult) -> None:
-            self.statusBar().clearMessage()
+        def ended() -> None:
+            progress.close()
+            progress.deleteLater()
+            if self._import is not None:
+                self._import.shutdown()
+                self._import.deleteLater()
+                self._import = None
             self._update_actions()
-            self._keep(ImportResultDialog(result, files, self)).open()
+
+        def done(result: ImportResult, cancelled: bool) -> None:
+            ended()
+            self._keep(ImportResultDialog(result, files, self, cancelled=cancelled)).open()
             self.model.refresh()
             self._refresh_counts()
             self._refresh_facets()
             self._statistics_dirty = True
 
-        def failed(error: BaseException) -> None:
-            self.statusBar().clearMessage()
-            self._update_actions()
+        def failed(message: str) -> None:
+            ended()
+            self.model.refresh()  # batches stored before the failure stay
+            self._refresh_counts()
+            self._refresh_facets()
+            self._statistics_dirty = True
             self.show_message(QMessageBox.Icon.Warning, "Import failed",
-                              f"Could not import {names}", str(error))
+                              f"Could not import {names}", message)
 
-        self.executor.submit(import_job(files), done, failed)
+        progress.finished_import.connect(done)
+        progress.failed_import.connect(failed)
+        progress.open()
+        self._import.start(files)
 
     def _explain_run_command(self) -> None:
         database = self.database.display_name if self.database else default_database()
@@ -1168,6 +1197,9 @@ class MainWindow(QMainWindow):
         if self.parts.loop is not None and not self.parts.loop.may_close():
             event.ignore()
             return
+        if self._import is not None:  # stops after the line being read; stored batches stay
+            self._import.shutdown()
+            self._import = None
         self.live.stop()
         self.status.stop()
         self.guard.stop()

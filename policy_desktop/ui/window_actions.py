@@ -213,14 +213,16 @@ class SingleKeyGuard(QObject):
         app = QApplication.instance()
         assert isinstance(app, QApplication)
         app.focusChanged.connect(self._focus_changed)
+        self._connected = True
         self._focus_changed(None, QApplication.focusWidget())
 
     def stop(self) -> None:
-        """Stop watching focus changes."""
+        """Stop watching focus changes (again: nothing; a window can be closed twice)."""
         app = QApplication.instance()
-        if isinstance(app, QApplication):
+        if self._connected and isinstance(app, QApplication):
             with contextlib.suppress(RuntimeError, TypeError):
                 app.focusChanged.disconnect(self._focus_changed)
+        self._connected = False
         self._unwatch()
 
     def _unwatch(self) -> None:

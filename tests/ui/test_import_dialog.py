@@ -1,4 +1,5 @@
-"""Import from the welcome panel: background import, then a dialog listing the bad lines."""
+"""Import from the welcome panel: a cancellable background import with progress, then a
+dialog listing the bad lines."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 from window_helpers import HOSTILE, WAIT_MS, make_decision, wait_idle
 
+from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.store.jsonl import ImportResult, LineProblem
 from policy_desktop.ui import import_dialog
-from policy_desktop.ui.import_dialog import ImportResultDialog, summary_text
+from policy_desktop.ui.import_dialog import ImportProgressDialog, ImportResultDialog, summary_text
 from policy_desktop.ui.main_window import TABLE_PAGE
 
 
@@ -69,3 +71,62 @@ def test_dialog_without_problems(qtbot: QtBot) -> None:
     text = summary_text(result, [Path("a"), Path("b")])
     assert text.startswith("Imported 0 decisions from 2 files.")
     assert "conflicted" in text
+
+
+def big_jsonl_file(path: Path, count: int) -> Path:
+    with path.open("w", encoding="utf-8") as out:
+        for number in range(count):
+            out.write(json.dumps(make_decision(number).to_dict()) + "\n")
+    return path
+
+
+def stored(db_path: Path) -> int:
+    with PolicyDecisionLog(db_path) as log:
+        return len(log.get_all_decisions())
+
+
+def test_a_long_import_shows_progress_and_cancel_keeps_what_was_stored(
+        qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path) -> None:
+    """The import runs as its own job: the window stays live, Cancel stops it, and what
+    was stored stays (a second import skips it as already stored)."""
+    total = 30_000
+    source = big_jsonl_file(tmp_path / "big.jsonl", total)
+    window = make_window(db_path)
+    window.import_files([source])
+    assert window.importing and window.executor.idle  # not a job on the database thread
+    progress = window.findChild(ImportProgressDialog)
+    assert progress is not None
+    qtbot.waitUntil(lambda: progress.value() > 0, timeout=WAIT_MS)
+    cancel = progress.findChild(QPushButton)
+    assert cancel is not None and cancel.text() == "Cancel"
+    qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.findChild(ImportResultDialog) is not None, timeout=WAIT_MS)
+    wait_idle(qtbot, window)
+    dialog = window.findChild(ImportResultDialog)
+    assert dialog is not None and dialog.windowTitle() == "Import cancelled"
+    kept = stored(db_path)
+    assert 0 < kept < total
+    assert dialog.summary.text().startswith(f"Import cancelled: {kept:,} decision")
+    assert window.actions_by_id["import_log"].isEnabled()
+    dialog.reject()
+
+    window.import_files([source])  # the rest, to the end
+    qtbot.waitUntil(lambda: not window.importing, timeout=60_000)
+    wait_idle(qtbot, window)
+    assert stored(db_path) == total
+    [again] = [d for d in window.findChildren(ImportResultDialog) if d.isVisible()]
+    assert f"{kept:,} lines already stored" in again.summary.text()
+    again.reject()
+
+
+def test_closing_the_window_stops_an_import(
+        qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path) -> None:
+    source = big_jsonl_file(tmp_path / "big.jsonl", 30_000)
+    window = make_window(db_path)
+    window.import_files([source])
+    progress = window.findChild(ImportProgressDialog)
+    assert progress is not None
+    qtbot.waitUntil(lambda: progress.value() > 0, timeout=WAIT_MS)
+    window.close()
+    assert not window.importing  # the import thread was joined
+    assert 0 < stored(db_path) < 30_000

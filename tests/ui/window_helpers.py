@@ -40,8 +40,9 @@ def fill(path: Path, count: int, **changes: Any) -> list[str]:
 
 
 def wait_idle(qtbot: QtBot, window: MainWindow) -> None:
-    """Wait until the database thread has delivered everything asked of it so far."""
-    qtbot.waitUntil(lambda: window.executor.idle and not window.model.loading, timeout=WAIT_MS)
+    """Wait until the database and import threads delivered everything asked so far."""
+    qtbot.waitUntil(lambda: window.executor.idle and not window.model.loading
+                    and not window.importing, timeout=WAIT_MS)
 
 
 def selected_id(window: MainWindow) -> str | None:
