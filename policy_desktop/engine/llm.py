@@ -218,7 +218,7 @@ def _render_chat(
         raise ValueError(f"the chat template cannot be compiled: {error}") from None
 
     def render(messages: list[dict[str, str]]) -> str:
-        return formatter(messages=messages).prompt  # type: ignore[arg-type]
+        return formatter(messages=messages).prompt
 
     problem: Exception | None = None
     for fold in (False, True):

@@ -152,7 +152,7 @@ class GgufTokenCounter:
     def _started(self) -> subprocess.Popen[str]:
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "policy_desktop.export.token_budget", self._model_path],
+                [sys.executable, "-m", "policy_desktop.engine.token_counter", self._model_path],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 text=True, encoding="utf-8")
         return self._process
@@ -171,30 +171,3 @@ class GgufTokenCounter:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
-
-
-def _serve(model_path: str) -> int:
-    """The child's loop: a JSON list of texts per line in, their counts out."""
-    try:
-        from llama_cpp import Llama
-
-        if not model_path:
-            from policy_desktop.engine.bundled_model import bundled_model_path
-
-            model_path = str(bundled_model_path())
-        vocab = Llama(model_path, vocab_only=True, verbose=False)
-    except Exception as error:  # reported on the first request
-        failure = json.dumps({"error": f"cannot load the tokenizer of {model_path}: {error}"})
-        for _line in sys.stdin:
-            print(failure, flush=True)
-        return 1
-    for line in sys.stdin:
-        texts = json.loads(line)
-        counts = [len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-                  for text in texts]
-        print(json.dumps(counts), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_serve(sys.argv[1] if len(sys.argv) > 1 else ""))

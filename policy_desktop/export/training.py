@@ -166,11 +166,22 @@ def preview_with_budget(log: PolicyDecisionLog, options: ExportOptions | None = 
     progress = Progress(options)
     corrections = _gate(log, options, progress)
     scan = run_scan(log, options, corrections, load_inputs(options), None, progress)
-    selection, examples, budget = None, (), None
+    selection, budget = None, None
+    examples: tuple[FewShotExample, ...] = ()
     if options.wants("fewshot"):
         selection, examples, budget = _choose_examples(log, scan, options, progress)
     progress.stage("Preview ready", 1.0)
     return scan.preview(corrections, selection, examples), budget
+
+
+def export_for_training(log: PolicyDecisionLog, output_dir: Path | str,
+                        min_corrections: int = 50) -> ExportResult:
+    """The seed's ``log.export_for_training(output_dir, min_corrections)``, as a function of
+    the export layer (the store imports nothing above it).
+
+    Raises :class:`TrainingGateError` below ``min_corrections`` (which is never below 50).
+    """
+    return export_training_data(log, output_dir, ExportOptions(min_corrections=min_corrections))
 
 
 def export_training_data(log: PolicyDecisionLog, output_dir: Path | str,
@@ -195,7 +206,8 @@ def export_training_data(log: PolicyDecisionLog, output_dir: Path | str,
         line_files = LineFiles(staging, options, inputs[0])
         scan = run_scan(log, options, corrections, inputs, line_files, progress)
         files = line_files.close()
-        selection, examples, budget = None, (), None
+        selection, budget = None, None
+        examples: tuple[FewShotExample, ...] = ()
         if options.wants("fewshot"):
             selection, examples, budget = _choose_examples(log, scan, options, progress)
             files[FEWSHOT_FILE] = staging.write_text(
@@ -217,7 +229,7 @@ def export_training_data(log: PolicyDecisionLog, output_dir: Path | str,
 
 def _report(log: PolicyDecisionLog, scan: Scan, preview: ExportPreview,
             files: dict[str, FileInfo], budget: TokenBudget | None = None) -> dict[str, Any]:
-    quality = {
+    quality: dict[str, Any] = {
         "near_duplicates_skipped": preview.near_duplicates_skipped,
         "fewshot_candidates": preview.fewshot_candidates,
         "fewshot_per_type": preview.fewshot_per_type,

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import peewee as pw
 
@@ -38,9 +38,6 @@ from policy_desktop.store.migrations import ensure_schema
 from policy_desktop.store.run_owner import ProcessIdentity, current_process, is_gone
 from policy_desktop.store.schema import ALL_COLUMNS, STORED_COLUMNS, BoundModels, bind_models
 from policy_desktop.vocabulary import DECISIONS, TRAINING_GATE
-
-if TYPE_CHECKING:  # the export package sits above the store: no import at run time
-    from policy_desktop.export.training import ExportResult
 
 BATCH_SIZE = 10_000
 """Decisions per transaction in :meth:`PolicyDecisionLog.log_decisions`: big enough that
@@ -578,18 +575,6 @@ class PolicyDecisionLog:
         return None
 
     # --- statistics -------------------------------------------------------------------
-
-    def export_for_training(
-        self, output_dir: str | Path, min_corrections: int = TRAINING_GATE
-    ) -> ExportResult:
-        """The seed's name for :func:`policy_desktop.export.training.export_training_data`.
-
-        Raises :class:`TrainingGateError` below ``min_corrections`` (never below 50).
-        """
-        from policy_desktop.export.training import ExportOptions, export_training_data
-
-        options = ExportOptions(min_corrections=min_corrections)
-        return export_training_data(self, output_dir, options)
 
     @guarded_method
     def get_statistics(self) -> dict[str, Any]:

@@ -120,15 +120,19 @@ def test_gate_counts_database_corrections_before_exclusions(tmp_path: Path) -> N
     assert result.manifest["gate"]["corrections_in_database"] == 50
 
 
-@pytest.mark.skipif(not hasattr(PolicyDecisionLog, "export_for_training"),
-                    reason="PolicyDecisionLog.export_for_training not added to the store yet")
-def test_log_method_delegates_with_the_seed_name(tmp_path: Path) -> None:
+def test_the_seed_name_exports_through_the_export_layer(tmp_path: Path) -> None:
+    from policy_desktop.export.training import export_for_training
+
     with build_log(tmp_path / "decisions.db", corrections(49)) as log:
         with pytest.raises(TrainingGateError):
-            log.export_for_training(tmp_path / "out")
+            export_for_training(log, tmp_path / "out")
         with pytest.raises(ValueError, match="cannot be lowered"):
-            log.export_for_training(tmp_path / "out", min_corrections=40)
+            export_for_training(log, tmp_path / "out", min_corrections=40)
     assert not (tmp_path / "out").exists()
+    with build_log(tmp_path / "decisions.db", corrections(1), start=49) as log:
+        result = export_for_training(log, tmp_path / "out")
+    assert result.manifest["gate"]["corrections_in_database"] == 50
+    assert (tmp_path / "out" / CHAT_FILE).is_file()
 
 
 def test_store_does_not_import_the_export_package() -> None:
