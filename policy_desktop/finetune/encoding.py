@@ -25,6 +25,8 @@ class Encoded:
     prompt: tuple[int, ...]
     answer: tuple[int, ...]
     decision: str
+    label_tokens: int = 1
+    """How many leading answer tokens spell the decision (weighted in the loss)."""
 
 
 def fragment_tokens(tokenizer: Any, text: str) -> list[int]:
@@ -63,7 +65,14 @@ class Encoder:
             keep = 1 if self.shared[:1] == prompt[:1] and self.tokenizer.bos_token_id is not None \
                 else 0
             prompt = prompt[:keep] + prompt[keep + excess:]
-        return Encoded(prompt=tuple(prompt), answer=tuple(answer), decision=example.decision)
+        return Encoded(prompt=tuple(prompt), answer=tuple(answer), decision=example.decision,
+                       label_tokens=self._label_tokens(answer, example.decision))
+
+    def _label_tokens(self, answer: list[int], decision: str) -> int:
+        for count in range(1, len(answer) + 1):
+            if len(self.tokenizer.decode(answer[:count])) >= len(decision):
+                return count
+        return len(answer)
 
 
 @dataclass(frozen=True)

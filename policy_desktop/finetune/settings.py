@@ -25,6 +25,9 @@ class TrainSettings:
         seed: shuffling, split and initialisation seed.
         threads: torch threads (``None``: all cores).
         max_length: longest example in tokens (longer prompts are cut from the left).
+        decision_weight: weight of the decision's tokens in the answer loss (the reasoning
+            that follows is easy to learn and would otherwise swamp the one choice that
+            matters).
     """
 
     rank: int = 16
@@ -40,11 +43,14 @@ class TrainSettings:
     seed: int = 0
     threads: int | None = None
     max_length: int = 512
+    decision_weight: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("rank", "epochs", "batch_size", "patience", "max_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.decision_weight <= 0:
+            raise ValueError("decision_weight must be positive")
         if self.learning_rate <= 0:
             raise ValueError("learning_rate must be positive")
         if self.max_steps is not None and self.max_steps < 1:

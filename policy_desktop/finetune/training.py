@@ -134,21 +134,26 @@ class Batches:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return logits
 
-    def answer_loss(self, items: Sequence[Encoded]) -> Any:
-        """Mean cross-entropy of the answer tokens given prompt and earlier answer tokens."""
+    def answer_loss(self, items: Sequence[Encoded], decision_weight: float = 1.0) -> Any:
+        """Cross-entropy of the answer tokens given the prompt and earlier answer tokens,
+        averaged with the decision's tokens counting ``decision_weight`` times."""
         import torch
 
         sequences = [list(i.prompt) + list(i.answer) for i in items]
         hidden = self.hidden(sequences)
-        rows, cols, targets = [], [], []
+        rows, cols, targets, weights = [], [], [], []
         for row, item in enumerate(items):
             start = len(item.prompt)
             for offset, token in enumerate(item.answer):
                 rows.append(row)
                 cols.append(start + offset - 1)
                 targets.append(token)
+                weights.append(decision_weight if offset < item.label_tokens else 1.0)
         states = hidden[torch.tensor(rows), torch.tensor(cols)]
-        return torch.nn.functional.cross_entropy(self.logits(states), torch.tensor(targets))
+        losses = torch.nn.functional.cross_entropy(self.logits(states), torch.tensor(targets),
+                                                   reduction="none")
+        weight = torch.tensor(weights)
+        return (losses * weight).sum() / weight.sum()
 
     def label_scores(self, items: Sequence[Encoded], paths: LabelPaths) -> list[dict[str, float]]:
         """Each example's log-probability of every decision (one forward per example)."""
@@ -171,8 +176,9 @@ class Batches:
 
 
 def evaluate(batches: Batches, items: Sequence[Encoded], paths: LabelPaths,
-             batch_size: int, should_stop: StopFn | None = None) -> Score | None:
-    """Validation loss and decision accuracy (``None`` without validation examples)."""
+             batch_size: int, decision_weight: float = 1.0) -> Score | None:
+    """Validation loss (weighted as in training) and decision accuracy (``None`` without
+    validation examples)."""
     import torch
 
     if not items:
@@ -185,13 +191,12 @@ def evaluate(batches: Batches, items: Sequence[Encoded], paths: LabelPaths,
         with torch.no_grad():
             for start in range(0, len(items), batch_size):
                 chunk = items[start:start + batch_size]
-                total_loss += float(batches.answer_loss(chunk).detach()) * len(chunk)
+                loss = batches.answer_loss(chunk, decision_weight)
+                total_loss += float(loss.detach()) * len(chunk)
                 for item, scores in zip(chunk, batches.label_scores(chunk, paths), strict=True):
                     hit = int(max(scores, key=scores.__getitem__) == item.decision)
                     right += hit
                     per[item.decision].append(hit)
-                if should_stop is not None and should_stop():
-                    break
     finally:
         batches.model.train(was_training)
     return Score(loss=total_loss / len(items), accuracy=right / len(items),
@@ -249,7 +254,8 @@ def train(job: TrainJob, emit: EmitFn, should_stop: StopFn) -> TrainOutcome:
         emit(Status(f"Resuming from step {state['step']} of {total}"))
     else:
         emit(Status("Validating the base model…"))
-        before = evaluate(batches, val_items, paths, settings.batch_size)
+        before = evaluate(batches, val_items, paths, settings.batch_size,
+                          settings.decision_weight)
         state = {"key": job.key(), "step": 0, "before": before, "best": before,
                  "best_step": 0, "best_lora": lora_state(peft_model), "stale": 0,
                  "history": []}
@@ -279,7 +285,8 @@ def train(job: TrainJob, emit: EmitFn, should_stop: StopFn) -> TrainOutcome:
         chosen = order[position * settings.batch_size:(position + 1) * settings.batch_size]
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(settings, step, total)
-        loss = batches.answer_loss([train_items[i] for i in chosen.tolist()])
+        loss = batches.answer_loss([train_items[i] for i in chosen.tolist()],
+                                   settings.decision_weight)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
@@ -291,7 +298,8 @@ def train(job: TrainJob, emit: EmitFn, should_stop: StopFn) -> TrainOutcome:
         emit(Progress(step=step, total_steps=total, epoch=epoch + 1, loss=loss_value,
                       seconds_left=sum(recent) / len(recent) * (total - step)))
         if step % eval_every == 0 or step == total:
-            score = evaluate(batches, val_items, paths, settings.batch_size)
+            score = evaluate(batches, val_items, paths, settings.batch_size,
+                             settings.decision_weight)
             improved = _record(state, step, loss_value, score, peft_model)
             if score is not None:
                 emit(Validation(step=step, loss=score.loss, accuracy=score.accuracy,

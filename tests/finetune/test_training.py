@@ -136,3 +136,35 @@ def test_a_child_whose_parent_dies_stops_and_keeps_its_checkpoint(tmp_path: Path
         os.kill(child, signal.SIGKILL)
         pytest.fail("the training child outlived its parent")
     assert (tmp_path / "work" / CHECKPOINT_FILE).exists()
+
+
+def test_the_decision_tokens_weigh_more_in_the_loss(tiny_gguf: Path) -> None:
+    import torch
+
+    from policy_desktop.finetune.base_model import load_base_model
+    from policy_desktop.finetune.encoding import Encoder
+    from policy_desktop.finetune.training import Batches
+
+    model, tokenizer = load_base_model(tiny_gguf)
+    examples = tiny_sets()[0].examples[:3]
+    items = [Encoder(tokenizer, "Decide.", 512).encode(e) for e in examples]
+    for item, example in zip(items, examples, strict=True):
+        spelled = tokenizer.decode(list(item.answer[:item.label_tokens]))
+        assert spelled.startswith(example.decision)
+        assert not tokenizer.decode(list(item.answer[:item.label_tokens - 1])).startswith(
+            example.decision)
+    batches = Batches(model, 0)
+    with torch.no_grad():
+        plain, weighted = (float(batches.answer_loss(items, w)) for w in (1.0, 1e6))
+        per_token = []
+        for item in items:
+            logits = model(torch.tensor([list(item.prompt) + list(item.answer)])).logits[0]
+            start = len(item.prompt)
+            targets = torch.tensor(item.answer)
+            ce = torch.nn.functional.cross_entropy(
+                logits[start - 1:start - 1 + len(item.answer)], targets, reduction="none")
+            per_token.append((ce, item.label_tokens))
+    everything = torch.cat([ce for ce, _ in per_token])
+    labels = torch.cat([ce[:n] for ce, n in per_token])
+    assert plain == pytest.approx(float(everything.mean()), rel=1e-4)
+    assert weighted == pytest.approx(float(labels.mean()), rel=1e-3)
