@@ -95,13 +95,13 @@ def bench_runs(app: QApplication, folder: Path, scenarios: int) -> None:
         start = time.perf_counter()
         worker = controller.worker
         marker = lambda _r, s=start, f=first: f.append(time.perf_counter() - s) if not f else None  # noqa: E731
-        worker.decisionLogged.connect(marker)
+        worker.decision_logged.connect(marker)
         meter.start()
         dialog.start_run()
         total = pump_until(app, lambda: not controller.running and bool(dialog._summary.text()),
                            1800)
         meter.stop()
-        worker.decisionLogged.disconnect(marker)
+        worker.decision_logged.disconnect(marker)
         rows.append((f"{label}: first result", f"{first[0]:.2f} s" if first else "n/a"))
         rows.append((f"{label}: {len(ids)} scenarios", f"{total:.1f} s"))
         rows.append((f"{label}: GUI stall", meter.summary()))

@@ -281,8 +281,8 @@ class PreviewPage(QWizardPage):
         layout.addWidget(self.example_list)
         layout.addLayout(example_buttons)
         layout.addWidget(self.examples, 1)
-        controller.worker.budgetReady.connect(self._set_budget)
-        controller.worker.previewReady.connect(self._show)
+        controller.worker.budget_ready.connect(self._set_budget)
+        controller.worker.preview_ready.connect(self._show)
         controller.worker.progress.connect(self._progress)
 
     def initializePage(self) -> None:
@@ -383,7 +383,7 @@ class PreviewPage(QWizardPage):
 class ResultPage(QWizardPage):
     """Runs the export with progress; then the files, Open folder, and closing the loop."""
 
-    promptVersionCreated = Signal(str)
+    prompt_version_created = Signal(str)
 
     def __init__(self, controller: ExportController, catalog: PromptCatalog) -> None:
         super().__init__()
@@ -423,9 +423,9 @@ class ResultPage(QWizardPage):
         self.create_prompt.clicked.connect(self.ask_and_create_prompt_version)
         worker = controller.worker
         worker.progress.connect(self._progress)
-        worker.exported.connect(self._done)
+        worker.finished.connect(self._done)
         worker.failed.connect(self._failed)
-        worker.cancelled.connect(lambda: self._failed("The export was cancelled."))
+        worker.cancelled.connect(self._cancelled)  # a method, not a lambda: runs on this thread
 
     def initializePage(self) -> None:
         wizard = self.wizard()
@@ -456,6 +456,9 @@ class ResultPage(QWizardPage):
         self.open_folder.setEnabled(True)
         self.create_prompt.setEnabled((result.output_dir / FEWSHOT_FILE).exists())
         self.completeChanged.emit()
+
+    def _cancelled(self) -> None:
+        self._failed("The export was cancelled.")
 
     def _failed(self, message: str) -> None:
         self.status.setText(f"Nothing was written: {message}")
@@ -498,7 +501,7 @@ class ResultPage(QWizardPage):
                                  f"{len(version.examples)} examples. Next: run the suite with "
                                  f"it and compare the run with the previous one.")
         self.run_suite.setEnabled(True)
-        self.promptVersionCreated.emit(version.name)
+        self.prompt_version_created.emit(version.name)
         return True
 
 
@@ -506,10 +509,10 @@ class ExportWizard(QWizard):
     """Readiness → options → preview → export; the one-click path to training data.
 
     Signals:
-        runSuiteRequested(prompt_version): "Run the suite with it" was clicked.
+        run_suite_requested(prompt_version): "Run the suite with it" was clicked.
     """
 
-    runSuiteRequested = Signal(str)
+    run_suite_requested = Signal(str)
 
     def __init__(self, database: str, corrections: int, settings: Settings,
                  catalog: PromptCatalog | None = None, parent: QWidget | None = None, *,
@@ -543,7 +546,7 @@ class ExportWizard(QWizard):
         version = self.result_page.created_version
         if version:
             self.accept()
-            QTimer.singleShot(0, lambda: self.runSuiteRequested.emit(version))
+            QTimer.singleShot(0, lambda: self.run_suite_requested.emit(version))
 
     def done(self, result: int) -> None:
         self.controller.shutdown()

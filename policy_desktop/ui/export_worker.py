@@ -28,18 +28,18 @@ class ExportWorker(QObject):
 
     Signals:
         progress(stage, fraction): from the export's own progress reports.
-        budgetReady(budget): the few-shot examples' ``TokenBudget`` (or None), just
+        budget_ready(budget): the few-shot examples' ``TokenBudget`` (or None), just
             before the preview it belongs to.
-        previewReady(preview): an ``ExportPreview``.
-        exported(result): an ``ExportResult``; the folder is complete.
+        preview_ready(preview): an ``ExportPreview``.
+        finished(result): an ``ExportResult``; the folder is complete.
         failed(message): nothing was written.
         cancelled(): the export stopped on request; nothing was written.
     """
 
     progress = Signal(str, float)
-    budgetReady = Signal(object)
-    previewReady = Signal(object)
-    exported = Signal(object)
+    budget_ready = Signal(object)
+    preview_ready = Signal(object)
+    finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
 
@@ -92,8 +92,8 @@ class ExportWorker(QObject):
         try:
             log, options = self._prepared(options)
             preview, budget = preview_with_budget(log, options)
-            self.budgetReady.emit(budget)
-            self.previewReady.emit(preview)
+            self.budget_ready.emit(budget)
+            self.preview_ready.emit(preview)
         except Exception as error:  # shown to the person in the wizard
             self.failed.emit(_message(error))
 
@@ -105,7 +105,7 @@ class ExportWorker(QObject):
 
         try:
             log, options = self._prepared(options)
-            self.exported.emit(export_training_data(log, Path(output_dir), options))
+            self.finished.emit(export_training_data(log, Path(output_dir), options))
         except ExportCancelled:
             self.cancelled.emit()
         except Exception as error:
@@ -132,8 +132,8 @@ def _message(error: Exception) -> str:
 class ExportController(WorkerThread):
     """Owns the export thread and its worker for one wizard."""
 
-    _previewRequested = Signal(object)
-    _exportRequested = Signal(str, object)
+    _preview_requested = Signal(object)
+    _export_requested = Signal(str, object)
 
     def __init__(self, database: str, parent: QObject | None = None, *,
                  embed: EmbedFn | None = None, count_tokens: TokenCounter | None = None,
@@ -141,13 +141,13 @@ class ExportController(WorkerThread):
         super().__init__(ExportWorker(database, embed, count_tokens, model_path),
                          "policy-desktop-export", parent)
         self.worker: ExportWorker
-        self._previewRequested.connect(self.worker.preview)
-        self._exportRequested.connect(self.worker.export)
+        self._preview_requested.connect(self.worker.preview)
+        self._export_requested.connect(self.worker.export)
 
     def preview(self, options: ExportOptions) -> None:
         """Compute a preview of ``options`` on the export thread."""
-        self._previewRequested.emit(options)
+        self._preview_requested.emit(options)
 
     def export(self, output_dir: Path, options: ExportOptions) -> None:
         """Write the export on the export thread."""
-        self._exportRequested.emit(str(output_dir), options)
+        self._export_requested.emit(str(output_dir), options)

@@ -35,8 +35,8 @@ class ReviewLoop(QObject):
         self.export_wizard: ExportWizard | None = None
         self.compare_dialog: CompareDialog | None = None
         self._quit_after_cancel = False
-        for signal in (controller.worker.runCancelled, controller.worker.runFinished,
-                       controller.worker.runFailed):
+        for signal in (controller.worker.cancelled, controller.worker.finished,
+                       controller.worker.failed):
             signal.connect(self._after_run)
 
     def attach(self, window: MainWindow) -> None:
@@ -63,7 +63,7 @@ class ReviewLoop(QObject):
         if self.run_dialog is None:
             dialog = RunDialog(self.controller, self.settings, location, parent=self._parent())
             dialog.setWindowFlag(Qt.WindowType.Window, True)
-            dialog.reviewFailuresRequested.connect(self.review_failures)
+            dialog.review_failures_requested.connect(self.review_failures)
             self.run_dialog = dialog
         if location and not self.controller.running:
             self.run_dialog.database = location
@@ -113,8 +113,8 @@ class ReviewLoop(QObject):
             self.export_wizard.close()
         wizard = ExportWizard(location, corrections, self.settings, parent=self._parent())
         wizard.setWindowFlag(Qt.WindowType.Window, True)
-        wizard.runSuiteRequested.connect(self.run_suite_with)
-        wizard.result_page.promptVersionCreated.connect(self._prompt_created)
+        wizard.run_suite_requested.connect(self.run_suite_with)
+        wizard.result_page.prompt_version_created.connect(self._prompt_created)
         self.export_wizard = wizard
         wizard.show()
 

@@ -76,12 +76,12 @@ class RunDialog(QDialog):
     """Set up a scenario run and follow it: progress, streamed answer, results, summary.
 
     Signals:
-        reviewFailuresRequested(run_id): the reviewer wants this run's incorrect decisions.
-        runStarted(run_id): a run was recorded (the table can show its decisions).
+        review_failures_requested(run_id): the reviewer wants this run's incorrect decisions.
+        run_started(run_id): a run was recorded (the table can show its decisions).
     """
 
-    reviewFailuresRequested = Signal(str)
-    runStarted = Signal(str)
+    review_failures_requested = Signal(str)
+    run_started = Signal(str)
 
     def __init__(self, controller: RunController, settings: Settings, database: str,
                  catalog: PromptCatalog | None = None, parent: QWidget | None = None) -> None:
@@ -489,15 +489,15 @@ class RunDialog(QDialog):
     def _connect_worker(self) -> None:
         worker = self._controller.worker
         worker.status.connect(self._on_status)
-        worker.runStarted.connect(self._on_run_started)
-        worker.scenarioStarted.connect(self._on_scenario_started)
-        worker.promptEvaluated.connect(self._on_prompt_evaluated)
-        worker.textGenerated.connect(self._on_text)
-        worker.scoringStarted.connect(self._on_scoring)
-        worker.decisionLogged.connect(self._on_logged)
-        worker.runFinished.connect(self._on_finished)
-        worker.runCancelled.connect(self._on_finished)
-        worker.runFailed.connect(self._on_failed)
+        worker.started.connect(self._on_run_started)
+        worker.scenario_started.connect(self._on_scenario_started)
+        worker.prompt_evaluated.connect(self._on_prompt_evaluated)
+        worker.text_generated.connect(self._on_text)
+        worker.scoring_started.connect(self._on_scoring)
+        worker.decision_logged.connect(self._on_logged)
+        worker.finished.connect(self._on_finished)
+        worker.cancelled.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
 
     def _on_status(self, text: str) -> None:
         self._current.setText(text)
@@ -505,7 +505,7 @@ class RunDialog(QDialog):
     def _on_run_started(self, run_id: str, total: int) -> None:
         self._run_id = run_id
         self._bar.setRange(0, total)
-        self.runStarted.emit(run_id)
+        self.run_started.emit(run_id)
 
     def _on_scenario_started(self, index: int, total: int, scenario_id: str,
                              description: str) -> None:
@@ -573,7 +573,7 @@ class RunDialog(QDialog):
 
     def _review_failures(self) -> None:
         if self._run_id is not None:
-            self.reviewFailuresRequested.emit(self._run_id)
+            self.review_failures_requested.emit(self._run_id)
 
     @property
     def run_id(self) -> str | None:

@@ -69,27 +69,27 @@ class RunWorker(QObject):
     thread and kept while the database stays the same).
 
     Signals:
-        runStarted(run_id, total): the run is recorded and about to start.
+        started(run_id, total): the run is recorded and about to start.
         status(text): model loading and similar messages.
-        scenarioStarted(index, total, scenario_id, description)
-        promptEvaluated(done, total): prompt tokens evaluated so far for this scenario.
-        textGenerated(piece): the model's answer as it streams in.
-        scoringStarted(): the answer is complete and being scored.
-        decisionLogged(result): a ``ScenarioResult``, already in the database.
+        scenario_started(index, total, scenario_id, description)
+        prompt_evaluated(done, total): prompt tokens evaluated so far for this scenario.
+        text_generated(piece): the model's answer as it streams in.
+        scoring_started(): the answer is complete and being scored.
+        decision_logged(result): a ``ScenarioResult``, already in the database.
         runFinished(summary) / runCancelled(summary): a ``RunSummary``.
         runFailed(message): nothing more will come for this run.
     """
 
-    runStarted = Signal(str, int)
+    started = Signal(str, int)
     status = Signal(str)
-    scenarioStarted = Signal(int, int, str, str)
-    promptEvaluated = Signal(int, int)
-    textGenerated = Signal(str)
-    scoringStarted = Signal()
-    decisionLogged = Signal(object)
-    runFinished = Signal(object)
-    runCancelled = Signal(object)
-    runFailed = Signal(str)
+    scenario_started = Signal(int, int, str, str)
+    prompt_evaluated = Signal(int, int)
+    text_generated = Signal(str)
+    scoring_started = Signal()
+    decision_logged = Signal(object)
+    finished = Signal(object)
+    cancelled = Signal(object)
+    failed = Signal(str)
 
     def __init__(self, model_factory: ModelFactory = start_model_process) -> None:
         super().__init__()
@@ -122,28 +122,28 @@ class RunWorker(QObject):
         try:
             model = self._load_model(job)
             if self._stop.is_set():
-                self.runFailed.emit("Cancelled before the run started.")
+                self.failed.emit("Cancelled before the run started.")
                 return
             runner = ScenarioRunner(self._open_log(job.database), model, self._evaluator(job))
             request = RunRequest(job.scenarios, job.prompt_version, job.policy,
                                  suite_path=job.suite_path, tags=job.tags)
-            summary = runner.run(request, listener=self, should_stop=self._stop.is_set,
+            summary = runner.run(request, listener=_Signals(self), should_stop=self._stop.is_set,
                                  parallel=job.parallel if job.endpoint else 1)
         except (ModelFileError, ModelRegistryError, EndpointError) as error:
-            self.runFailed.emit(str(error))
+            self.failed.emit(str(error))
             return
         except ModelProcessError as error:
             self._release_model()  # the next run starts a fresh model process
-            self.runFailed.emit(f"The model stopped working: {error}. What finished is "
+            self.failed.emit(f"The model stopped working: {error}. What finished is "
                                 "logged; the next run starts the model again.")
             return
         except Exception as error:  # reported to the person; the thread must go on
-            self.runFailed.emit(f"{type(error).__name__}: {error}")
+            self.failed.emit(f"{type(error).__name__}: {error}")
             return
         if summary.status == "cancelled":
-            self.runCancelled.emit(summary)
+            self.cancelled.emit(summary)
         else:
-            self.runFinished.emit(summary)
+            self.finished.emit(summary)
 
     def _open_log(self, database: str) -> PolicyDecisionLog:
         if self._log is None or self._log.target.location != database:
@@ -206,38 +206,44 @@ class RunWorker(QObject):
             self._log.close()
             self._log = None
 
-    # --- RunListener, called by the runner on this thread ---
+
+class _Signals:
+    """The runner's listener: each event becomes the worker's signal of the same name."""
+
+    def __init__(self, worker: RunWorker) -> None:
+        self._worker = worker
 
     def run_started(self, run_id: str, total: int) -> None:
-        self.runStarted.emit(run_id, total)
+        self._worker.started.emit(run_id, total)
 
     def scenario_started(self, index: int, total: int, scenario: Scenario) -> None:
-        self.scenarioStarted.emit(index, total, scenario.scenario_id, scenario.description)
+        self._worker.scenario_started.emit(index, total, scenario.scenario_id,
+                                           scenario.description)
 
     def prompt_evaluated(self, done: int, total: int) -> None:
-        self.promptEvaluated.emit(done, total)
+        self._worker.prompt_evaluated.emit(done, total)
 
     def text_generated(self, piece: str) -> None:
-        self.textGenerated.emit(piece)
+        self._worker.text_generated.emit(piece)
 
     def scoring(self) -> None:
-        self.scoringStarted.emit()
+        self._worker.scoring_started.emit()
 
     def decision_logged(self, index: int, total: int, result: ScenarioResult) -> None:
-        self.decisionLogged.emit(result)
+        self._worker.decision_logged.emit(result)
 
 
 class RunController(WorkerThread):
     """Owns the run thread and its worker; the GUI's handle on background runs."""
 
-    _startRequested = Signal(object)
+    _start_requested = Signal(object)
 
     def __init__(self, parent: QObject | None = None, *,
                  model_factory: ModelFactory = start_model_process) -> None:
         super().__init__(RunWorker(model_factory), "policy-desktop-run", parent)
         self.worker: RunWorker
-        self._startRequested.connect(self.worker.run)
-        for signal in (self.worker.runFinished, self.worker.runCancelled, self.worker.runFailed):
+        self._start_requested.connect(self.worker.run)
+        for signal in (self.worker.finished, self.worker.cancelled, self.worker.failed):
             signal.connect(self._mark_idle)
         self._running = False
 
@@ -251,7 +257,7 @@ class RunController(WorkerThread):
         if self._running:
             raise RuntimeError("a run is already in progress")
         self._running = True
-        self._startRequested.emit(job)
+        self._start_requested.emit(job)
 
     def _mark_idle(self, *_args: object) -> None:
         self._running = False

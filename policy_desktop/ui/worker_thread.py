@@ -14,7 +14,7 @@ class WorkerThread(QObject):
     cancels, lets the worker release its resources on its own thread, and joins the thread.
     """
 
-    _releaseRequested = Signal()
+    _release_requested = Signal()
 
     def __init__(self, worker: QObject, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -22,7 +22,7 @@ class WorkerThread(QObject):
         self._thread.setObjectName(name)
         self.worker = worker
         worker.moveToThread(self._thread)
-        self._releaseRequested.connect(worker.release)  # type: ignore[attr-defined]
+        self._release_requested.connect(worker.release)  # type: ignore[attr-defined]
         self._thread.start()
 
     def cancel(self) -> None:
@@ -34,6 +34,6 @@ class WorkerThread(QObject):
         if not self._thread.isRunning():
             return True
         self.cancel()
-        self._releaseRequested.emit()
+        self._release_requested.emit()
         self._thread.quit()
         return self._thread.wait(timeout_ms)

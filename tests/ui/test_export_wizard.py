@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
@@ -119,7 +120,7 @@ def test_next_next_finish_exports_at_50(tmp_path: Path, make_wizard, qtbot: QtBo
     version = PromptCatalog().get("v3_from_wizard")
     exported = parse_examples((target / "fewshot_examples.txt").read_text())
     assert list(version.examples) == exported
-    with qtbot.waitSignal(wizard.runSuiteRequested) as requested:
+    with qtbot.waitSignal(wizard.run_suite_requested) as requested:
         _click_button(qtbot, wizard.result_page.run_suite)
     assert requested.args == ["v3_from_wizard"]
 
@@ -232,7 +233,29 @@ def test_run_the_suite_closes_the_wizard_before_the_run_dialog_opens(
     qtbot.waitUntil(lambda: wizard.result_page.result is not None, timeout=60_000)
     assert wizard.result_page.create_prompt_version("v3_closing")
     visible_when_asked: list[bool] = []
-    wizard.runSuiteRequested.connect(lambda _v: visible_when_asked.append(wizard.isVisible()))
-    with qtbot.waitSignal(wizard.runSuiteRequested):
+    wizard.run_suite_requested.connect(lambda _v: visible_when_asked.append(wizard.isVisible()))
+    with qtbot.waitSignal(wizard.run_suite_requested):
         _click_button(qtbot, wizard.result_page.run_suite)
     assert visible_when_asked == [False]
+
+
+def test_a_cancelled_export_is_shown_on_the_gui_thread(tmp_path: Path, make_wizard,
+                                                       qtbot: QtBot) -> None:
+    """The worker's ``cancelled`` arrives from its own thread; the page must handle it on
+    the GUI thread (a lambda slot ran on the emitting thread and set widget text there)."""
+    wizard = make_wizard(build(tmp_path / "d.db", 50), 50)
+    page = wizard.result_page
+    threads: list[int] = []
+    set_text = page.status.setText
+
+    def record(text: str) -> None:
+        threads.append(threading.get_ident())
+        set_text(text)
+
+    page.status.setText = record
+    emitter = threading.Thread(target=wizard.controller.worker.cancelled.emit)
+    emitter.start()
+    emitter.join()
+    qtbot.waitUntil(lambda: bool(threads), timeout=5_000)
+    assert threads == [threading.get_ident()]
+    assert page.status.text() == "Nothing was written: The export was cancelled."

@@ -120,5 +120,5 @@ def test_closing_during_a_run_asks_and_waits_for_the_cancel(
     assert asked == ["A run is in progress"] and cancelled == [True]
     assert window.isVisible()
     loop.controller._running = False
-    loop.controller.worker.runCancelled.emit(None)
+    loop.controller.worker.cancelled.emit(None)
     qtbot.waitUntil(lambda: not window.isVisible())

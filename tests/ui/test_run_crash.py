@@ -90,10 +90,10 @@ def test_killed_model_fails_the_run_and_the_window_carries_on(
             # Not a QTimer: this runs on the run thread, busy until the run ends.
             threading.Timer(0.3, os.kill, (pid, sent)).start()
 
-    worker.scenarioStarted.connect(kill_during_the_second_answer)
+    worker.scenario_started.connect(kill_during_the_second_answer)
     dialog = start_run(qtbot, window, loop)
     qtbot.waitUntil(lambda: bool(errors), timeout=120_000)
-    worker.scenarioStarted.disconnect(kill_during_the_second_answer)
+    worker.scenario_started.disconnect(kill_during_the_second_answer)
 
     title, message = errors[0]
     assert title == "Run failed"

@@ -110,7 +110,7 @@ def test_real_run_streams_lists_results_and_offers_failures(
     assert dialog._results.item(0, 0).text() == "E02"
     [decision] = log.get_all_decisions()
     assert decision.full_response and decision.full_response in dialog._stream.toPlainText()
-    with qtbot.waitSignal(dialog.reviewFailuresRequested) as requested:
+    with qtbot.waitSignal(dialog.review_failures_requested) as requested:
         qtbot.mouseClick(dialog._review, Qt.MouseButton.LeftButton)
     assert requested.args == [decision.run_id]
 

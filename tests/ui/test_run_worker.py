@@ -26,7 +26,7 @@ def test_broken_model_file_fails_with_its_name(controller: RunController, tmp_pa
                                                log: PolicyDecisionLog, qtbot: QtBot) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF\x03\x00\x00\x00 truncated")
-    failed = GuiRelay(controller.worker.runFailed)
+    failed = GuiRelay(controller.worker.failed)
     with qtbot.waitSignal(failed.arrived, timeout=30_000):
         controller.start(_job(log, ["E01"], broken))
     assert str(broken) in failed.calls[0][0]
@@ -40,12 +40,12 @@ def test_real_run_emits_signals_in_order_and_logs(controller: RunController, log
     events: list[str] = []
     pieces: list[str] = []
     worker = controller.worker
-    worker.runStarted.connect(lambda run_id, total: events.append(f"started {total}"))
-    worker.scenarioStarted.connect(lambda i, total, sid, _: events.append(f"scenario {sid}"))
-    worker.textGenerated.connect(pieces.append)
-    worker.decisionLogged.connect(lambda result: events.append(f"logged {result.decision_id}"))
-    worker.runFinished.connect(lambda summary: events.append(f"finished {summary.status}"))
-    finished = GuiRelay(worker.runFinished)
+    worker.started.connect(lambda run_id, total: events.append(f"started {total}"))
+    worker.scenario_started.connect(lambda i, total, sid, _: events.append(f"scenario {sid}"))
+    worker.text_generated.connect(pieces.append)
+    worker.decision_logged.connect(lambda result: events.append(f"logged {result.decision_id}"))
+    worker.finished.connect(lambda summary: events.append(f"finished {summary.status}"))
+    finished = GuiRelay(worker.finished)
     with qtbot.waitSignal(finished.arrived, timeout=240_000):
         controller.start(_job(log, ["E02"]))
     [decision] = log.get_all_decisions()
@@ -69,10 +69,10 @@ def test_cancel_mid_run_keeps_what_finished(controller: RunController, log: Poli
                                             qtbot: QtBot) -> None:
     worker = controller.worker
     logged: list[object] = []
-    worker.decisionLogged.connect(logged.append)
+    worker.decision_logged.connect(logged.append)
     # Cancel as soon as the second scenario starts streaming.
-    worker.scenarioStarted.connect(lambda index, *_: controller.cancel() if index == 1 else None)
-    cancelled = GuiRelay(worker.runCancelled)
+    worker.scenario_started.connect(lambda index, *_: controller.cancel() if index == 1 else None)
+    cancelled = GuiRelay(worker.cancelled)
     with qtbot.waitSignal(cancelled.arrived, timeout=240_000):
         controller.start(_job(log, ["E02", "E01", "M01"]))
     summary = cancelled.calls[0][0]
