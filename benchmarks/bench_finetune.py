@@ -128,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--held-out", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
+    parser.add_argument("--decision-weight", type=float, default=5.0)
     parser.add_argument("--timing", type=int, default=40,
                         help="held-out situations for the short-vs-default timing")
     parser.add_argument("--threads", type=int, default=None)
@@ -161,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Fine-tuning:", flush=True)
         data = build_training_set(log)
         settings = TrainSettings(epochs=args.epochs, learning_rate=args.learning_rate,
-                                 threads=args.threads, seed=args.seed)
+                                 decision_weight=args.decision_weight, threads=args.threads,
+                                 seed=args.seed)
         request = FinetuneRequest(data=data, base_model=base, name="bench-tuned",
                                   settings=settings, overwrite=True)
         started = time.perf_counter()
