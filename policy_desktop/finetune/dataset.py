@@ -18,7 +18,6 @@ import hashlib
 import json
 import tempfile
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -249,7 +248,3 @@ def _read_lines(path: Path) -> list[Any]:
             raise TrainingDataError(f"{path}:{number}: not JSON ({exc})") from None
     return rows
 
-
-def examples_text(examples: Sequence[TrainingExample]) -> str:
-    """Readable dump (for debugging and the benchmark): one situation and answer per block."""
-    return "\n\n".join(f"{e.situation}\n=> {e.answer}" for e in examples)
