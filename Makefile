@@ -10,7 +10,7 @@ STAMP := $(VENV)/.policy-desktop-installed
 # wheels. On the Jetson Thor install NVIDIA's torch first and pass TORCH_SPEC= (empty).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: run test setup lint bench screenshots system-test-deps
+.PHONY: run test setup lint bench system-test-deps llama-server
 
 setup: $(STAMP)
 
@@ -29,11 +29,21 @@ $(STAMP): pyproject.toml Makefile packaging/build_llama_cpp.py
 run: $(STAMP)
 	$(BIN)/policy-desktop
 
-test: $(STAMP) system-test-deps
+# The store suite on a throw-away PostgreSQL server first, then every test on SQLite.
+test: $(STAMP) system-test-deps llama-server
+	tools/test_on_postgres.sh $(BIN)/python -q
 	$(BIN)/python -m pytest
 
+# ruff, the layer contracts (import-linter) and mypy.
 lint: $(STAMP)
-	$(BIN)/ruff check policy_desktop tests benchmarks packaging
+	$(BIN)/ruff check policy_desktop tests benchmarks packaging tools
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+# llama.cpp's own server for `policy-desktop serve-model` and the parallel-slot tests,
+# from the pinned release's vendored source with the same portable switches (cached).
+llama-server: $(STAMP)
+	$(PYTHON) packaging/build_llama_server.py --python $(BIN)/python
 
 bench: $(STAMP)
 	for bench in benchmarks/bench_*.py; do $(BIN)/python $$bench || exit 1; done

@@ -45,7 +45,10 @@ start() {
     if [ -z "$bin" ]; then
         [ "$(id -u)" = 0 ] || skip "PostgreSQL is not installed and installing it needs root"
         command -v apt-get >/dev/null 2>&1 || skip "PostgreSQL is not installed and there is no apt-get"
+        # A fresh machine may have no package lists yet: update once if the install fails.
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2 \
+            || { apt-get update -qq >&2 \
+                 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2; } \
             || skip "apt-get install postgresql failed"
         bin=$(find_bin) || skip "postgresql installed but initdb not found"
     fi
