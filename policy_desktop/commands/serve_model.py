@@ -33,6 +33,9 @@ BINARY_ENV = "POLICY_DESKTOP_LLAMA_SERVER"
 DEFAULT_PARALLEL = 4
 DEFAULT_PORT = 8080
 DEFAULT_CTX_PER_SLOT = 4096
+DEFAULT_BATCH = 128
+"""Prompt tokens per llama.cpp batch: the in-process engine's chunk on a CPU
+(``engine.llm.PREFILL_CHUNK``); a GPU prefers more (``--batch 512``)."""
 READY_TIMEOUT = 180.0
 BUILD_HINT = "python3 packaging/build_llama_server.py --python .venv/bin/python"
 
@@ -46,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ctx-per-slot", type=int, default=DEFAULT_CTX_PER_SLOT, metavar="N",
                         help=f"context tokens per slot (default {DEFAULT_CTX_PER_SLOT})")
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all)")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, metavar="N",
+                        help=f"prompt tokens per batch (default {DEFAULT_BATCH}, as the "
+                             "in-process engine; more is faster on a GPU)")
     parser.add_argument("--gpu-layers", type=int, default=0, metavar="N",
                         help="layers to offload to a GPU (needs a GPU build)")
     parser.add_argument("--server-binary", metavar="PATH",
@@ -78,13 +84,16 @@ def free_port() -> int:
 
 def server_command(binary: Path, model: Path, *, port: int, parallel: int,
                    ctx_per_slot: int = DEFAULT_CTX_PER_SLOT, threads: int | None = None,
-                   gpu_layers: int = 0) -> list[str]:
-    """The llama-server command line (loopback only; one context of N x per-slot tokens)."""
+                   gpu_layers: int = 0, batch: int = DEFAULT_BATCH) -> list[str]:
+    """The llama-server command line (loopback only; one context of N x per-slot tokens;
+    prompts evaluated in batches of ``batch`` tokens, the in-process engine's chunk on a
+    CPU, so the prompt's logits come out as the in-process engine's)."""
     threads = threads or os.cpu_count() or 1
     return [str(binary), "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
             "--parallel", str(parallel), "--ctx-size", str(parallel * ctx_per_slot),
             "--threads", str(threads), "--threads-batch", str(threads),
-            "--n-gpu-layers", str(gpu_layers), "--no-webui"]
+            "--n-gpu-layers", str(gpu_layers), "--batch-size", str(batch),
+            "--ubatch-size", str(batch), "--no-webui"]
 
 
 class ServerError(RuntimeError):
@@ -140,7 +149,8 @@ def _wait_until_ready(server: ServerProcess, log: Path | None, timeout: float) -
 def start_server(*, parallel: int = DEFAULT_PARALLEL, model: Path | None = None,
                  port: int = 0, ctx_per_slot: int = DEFAULT_CTX_PER_SLOT,
                  threads: int | None = None, gpu_layers: int = 0,
-                 binary: Path | None = None, log: Path | None = None,
+                 batch: int = DEFAULT_BATCH, binary: Path | None = None,
+                 log: Path | None = None,
                  ) -> Iterator[ServerProcess]:
     """Start llama-server, wait until it answers ``/health``, stop it on leaving.
 
@@ -156,7 +166,8 @@ def start_server(*, parallel: int = DEFAULT_PARALLEL, model: Path | None = None,
         model = bundled_model_path()
     port = port or free_port()
     command = server_command(found, model, port=port, parallel=parallel,
-                             ctx_per_slot=ctx_per_slot, threads=threads, gpu_layers=gpu_layers)
+                             ctx_per_slot=ctx_per_slot, threads=threads, gpu_layers=gpu_layers,
+                             batch=batch)
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     with contextlib.ExitStack() as stack:
         output = stack.enter_context(open(log, "wb")) if log else subprocess.DEVNULL
@@ -195,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with start_server(parallel=args.parallel, model=model, port=args.port,
                           ctx_per_slot=args.ctx_per_slot, threads=args.threads,
-                          gpu_layers=args.gpu_layers, binary=binary) as server:
+                          gpu_layers=args.gpu_layers, batch=args.batch,
+                          binary=binary) as server:
             print(f"policy-desktop serve-model: {server.model.name} on {server.url} with "
                   f"{args.parallel} slots of {args.ctx_per_slot} tokens; Ctrl+C stops",
                   flush=True)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -283,6 +284,10 @@ class EndpointModel:
         model: the model name sent to a multi-model server (``chat``; default: its first).
         timeout: seconds one request may take.
         top_logprobs: alternatives asked for at each position (for the confidence).
+        same_chunks: (llama-server) evaluate the prompt in the in-process engine's chunks:
+            before each answer the slot's cache is cut back to the system part (one cheap
+            request on the same slot). With ``serve-model``'s batch of 128 tokens (the
+            in-process chunk) greedy answers then match the in-process engine's.
 
     Raises:
         EndpointError: the server cannot be reached or is not OpenAI-compatible.
@@ -292,7 +297,7 @@ class EndpointModel:
 
     def __init__(self, url: str, settings: EngineSettings | None = None, *, api: str = "auto",
                  model: str | None = None, timeout: float = 300.0,
-                 top_logprobs: int = DEFAULT_TOP_LOGPROBS) -> None:
+                 top_logprobs: int = DEFAULT_TOP_LOGPROBS, same_chunks: bool = True) -> None:
         if api not in ("auto", "completion", "chat"):
             raise ValueError(f"api must be auto, completion or chat, not {api!r}")
         started = time.perf_counter()
@@ -312,6 +317,10 @@ class EndpointModel:
         self._bos = str(props.get("bos_token") or "") if props else ""
         self._eos = str(props.get("eos_token") or "") if props else ""
         self._shared_tokens: dict[str, list[int]] = {}
+        self.same_chunks = same_chunks
+        self._local = threading.local()
+        self._slot_lock = threading.Lock()
+        self._next_slot = 0
         self.label_tokens: LabelPaths = (
             self._label_token_paths() if api == "completion" else {})
         self._grammar = answer_grammar(label_tokens=self.label_tokens)
@@ -429,11 +438,21 @@ class EndpointModel:
         prompt = render_prompt(system, user, self.info.chat_template, bos_token=self._bos,
                                eos_token=self._eos)
         settings = self.settings
+        tokens = self._prompt_tokens(prompt)
         payload: dict[str, Any] = {
-            "prompt": self._prompt_tokens(prompt), "n_predict": settings.max_tokens,
+            "prompt": tokens, "n_predict": settings.max_tokens,
             "grammar": self._grammar, "temperature": settings.temperature,
             "seed": settings.seed, "cache_prompt": True, "stream": False,
         }
+        shared = len(self._shared_tokens.get(prompt.shared, ())) if prompt.shared else 0
+        if self.same_chunks and 0 < shared < len(tokens):
+            # The slot's cache is cut back to the system part first, so the rest is
+            # evaluated from there in the server's chunks, as the in-process engine does
+            # (llama.cpp's logits depend slightly on how tokens are batched).
+            slot = self._slot()
+            payload["id_slot"] = slot
+            self._post_json("/completion", {"prompt": tokens[:shared], "n_predict": 0,
+                                            "cache_prompt": True, "id_slot": slot})
         if settings.compute_confidence:
             payload["n_probs"] = self.top_logprobs
         if on_text is not None or should_stop is not None:
@@ -448,6 +467,16 @@ class EndpointModel:
         return self._answer(full_response, steps, 0, started, timings, prompt_tokens,
                             int(timings.get("prompt_n") or prompt_tokens),
                             int(data.get("tokens_predicted") or timings.get("predicted_n") or 0))
+
+    def _slot(self) -> int:
+        """This thread's slot of the server (threads take slots in turn)."""
+        slot = getattr(self._local, "slot", None)
+        if slot is None:
+            with self._slot_lock:
+                slot = self._next_slot % max(1, self.info.slots or 1)
+                self._next_slot += 1
+            self._local.slot = slot
+        return int(slot)
 
     def _prompt_tokens(self, prompt: PromptText) -> list[int]:
         """The prompt's tokens as :class:`PolicyModel` makes them: the shared (system) part

@@ -211,7 +211,12 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
         {"content": rendered.own, "add_special": False, "parse_special": False}]
     before = len(llama_server.requests)
     engine.decide("SYSTEM", "USER again")
-    assert [path for path, _ in llama_server.requests[before:]] == ["/tokenize", "/completion"]
+    (_, own), (_, cut), (_, again) = llama_server.requests[before:]  # system tokens kept
+    assert own["content"] == "USER again" + ANSWER_PRIMER
+    # the slot's cache is cut back to the system part, then the rest evaluated on that slot
+    shared = [BOS, *fake_tokens(rendered.shared)]
+    assert (cut["prompt"], cut["n_predict"], cut["id_slot"]) == (shared, 0, again["id_slot"])
+    assert again["prompt"][:len(shared)] == shared and again["n_predict"] == 99
     # labels as the in-process engine writes them: exact token paths
     assert engine.label_tokens["decision"] == ((10,), (11,), (12, 13, 14), (12, 13, 15))
     assert payload["grammar"] == answer_grammar(label_tokens=engine.label_tokens)

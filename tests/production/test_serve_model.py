@@ -17,6 +17,7 @@ from policy_desktop.commands.serve_model import (
     server_command,
     start_server,
 )
+from policy_desktop.engine.llm import PREFILL_CHUNK
 from policy_desktop.vocabulary import DECISIONS, RISK_LEVELS
 
 
@@ -37,6 +38,8 @@ def test_command_line_is_loopback_with_a_context_per_slot(tmp_path: Path) -> Non
     assert pairs["--host"] == "127.0.0.1" and pairs["--port"] == "8123"
     assert (pairs["--parallel"], pairs["--ctx-size"]) == ("8", str(8 * 2048))
     assert pairs["--model"] == str(tmp_path / "m.gguf")
+    # prompts in the in-process engine's chunks
+    assert pairs["--batch-size"] == pairs["--ubatch-size"] == str(PREFILL_CHUNK)
 
 
 def test_an_explicit_binary_that_is_missing_is_refused(tmp_path: Path) -> None:
