@@ -33,6 +33,7 @@ from policy_desktop.paths import default_database
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.jsonl import ImportResult
 from policy_desktop.store.queries import FAILURES, VIEWS, DecisionFilter, DecisionQueries
+from policy_desktop.ui.changes import Changes
 from policy_desktop.ui.decisions_model import MAX_ROWS, PAGE_SIZE, SORTABLE, Col, DecisionsModel
 from policy_desktop.ui.decisions_table import DecisionsTable
 from policy_desktop.ui.file_dialogs import open_file_name, save_file_name
@@ -84,6 +85,7 @@ REVIEW_ACTIONS = ("accept", "commit", "skip", "focus_reasoning", "choose_allow",
                   "choose_attestation", "choose_mfa")
 HEADER_STATE = "table_header_v2"  # bump when the columns change: old widths would not fit
 STATUS_MESSAGE_MS = 6000
+IMPORTED = Changes(decisions=True, reviews=True)  # an import stores decisions, merges reviews
 
 
 @dataclass
@@ -192,6 +194,7 @@ class MainWindow(QMainWindow):
         self._statistics_dirty = True
         self.dialogs: list[QWidget] = []  # open non-modal dialogs (kept alive)
         self._import: ImportController | None = None
+        self._pending = Changes()  # what finished writes changed, applied in one refresh
 
         self.model = DecisionsModel(executor, page_size=page_size, max_rows=max_rows,
                                     parent=self)
@@ -418,11 +421,8 @@ class MainWindow(QMainWindow):
         if info.backup_path is not None:
             self._status(f"Upgraded the database; the old file is kept as {info.backup_path}")
         self._load_panel(None)
-        self.model.set_filter(self.filter_bar.filter)
-        self._refresh_counts()
-        self._refresh_facets()
-        if self._statistics_visible():
-            self._refresh_statistics()
+        self.model.set_filter(self.filter_bar.filter)  # reads the rows
+        self._refresh_dependents(Changes.everything())
         self.live.start()
         self._update_actions()
         self.database_opened.emit(info.display_name)
@@ -742,6 +742,7 @@ class MainWindow(QMainWindow):
         self.status.show_session()
         self._status(f"Saved: {action.replace('_', ' ')}", 2500)
         self.review_written.emit(decision_id, action)
+        self._pending |= Changes.reviewed(decision_id)
         self._after_writes()
 
     def _on_write_failed(self, decision_id: str, error: BaseException) -> None:
@@ -750,6 +751,7 @@ class MainWindow(QMainWindow):
             del self._undo_stack[len(self._undo_stack) - 1
                                  - self._undo_stack[::-1].index(decision_id)]
         self._select_after_refresh = decision_id
+        self._pending |= Changes.reviewed(decision_id)  # re-read what was stored
         self._after_writes()
         self.show_message(QMessageBox.Icon.Warning, "Review not saved",
                           f"The review of {decision_id} could not be saved.", str(error))
@@ -782,10 +784,27 @@ class MainWindow(QMainWindow):
         self._after_write()
 
     def _after_write(self) -> None:
-        self.model.refresh()
-        self._refresh_counts()
-        self._statistics_dirty = True
+        changes, self._pending = self._pending | Changes.reviewed(), Changes()
+        self.apply_changes(changes)
         self._update_actions()
+
+    def apply_changes(self, changes: Changes) -> None:
+        """Re-read what ``changes`` touched: the rows, then what depends on them."""
+        if changes.rows:
+            self.model.refresh()
+        self._refresh_dependents(changes)
+
+    def _refresh_dependents(self, changes: Changes) -> None:
+        """The counts, filter menus and statistics that ``changes`` may alter."""
+        if changes.empty:
+            return
+        if changes.rows:
+            self._refresh_counts()
+        if changes.facets:
+            self._refresh_facets()
+        self._statistics_dirty = True
+        if changes.facets and self._statistics_visible():  # reviews are made off that tab
+            self._refresh_statistics()
 
     def _when_shown(self, action: Callable[[], object]) -> Callable[[], None]:
         """A review key's handler: act now, or once the selected decision is on show.
@@ -895,6 +914,7 @@ class MainWindow(QMainWindow):
             for decision_id in written:
                 self.session.record_review()
                 self.review_written.emit(decision_id, "accept")
+            self._pending |= Changes.reviewed(*ids)
             self.status.show_session()
             self._status(f"Accepted {len(written):,} decisions", 2500)
             self._after_writes()
@@ -922,12 +942,14 @@ class MainWindow(QMainWindow):
             self.session.record_undo()
             self.status.show_session()
             self._select_after_refresh = decision_id
+            self._pending |= Changes.reviewed(decision_id)
             self._after_writes()
             self._status("Review undone (the history keeps both entries)", 2500)
             self.review_undone.emit(decision_id)
 
         def failed(error: BaseException) -> None:
             self._undos_in_flight -= 1
+            self._pending |= Changes.reviewed(decision_id)
             self._after_writes()
             self.show_message(QMessageBox.Icon.Warning, "Cannot undo",
                               f"The review of {decision_id} could not be undone.", str(error))
@@ -937,12 +959,7 @@ class MainWindow(QMainWindow):
 
     def _on_external_change(self, _revision: int) -> None:
         self.feed.forget()
-        self.model.refresh()
-        self._refresh_counts()
-        self._refresh_facets()
-        self._statistics_dirty = True
-        if self._statistics_visible():
-            self._refresh_statistics()
+        self.apply_changes(Changes.everything())
 
     def _update_actions(self) -> None:
         a = getattr(self, "actions_by_id", {})
@@ -1066,17 +1083,11 @@ class MainWindow(QMainWindow):
         def done(result: ImportResult, cancelled: bool) -> None:
             ended()
             self._keep(ImportResultDialog(result, files, self, cancelled=cancelled)).open()
-            self.model.refresh()
-            self._refresh_counts()
-            self._refresh_facets()
-            self._statistics_dirty = True
+            self.apply_changes(IMPORTED)
 
         def failed(message: str) -> None:
             ended()
-            self.model.refresh()  # batches stored before the failure stay
-            self._refresh_counts()
-            self._refresh_facets()
-            self._statistics_dirty = True
+            self.apply_changes(IMPORTED)  # batches stored before the failure stay
             self.show_message(QMessageBox.Icon.Warning, "Import failed",
                               f"Could not import {names}", message)
 
