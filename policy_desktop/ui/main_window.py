@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from policy_desktop.paths import default_database
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.jsonl import ImportResult
-from policy_desktop.store.queries import FAILURES, VIEWS, DecisionFilter, DecisionQueries
+from policy_desktop.store.queries import FAILURES, VIEWS, DecisionFilter
 from policy_desktop.ui.changes import Changes
 from policy_desktop.ui.decisions_model import MAX_ROWS, PAGE_SIZE, SORTABLE, Col, DecisionsModel
 from policy_desktop.ui.decisions_table import DecisionsTable
@@ -53,6 +53,7 @@ from policy_desktop.ui.settings import Settings
 from policy_desktop.ui.status_bar import ReviewStatusBar
 from policy_desktop.ui.tasks import DbExecutor, OpenedDatabase
 from policy_desktop.ui.theme import Theme
+from policy_desktop.ui.view_counts import Counts, ViewCounts
 from policy_desktop.ui.welcome import EmptyViewMessage, WelcomePanel
 from policy_desktop.ui.window_actions import (
     MENUS,
@@ -110,38 +111,6 @@ class WindowParts:
     loop: Any = None  # a ReviewLoop: runs, the export wizard and run comparison
 
 
-@dataclass(frozen=True)
-class _Counts:
-    views: dict[str, int]
-    total: int
-    revision: int
-    left: int  # unreviewed decisions in the current view: 0 = this queue is done
-
-
-def _counts_job(flt: DecisionFilter) -> Callable[[PolicyDecisionLog], _Counts]:
-    def job(log: PolicyDecisionLog) -> _Counts:
-        revision = log.revision()
-        queries = DecisionQueries(log)
-        views = queries.view_counts(flt)
-        faceted = any((flt.text.strip(), flt.decision, flt.model_name, flt.prompt_version,
-                       flt.run_id))
-        total = queries.count(DecisionFilter(view="all")) if faceted else views["all"]
-        if flt.view == FAILURES:
-            views[FAILURES] = queries.count(flt)
-        # Only the views that mix reviewed and unreviewed rows need one more count.
-        left = {"unreviewed": views["unreviewed"], "all": views["unreviewed"],
-                "reviewed": 0, "corrections": 0}.get(flt.view)
-        if left is None:
-            left = queries.unreviewed_count(flt)
-        return _Counts(views, total, revision, left)
-
-    return job
-
-
-def _facets_job(log: PolicyDecisionLog) -> dict[str, list[str]]:
-    return DecisionQueries(log).facets()
-
-
 class MainWindow(QMainWindow):
     """Policy Desktop's main window.
 
@@ -188,9 +157,6 @@ class MainWindow(QMainWindow):
         self._draining_keys = False
         self._refresh_after_keys = False
         self._select_after_refresh: str | None = None
-        self._counts: _Counts | None = None
-        self._counts_in_flight = False
-        self._counts_dirty = False
         self._statistics_dirty = True
         self.dialogs: list[QWidget] = []  # open non-modal dialogs (kept alive)
         self._import: ImportController | None = None
@@ -200,6 +166,7 @@ class MainWindow(QMainWindow):
                                     parent=self)
         self.model.set_style(theme.row_style())
         self.live = LiveUpdates(executor, poll_interval_ms, self)
+        self.counts = ViewCounts(executor, lambda: self.filter_bar.filter, self)
         self.feed = PanelFeed(executor, self.model, self.panel, self._status, self)
         self.feed.displayed.connect(self._run_waiting_keys)
         self.feed.display_failed.connect(self._drop_waiting_keys)
@@ -353,6 +320,10 @@ class MainWindow(QMainWindow):
             lambda *_: self._update_actions())
         self.table.horizontalHeader().sectionClicked.connect(self._on_header_clicked)
         self.live.changed.connect(self._on_external_change)
+        self.counts.changed.connect(lambda counts: self.filter_bar.set_counts(counts.views))
+        self.counts.changed.connect(self._on_counts)  # after the filter bar: the page reads it
+        self.counts.facets_changed.connect(self.filter_bar.set_facets)
+        self.counts.failed.connect(self._status)
         self.live.failed.connect(lambda e: self._status(f"Cannot check for updates: {e}"))
         self.executor.unhandled_error.connect(lambda e: self._status(f"Database error: {e}"))
         self.welcome.run_quick_suite_requested.connect(self.run_quick_suite_requested)
@@ -413,7 +384,7 @@ class MainWindow(QMainWindow):
             self.settings.database = info.location
         self._undo_stack.clear()
         self.feed.forget()
-        self._counts = None
+        self.counts.forget()
         self._statistics_dirty = True
         self.live.reset()
         self._update_title()
@@ -519,42 +490,18 @@ class MainWindow(QMainWindow):
         self.filter_bar.set_sort(second if current == first else first)
 
     def _refresh_counts(self) -> None:
-        if self.database is None:
-            return
-        if self._counts_in_flight:
-            self._counts_dirty = True
-            return
-        self._counts_in_flight = True
-        flt = self.filter_bar.filter
-        self.executor.submit(_counts_job(flt), lambda c: self._on_counts(flt, c),
-                             self._on_counts_failed)
+        if self.database is not None:
+            self.counts.refresh()
 
-    def _on_counts(self, flt: DecisionFilter, counts: _Counts) -> None:
-        self._counts_in_flight = False
-        stale = not self._facets_equal(flt)
-        if self._counts_dirty or stale:
-            self._counts_dirty = False
-            self._refresh_counts()
-            if stale:
-                return
-        self._counts = counts
-        self.filter_bar.set_counts(counts.views)
+    def _on_counts(self, _counts: Counts) -> None:
         self._update_progress()
         self._update_page()
 
-    def _facets_equal(self, flt: DecisionFilter) -> bool:
-        return replace(self.filter_bar.filter, sort=flt.sort) == flt
-
-    def _on_counts_failed(self, error: BaseException) -> None:
-        self._counts_in_flight = False
-        self._status(f"Cannot count decisions: {error}")
-
     def _refresh_facets(self) -> None:
-        self.executor.submit(_facets_job, self.filter_bar.set_facets,
-                             lambda e: self._status(f"Cannot read the filter menus: {e}"))
+        self.counts.refresh_facets()
 
     def _update_progress(self) -> None:
-        counts = self._counts
+        counts = self.counts.current
         if counts is None:
             self.status.show_progress(None, None)
         else:
@@ -566,7 +513,7 @@ class MainWindow(QMainWindow):
     def _update_page(self) -> None:
         if self.database is None:
             return
-        counts = self._counts
+        counts = self.counts.current
         if counts is not None and counts.total == 0:
             self.welcome.show_empty_database(self.database.display_name)
             self._set_page(WELCOME_PAGE)
@@ -583,7 +530,7 @@ class MainWindow(QMainWindow):
 
     def _next_queue(self) -> tuple[str, Callable[[], None]] | None:
         """The queue to offer when this one is done: unreviewed work elsewhere."""
-        counts, flt = self._counts, self.filter_bar.filter
+        counts, flt = self.counts.current, self.filter_bar.filter
         if counts is None:
             return None
         waiting = counts.views.get("unreviewed", 0)
@@ -596,7 +543,7 @@ class MainWindow(QMainWindow):
 
     def _update_queue_done(self) -> None:
         """"All done — next queue?" once every decision of a work view is reviewed."""
-        counts, view = self._counts, self.filter_bar.filter.view
+        counts, view = self.counts.current, self.filter_bar.filter.view
         done = (counts is not None and counts.left == 0 and self.database is not None
                 and view in ("unreviewed", "incorrect", "all", FAILURES)
                 and self.current_page() != WELCOME_PAGE and counts.total > 0)
