@@ -79,3 +79,15 @@ class TrainingGateError(StoreError):
         self.corrections = corrections
         self.required = required
         self.more_needed = more
+
+
+class ClaimLostError(StoreError):
+    """The reviewer's lease on a decision was taken over by another reviewer; not saved."""
+
+    def __init__(self, decision_id: str, reviewer: str, holder: str | None) -> None:
+        now_with = f"is now claimed by {holder}" if holder else "is no longer claimed by you"
+        super().__init__(
+            f"{decision_id} {now_with} (your lease ran out); your review was not saved")
+        self.decision_id = decision_id
+        self.reviewer = reviewer
+        self.holder = holder
