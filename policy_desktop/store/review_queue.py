@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -109,32 +109,35 @@ class ReviewQueue:
     # --- claiming ------------------------------------------------------------------------
 
     @guarded_method
-    def claim(self, reviewer: str, count: int = BATCH) -> list[Claim]:
+    def claim(self, reviewer: str, count: int = BATCH, *,
+              skip: Collection[str] = ()) -> list[Claim]:
         """Up to ``count`` decisions for ``reviewer``: their unfinished claims first
-        (renewed), then second opinions of the overlap sample, then unreviewed ones."""
+        (renewed), then second opinions of the overlap sample, then unreviewed ones,
+        newest first (the seed's review order). ``skip``: ids the reviewer passed over."""
         if not reviewer.strip():
             raise StoreError("a reviewer name is needed to claim decisions")
         for attempt in range(_DEADLOCK_RETRIES):
             try:
-                return self._claim_once(reviewer, count)
+                return self._claim_once(reviewer, count, list(skip))
             except pw.OperationalError as error:  # PostgreSQL picked this claim to undo
                 if "deadlock" not in str(error) or attempt == _DEADLOCK_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
-    def _claim_once(self, reviewer: str, count: int) -> list[Claim]:
+    def _claim_once(self, reviewer: str, count: int, skip: list[str]) -> list[Claim]:
         now = self._clock()
         expires = now + self.lease_seconds
         percent = self.overlap_percent()
         transaction = self._db.atomic() if self._server else self.log.write_transaction()
         with transaction:
             self._register(reviewer)
-            slots = self._renew(reviewer, expires)
+            slots = [slot for slot in self._renew(reviewer, expires) if slot[0] not in skip]
             if len(slots) < count:
-                slots += self._take_second_opinions(reviewer, count - len(slots), now, expires)
+                slots += self._take_second_opinions(reviewer, count - len(slots), now, expires,
+                                                    skip)
             if len(slots) < count:
                 slots += self._take_first_reviews(reviewer, count - len(slots), now, expires,
-                                                  percent)
+                                                  percent, skip)
         decisions = self.log.get_decisions(decision_id for decision_id, _ in slots)
         claims = []
         for decision_id, slot in slots:
@@ -160,27 +163,33 @@ class ReviewQueue:
     def _lock_clause(self, table: str) -> str:
         return f" FOR UPDATE OF {table} SKIP LOCKED" if self._server else ""
 
+    def _skipping(self, column: str, skip: list[str]) -> str:
+        return f" AND {column} NOT IN ({', '.join([self._p] * len(skip))})" if skip else ""
+
     def _take_second_opinions(self, reviewer: str, count: int, now: float,
-                              expires: float) -> list[tuple[str, int]]:
+                              expires: float, skip: list[str]) -> list[tuple[str, int]]:
         p = self._p
         candidates = [row[0] for row in self._db.execute_sql(
             "SELECT c.decision_id FROM review_claims c "
             f"WHERE c.slot = 0 AND c.overlap = 1 AND c.done = 1 AND c.reviewer <> {p} "
             "AND NOT EXISTS (SELECT 1 FROM review_claims s WHERE s.decision_id = c.decision_id "
-            f"AND s.slot = 1 AND (s.done = 1 OR s.expires > {p})) "
-            f"ORDER BY c.claimed, c.decision_id LIMIT {p}" + self._lock_clause("c"),
-            (reviewer, now, count)).fetchall()]
+            f"AND s.slot = 1 AND (s.done = 1 OR s.expires > {p}))"
+            + self._skipping("c.decision_id", skip)
+            + f" ORDER BY c.claimed, c.decision_id LIMIT {p}" + self._lock_clause("c"),
+            (reviewer, now, *skip, count)).fetchall()]
         return self._insert_claims(candidates, 1, reviewer, now, expires, overlap=1)
 
     def _take_first_reviews(self, reviewer: str, count: int, now: float, expires: float,
-                            percent: float) -> list[tuple[str, int]]:
+                            percent: float, skip: list[str]) -> list[tuple[str, int]]:
         p = self._p
         candidates = [row[0] for row in self._db.execute_sql(
             "SELECT d.decision_id FROM decisions d WHERE d.reviewed = 0 "
             "AND NOT EXISTS (SELECT 1 FROM review_claims c WHERE c.decision_id = d.decision_id "
-            f"AND c.slot = 0 AND c.done = 0 AND c.expires > {p}) "
-            f"ORDER BY d.timestamp, d.decision_id LIMIT {p}" + self._lock_clause("d"),
-            (now, count)).fetchall()]
+            f"AND c.slot = 0 AND c.done = 0 AND c.expires > {p})"
+            + self._skipping("d.decision_id", skip)
+            + f" ORDER BY d.timestamp DESC, d.decision_id DESC LIMIT {p}"
+            + self._lock_clause("d"),
+            (now, *skip, count)).fetchall()]
         taken: list[tuple[str, int]] = []
         for overlap in (0, 1):
             chosen = [c for c in candidates if in_overlap(c, percent) == bool(overlap)]
@@ -215,12 +224,17 @@ class ReviewQueue:
             return len(self._renew(reviewer, self._clock() + self.lease_seconds))
 
     @guarded_method
-    def release(self, reviewer: str) -> int:
-        """Give back the reviewer's unfinished claims (leaving); return how many."""
+    def release(self, reviewer: str, decision_ids: Collection[str] | None = None) -> int:
+        """Give back the reviewer's unfinished claims (all when leaving, else those of
+        ``decision_ids``); return how many."""
+        ids = list(decision_ids) if decision_ids is not None else []
+        if decision_ids is not None and not ids:
+            return 0
+        only = self._skipping("decision_id", ids).replace(" NOT IN ", " IN ")
         with self._db.atomic() if self._server else self.log.write_transaction():
             cursor = self._db.execute_sql(
-                f"DELETE FROM review_claims WHERE reviewer = {self._p} AND done = 0",
-                (reviewer,))
+                f"DELETE FROM review_claims WHERE reviewer = {self._p} AND done = 0" + only,
+                (reviewer, *ids))
             return cursor.rowcount
 
     # --- reviewing -----------------------------------------------------------------------

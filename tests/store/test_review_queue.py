@@ -208,3 +208,17 @@ def test_reviewer_processes_share_one_queue(store_location: str, reviewers: int)
             assert _history_consistent(log, decision_id)
         assert log.get_statistics()["unreviewed"] == 0
     assert sum(len(r["saved"]) for r in results) > 120
+
+
+def test_skipped_decisions_are_passed_over_and_one_claim_can_be_released(
+        store_location: str) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        ids = _log_many(log, 3)
+        queue = ReviewQueue(log)
+        queue.set_overlap_percent(0)
+        [newest] = queue.claim("ann", 1)
+        assert newest.decision_id == ids[-1]  # newest first, as the seed reviews
+        [other] = queue.claim("ann", 1, skip={newest.decision_id})
+        assert other.decision_id != newest.decision_id
+        assert queue.release("ann", [newest.decision_id]) == 1
+        assert queue.claim("bob", 1)[0].decision_id == newest.decision_id
