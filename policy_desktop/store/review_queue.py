@@ -145,6 +145,8 @@ class ReviewQueue:
             if decision is not None:
                 shown = _blind(decision) if slot == 1 else decision
                 claims.append(Claim(shown, slot, reviewer, expires))
+        # Newest first within the batch, as the seed reviews (a total order: ids break ties).
+        claims.sort(key=lambda c: (c.decision.timestamp or "", c.decision_id), reverse=True)
         return claims
 
     def _register(self, reviewer: str) -> None:
