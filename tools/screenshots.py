@@ -5,7 +5,8 @@ A developer tool, not part of the shipped package (run from a checkout).
 Renders offscreen (no display needed) on a made-up demo database, in the light
 and the dark theme: the filled main window, the welcome panel of an empty
 database, the statistics tab and the keyboard shortcuts window; then (light) the
-compare view, every export wizard page and the run dialog in the middle of a real
+compare view, the import progress and its cancelled outcome, every export wizard page and
+the run dialog in the middle of a real
 run of the bundled model (``--no-run`` skips that one). ``main-window.png`` is the
 README's picture. Settings go to a temporary folder.
 
@@ -125,9 +126,56 @@ def shoot(outdir: Path, rows: int = 400, *, with_run: bool = True
             window.deleteLater()
             settle(app, 0.05)
     Theme("light").apply(app)
+    shoot_import(app, outdir, work, written)
     shoot_loop(app, outdir, work, demo, written, with_run=with_run)
     runs.shutdown()
     return written, sorted(set(notes))
+
+
+def shoot_import(app: QApplication, outdir: Path, work: Path, written: list[Path]) -> None:
+    """File → Import log… on a long file: the progress dialog, then the outcome of Cancel."""
+    import json
+
+    from demo_data import demo_decisions
+
+    from policy_desktop.app import default_parts
+    from policy_desktop.ui.import_dialog import ImportProgressDialog, ImportResultDialog
+    from policy_desktop.ui.loop_actions import ReviewLoop
+    from policy_desktop.ui.main_window import MainWindow
+    from policy_desktop.ui.run_worker import RunController
+    from policy_desktop.ui.settings import Settings
+    from policy_desktop.ui.tasks import DbExecutor
+    from policy_desktop.ui.theme import Theme
+
+    source = work / "production_log.jsonl"
+    with source.open("w", encoding="utf-8") as out:
+        for decision in demo_decisions(40_000, seed=3):
+            out.write(json.dumps(decision.to_dict()) + "\n")
+    settings = Settings(work / "import.ini")
+    settings.reviewer = "sam"
+    executor, runs = DbExecutor(), RunController()
+    window = MainWindow(settings, executor, Theme("light"),
+                        default_parts(ReviewLoop(runs, settings)))
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    window.open_database(str(work / "imported.db"))
+    wait_until(app, lambda: window.database is not None and window.executor.idle)
+    window.import_files([source])
+    progress = window.findChild(ImportProgressDialog)
+    assert progress is not None
+    wait_until(app, lambda: progress.value() >= 150)
+    save(progress, outdir / "import-progress.png", written)
+    progress.cancel_import()
+    wait_until(app, lambda: window.findChild(ImportResultDialog) is not None)
+    settle(app)
+    result = window.findChild(ImportResultDialog)
+    assert result is not None
+    save(result, outdir / "import-cancelled.png", written)
+    window.close()
+    executor.shutdown()
+    runs.shutdown()
+    window.deleteLater()
+    settle(app, 0.05)
 
 
 def shoot_loop(app: QApplication, outdir: Path, work: Path, demo: Path, written: list[Path],

@@ -128,15 +128,17 @@ class ImportProgressDialog(QProgressDialog):
         self.setMinimumDuration(0)
         self.setAutoClose(False)
         self.setAutoReset(False)
+        self.setMinimumWidth(460)  # room for a file name
         self._controller = controller
-        self.canceled.connect(self._cancel)
+        self.canceled.connect(self.cancel_import)
         worker = controller.worker  # bound methods of this GUI-thread object: queued calls
         worker.progress.connect(self._progress)
         worker.finished.connect(self._finished)
         worker.cancelled.connect(self._cancelled)
         worker.failed.connect(self._failed)
 
-    def _cancel(self) -> None:
+    def cancel_import(self) -> None:
+        """Stop the import after the line being read; what was stored stays."""
         self.setLabelText("Cancelling… (the lines read so far are being stored)")
         self._controller.cancel()
 

@@ -119,6 +119,22 @@ def test_a_long_import_shows_progress_and_cancel_keeps_what_was_stored(
     again.reject()
 
 
+def test_escape_on_the_progress_cancels_the_import(
+        qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path) -> None:
+    source = big_jsonl_file(tmp_path / "big.jsonl", 30_000)
+    window = make_window(db_path)
+    window.import_files([source])
+    progress = window.findChild(ImportProgressDialog)
+    assert progress is not None
+    qtbot.waitUntil(lambda: progress.value() > 0, timeout=WAIT_MS)
+    qtbot.keyClick(progress, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: window.findChild(ImportResultDialog) is not None, timeout=WAIT_MS)
+    dialog = window.findChild(ImportResultDialog)
+    assert dialog is not None and dialog.windowTitle() == "Import cancelled"
+    assert 0 < stored(db_path) < 30_000
+    dialog.reject()
+
+
 def test_closing_the_window_stops_an_import(
         qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path) -> None:
     source = big_jsonl_file(tmp_path / "big.jsonl", 30_000)
