@@ -1,0 +1,286 @@
+"""The review team: who reviews, how well reviewers agree, adjudication, per-reviewer figures.
+
+Agreement is measured on the overlap sample only: decisions whose blind second opinion
+(slot 1 of :mod:`~policy_desktop.store.review_queue`) was given, so neither answer was
+made knowing the other; later reviews by others (who saw the earlier ones) do not count.
+Each reviewer's answer is their latest review still in effect.
+"""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import combinations, pairwise
+
+from policy_desktop.store.agreement import AgreementFigures, figures
+from policy_desktop.store.decision import (
+    CORRECTION_ACTIONS,
+    UNDO_ACTION,
+    PolicyDecision,
+    now_iso,
+    parse_timestamp,
+)
+from policy_desktop.store.errors import DecisionNotFoundError, InvalidRecordError, StoreError
+from policy_desktop.store.failures import guarded_method
+from policy_desktop.store.log import PolicyDecisionLog
+from policy_desktop.store.team_tables import create_team_tables, has_team_tables
+from policy_desktop.vocabulary import DECISIONS
+
+SESSION_GAP_SECONDS = 600.0
+"""Longer pauses between two reviews are breaks, not review time (for the pace)."""
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class AgreementReport:
+    """Inter-rater agreement over the overlap sample."""
+
+    overall: AgreementFigures
+    by_type: dict[str, AgreementFigures]
+    """By the model's decision (the kind of case the reviewers judged)."""
+    pairs: dict[tuple[str, str], AgreementFigures]
+    """Cohen's κ of each pair of reviewers on the decisions both answered."""
+    reviewers: list[str]
+
+
+@dataclass(frozen=True)
+class ReviewerFigures:
+    """One reviewer's work, for the team's own view (not a ranking)."""
+
+    name: str
+    reviews: int
+    corrections: int
+    shared: int
+    """Overlap decisions this reviewer answered along with someone else."""
+    agreement: float | None
+    """Share of those answers that matched the other reviewer's."""
+    median_seconds: float | None
+    """Median time between consecutive reviews (breaks over 10 minutes left out)."""
+    first: str | None = None
+    last: str | None = None
+
+    @property
+    def per_hour(self) -> float | None:
+        return 3600 / self.median_seconds if self.median_seconds else None
+
+
+@dataclass
+class _Answers:
+    """Each overlap decision's answers by reviewer, and the model's decision."""
+
+    by_decision: dict[str, dict[str, str]] = field(default_factory=dict)
+    model: dict[str, str] = field(default_factory=dict)
+
+
+class ReviewTeam:
+    """Team-level views of one decision log."""
+
+    def __init__(self, log: PolicyDecisionLog) -> None:
+        self.log = log
+        self._db = log.database
+        self._p = self._db.param
+
+    def _has_tables(self) -> bool:
+        return has_team_tables(self._db)
+
+    # --- who -----------------------------------------------------------------------------
+
+    @guarded_method
+    def reviewers(self) -> list[str]:
+        """Everyone who claimed or reviewed something, alphabetically."""
+        names = {row[0] for row in self._db.execute_sql(
+            "SELECT DISTINCT reviewer FROM reviews WHERE reviewer IS NOT NULL")}
+        if self._has_tables():
+            names |= {row[0] for row in self._db.execute_sql("SELECT name FROM reviewers")}
+        return sorted(names, key=lambda name: (name.casefold(), name))
+
+    # --- answers -------------------------------------------------------------------------
+
+    def _effective(self, where: str = "", params: tuple[object, ...] = ()) -> dict[
+            str, list[tuple[str | None, str, str | None, str]]]:
+        """Review events still in effect per decision: (reviewer, action, answer, time)."""
+        stacks: dict[str, list[tuple[str | None, str, str | None, str]]] = defaultdict(list)
+        cursor = self._db.execute_sql(
+            "SELECT decision_id, reviewer, action, review_decision, timestamp FROM reviews"
+            + where + " ORDER BY decision_id, id", params)
+        for decision_id, reviewer, action, answer, timestamp in cursor:
+            stack = stacks[decision_id]
+            if action == UNDO_ACTION:
+                if stack:
+                    stack.pop()
+            else:
+                stack.append((reviewer, action, answer, timestamp))
+        return stacks
+
+    def _overlap_answers(self) -> _Answers:
+        answers = _Answers()
+        if not self._has_tables():
+            return answers
+        sample = "SELECT decision_id FROM review_claims WHERE slot = 1 AND done = 1"
+        blind: dict[str, set[str]] = defaultdict(set)  # the two who answered unseen
+        for decision_id, reviewer in self._db.execute_sql(
+                "SELECT decision_id, reviewer FROM review_claims WHERE done = 1 "
+                f"AND decision_id IN ({sample})"):
+            blind[decision_id].add(reviewer)
+        for decision_id, stack in self._effective(
+                f" WHERE decision_id IN ({sample})").items():
+            by_reviewer: dict[str, str] = {}
+            for reviewer, _, answer, _ in stack:
+                if reviewer in blind[decision_id] and answer is not None:
+                    by_reviewer[reviewer] = answer  # the latest one in effect
+            if len(by_reviewer) >= 2:
+                answers.by_decision[decision_id] = by_reviewer
+        for decision_id, model in self._db.execute_sql(
+                f"SELECT decision_id, decision FROM decisions WHERE decision_id IN ({sample})"):
+            answers.model[decision_id] = model
+        return answers
+
+    # --- agreement -----------------------------------------------------------------------
+
+    @guarded_method
+    def agreement(self) -> AgreementReport:
+        """κ/α overall, by the model's decision, and κ for each pair of reviewers."""
+        answers = self._overlap_answers()
+        units = {d: [by[r] for r in sorted(by)] for d, by in answers.by_decision.items()}
+        by_type: dict[str, list[list[str]]] = defaultdict(list)
+        for decision_id, unit in units.items():
+            by_type[answers.model.get(decision_id, "?")].append(unit)
+        pair_units: dict[tuple[str, str], list[list[str]]] = defaultdict(list)
+        for by in answers.by_decision.values():
+            for a, b in combinations(sorted(by), 2):
+                pair_units[a, b].append([by[a], by[b]])
+        names = sorted({r for by in answers.by_decision.values() for r in by})
+        return AgreementReport(
+            overall=figures(list(units.values())),
+            by_type={kind: figures(u) for kind, u in sorted(by_type.items())},
+            pairs={pair: figures(u) for pair, u in sorted(pair_units.items())},
+            reviewers=names)
+
+    # --- adjudication --------------------------------------------------------------------
+
+    @guarded_method
+    def disagreements(self) -> list[PolicyDecision]:
+        """Overlap decisions whose reviewers answered differently, not yet adjudicated
+        (the adjudication queue), newest first."""
+        answers = self._overlap_answers()
+        split = [d for d, by in answers.by_decision.items() if len(set(by.values())) > 1]
+        settled = self._adjudicated(split)
+        pending = [d for d in split if d not in settled]
+        found = self.log.get_decisions(pending)
+        return sorted(found.values(), key=lambda d: (d.timestamp or "", d.decision_id or ""),
+                      reverse=True)
+
+    @guarded_method
+    def answers_of(self, decision_id: str) -> dict[str, str]:
+        """The reviewers' answers in effect for one decision (for the adjudicator)."""
+        by_reviewer: dict[str, str] = {}
+        for reviewer, _, answer, _ in self._effective(
+                f" WHERE decision_id = {self._p}", (decision_id,)).get(decision_id, []):
+            if reviewer is not None and answer is not None:
+                by_reviewer[reviewer] = answer
+        return by_reviewer
+
+    @guarded_method
+    def adjudicate(self, decision_id: str, adjudicator: str, decision: str) -> None:
+        """Record the final answer of a disagreement (appended; the newest one counts)."""
+        if decision not in DECISIONS:
+            raise InvalidRecordError(f"{decision!r} is not one of {', '.join(DECISIONS)}")
+        if not adjudicator.strip():
+            raise StoreError("an adjudication needs the adjudicator's name")
+        p = self._p
+        with self.log.write_transaction():
+            if self.log.get_decision(decision_id) is None:
+                raise DecisionNotFoundError(decision_id)
+            create_team_tables(self._db)
+            self._db.execute_sql(
+                "INSERT INTO adjudications (id, decision_id, adjudicator, review_decision, "
+                f"timestamp) VALUES ({p}, {p}, {p}, {p}, {p})",
+                (uuid.uuid4().hex, decision_id, adjudicator, decision, now_iso()))
+
+    def _adjudicated(self, decision_ids: Iterable[str]) -> dict[str, str]:
+        """The newest adjudicated answer of each of ``decision_ids`` that has one."""
+        ids = list(decision_ids)
+        found: dict[str, str] = {}
+        if not ids or not self._has_tables():
+            return found
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start:start + _CHUNK]
+            marks = ", ".join([self._p] * len(chunk))
+            for decision_id, answer in self._db.execute_sql(
+                    "SELECT decision_id, review_decision FROM adjudications "
+                    f"WHERE decision_id IN ({marks}) ORDER BY timestamp, id", tuple(chunk)):
+                found[decision_id] = answer
+        return found
+
+    @guarded_method
+    def final_human_decisions(self, decision_ids: Iterable[str]) -> dict[str, str | None]:
+        """The human decision that counts, by id: the adjudicated answer; for an overlap
+        decision whose reviewers disagree and that nobody adjudicated yet, ``None``
+        (not settled); otherwise the review in effect (``None`` when unreviewed)."""
+        ids = list(decision_ids)
+        decisions = self.log.get_decisions(ids)
+        adjudicated = self._adjudicated(ids)
+        answers = self._overlap_answers().by_decision
+        final: dict[str, str | None] = {}
+        for decision_id in ids:
+            decision = decisions.get(decision_id)
+            if decision is None:
+                continue
+            if decision_id in adjudicated:
+                final[decision_id] = adjudicated[decision_id]
+            elif len(set(answers.get(decision_id, {}).values())) > 1:
+                final[decision_id] = None
+            else:
+                final[decision_id] = decision.final_decision if decision.reviewed else None
+        return final
+
+    def final_human_decision(self, decision_id: str) -> str | None:
+        """:meth:`final_human_decisions` for one decision."""
+        return self.final_human_decisions([decision_id]).get(decision_id)
+
+    # --- per reviewer --------------------------------------------------------------------
+
+    @guarded_method
+    def reviewer_figures(self) -> list[ReviewerFigures]:
+        """Reviews, corrections, agreement with others and pace, alphabetically by name."""
+        times: dict[str, list[str]] = defaultdict(list)
+        corrections: dict[str, int] = defaultdict(int)
+        for stack in self._effective().values():
+            for reviewer, action, _, timestamp in stack:
+                if reviewer is None:
+                    continue
+                times[reviewer].append(timestamp)
+                corrections[reviewer] += action in CORRECTION_ACTIONS
+        shared: dict[str, int] = defaultdict(int)
+        agreeing: dict[str, float] = defaultdict(float)
+        for by in self._overlap_answers().by_decision.values():
+            for reviewer, answer in by.items():
+                others = [a for r, a in by.items() if r != reviewer]
+                shared[reviewer] += 1
+                agreeing[reviewer] += sum(a == answer for a in others) / len(others)
+        result = []
+        for name in self.reviewers():
+            stamps = sorted(times.get(name, []))
+            result.append(ReviewerFigures(
+                name=name, reviews=len(stamps), corrections=corrections.get(name, 0),
+                shared=shared.get(name, 0),
+                agreement=agreeing[name] / shared[name] if shared.get(name) else None,
+                median_seconds=_median_gap(stamps),
+                first=stamps[0] if stamps else None, last=stamps[-1] if stamps else None))
+        return result
+
+
+def _median_gap(stamps: list[str]) -> float | None:
+    """Median seconds between consecutive reviews, pauses over the session gap left out."""
+    moments = []
+    for stamp in stamps:
+        try:
+            moments.append(parse_timestamp(stamp))
+        except ValueError:
+            continue
+    gaps = [(b - a).total_seconds() for a, b in pairwise(moments)]
+    working = [gap for gap in gaps if 0 <= gap <= SESSION_GAP_SECONDS]
+    return statistics.median(working) if working else None

@@ -1,0 +1,119 @@
+"""The review team: agreement on the overlap sample, adjudication, per-reviewer figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.store.review_queue import ReviewQueue
+from policy_desktop.store.team import ReviewTeam
+from tests.store.store_helpers import make_decision
+
+A, D = "allow", "deny"
+ANN = {0: A, 1: D, 2: D, 3: A}
+BOB = {0: A, 1: D, 2: A, 3: A}
+# Units (ann, bob): (A,A) (D,D) (D,A) (A,A): p_o = 3/4; ann A2 D2, bob A3 D1:
+# p_e = (2·3 + 2·1)/16 = 1/2, κ = (3/4 - 1/2)/(1/2) = 1/2.
+# α: o_AA = 4, o_DD = 2, o_AD = o_DA = 1; n_A = 5, n_D = 3, n = 8: α = 1 - 7·2/30 = 8/15.
+
+
+def _two_reviewers(log: PolicyDecisionLog) -> list[str]:
+    """Four decisions (the model says allow, deny, require_mfa, require_attestation), all in
+    the overlap sample, answered by ann and then blind by bob."""
+    decisions = [make_decision(i) for i in range(4)]
+    log.log_decisions(decisions)
+    ids = [d.decision_id for d in decisions if d.decision_id]
+    queue = ReviewQueue(log)
+    queue.set_overlap_percent(100)
+    for name, answers in (("ann", ANN), ("bob", BOB)):
+        for claim in queue.claim(name, 10):
+            queue.submit(claim, answers[ids.index(claim.decision_id)])
+    queue.claim("carol", 1)  # joined, reviewed nothing yet
+    return ids
+
+
+def test_agreement_of_two_reviewers(store_location: str) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        _two_reviewers(log)
+        report = ReviewTeam(log).agreement()
+    assert report.reviewers == ["ann", "bob"]
+    assert report.overall.units == 4 and report.overall.observed == 0.75
+    assert report.overall.kappa == pytest.approx(0.5)
+    assert report.overall.alpha == pytest.approx(8 / 15)
+    assert report.pairs[("ann", "bob")].kappa == pytest.approx(0.5)
+    # By the model's decision: one unit each; "allow" has one category only.
+    assert sorted(report.by_type) == ["allow", "deny", "require_attestation", "require_mfa"]
+    assert report.by_type["allow"].kappa is None and report.by_type["allow"].observed == 1.0
+    assert report.by_type["require_mfa"].observed == 0.0
+
+
+def test_disagreements_are_adjudicated_and_the_adjudication_is_final(
+        store_location: str) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        ids = _two_reviewers(log)
+        team = ReviewTeam(log)
+        assert [d.decision_id for d in team.disagreements()] == [ids[2]]
+        assert team.answers_of(ids[2]) == {"ann": D, "bob": A}
+        assert team.final_human_decisions(ids) == {ids[0]: A, ids[1]: D, ids[2]: None,
+                                                    ids[3]: A}
+        team.adjudicate(ids[2], "dana", "require_mfa")
+        assert team.disagreements() == []
+        assert team.final_human_decision(ids[2]) == "require_mfa"
+        # The reviewers' own answers stay in the history, untouched.
+        assert [e.review_decision for e in log.get_review_history(ids[2])] == [D, A]
+        assert team.agreement().overall.observed == 0.75
+
+
+def test_a_later_adjudication_replaces_an_earlier_one(store_location: str) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        ids = _two_reviewers(log)
+        team = ReviewTeam(log)
+        team.adjudicate(ids[2], "dana", "require_mfa")
+        team.adjudicate(ids[2], "erin", "deny")
+        assert team.final_human_decision(ids[2]) == "deny"
+
+
+def test_final_decision_outside_the_overlap_sample_is_the_review(store_location: str) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        decisions = [make_decision(i) for i in range(2)]
+        log.log_decisions(decisions)
+        queue = ReviewQueue(log)
+        queue.set_overlap_percent(0)
+        [claim] = queue.claim("ann", 1)
+        queue.submit(claim, "require_mfa")
+        team = ReviewTeam(log)
+        final = team.final_human_decisions([d.decision_id or "" for d in decisions])
+        reviewed, other = claim.decision_id, next(
+            d.decision_id for d in decisions if d.decision_id != claim.decision_id)
+        assert final == {reviewed: "require_mfa", other: None}
+        assert team.agreement().overall.units == 0 and team.agreement().overall.kappa is None
+
+
+def test_reviewer_figures_are_alphabetical_with_corrections_and_agreement(
+        store_location: str) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        _two_reviewers(log)
+        log.mark_reviewed(log.get_all_decisions(1)[0].decision_id or "", "deny", None, "Zoë")
+        figures = {f.name: f for f in ReviewTeam(log).reviewer_figures()}
+        names = [f.name for f in ReviewTeam(log).reviewer_figures()]
+    assert names == ["ann", "bob", "carol", "Zoë"]
+    ann, bob, carol = figures["ann"], figures["bob"], figures["carol"]
+    # Model: allow, deny, require_mfa, require_attestation; ann corrects the last two.
+    assert (ann.reviews, ann.corrections, ann.shared, ann.agreement) == (4, 2, 4, 0.75)
+    assert (bob.reviews, bob.corrections, bob.shared, bob.agreement) == (4, 2, 4, 0.75)
+    assert (carol.reviews, carol.shared, carol.agreement, carol.median_seconds) == (
+        0, 0, None, None)
+    assert ann.median_seconds is not None and ann.median_seconds < 60
+    # Zoë reviewed an overlap decision after both, seeing their answers: not blind, so
+    # not part of the agreement.
+    assert (figures["Zoë"].reviews, figures["Zoë"].shared) == (1, 0)
+
+
+def test_an_undone_review_no_longer_counts(store_location: str) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        ids = _two_reviewers(log)
+        log.undo_review(ids[2], "bob")
+        team = ReviewTeam(log)
+        assert team.answers_of(ids[2]) == {"ann": D}
+        assert team.agreement().overall.units == 3
+        assert {f.name: f.reviews for f in team.reviewer_figures()}["bob"] == 3
