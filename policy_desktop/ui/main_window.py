@@ -48,6 +48,7 @@ from policy_desktop.ui.live_updates import POLL_INTERVAL_MS, LiveUpdates
 from policy_desktop.ui.panel_feed import PanelFeed
 from policy_desktop.ui.preferences_dialog import PreferencesDialog
 from policy_desktop.ui.queue_banner import QueueDoneBanner
+from policy_desktop.ui.review_session import ReviewSession
 from policy_desktop.ui.session_progress import SessionProgress
 from policy_desktop.ui.settings import Settings
 from policy_desktop.ui.status_bar import ReviewStatusBar
@@ -150,9 +151,7 @@ class MainWindow(QMainWindow):
         self.panel: QWidget = parts.review_panel
         self.database: OpenedDatabase | None = None
         self.session = SessionProgress()
-        self._undo_stack: list[str] = []
-        self._in_flight: set[str] = set()  # reviews queued on the database thread
-        self._undos_in_flight = 0
+        self.review_session = ReviewSession()  # undo, the write guard, what writes changed
         self._keys_waiting: list[Callable[[], object]] = []
         self._draining_keys = False
         self._refresh_after_keys = False
@@ -160,7 +159,6 @@ class MainWindow(QMainWindow):
         self._statistics_dirty = True
         self.dialogs: list[QWidget] = []  # open non-modal dialogs (kept alive)
         self._import: ImportController | None = None
-        self._pending = Changes()  # what finished writes changed, applied in one refresh
 
         self.model = DecisionsModel(executor, page_size=page_size, max_rows=max_rows,
                                     parent=self)
@@ -382,7 +380,7 @@ class MainWindow(QMainWindow):
         self.database = info
         if remember:
             self.settings.database = info.location
-        self._undo_stack.clear()
+        self.review_session.clear()
         self.feed.forget()
         self.counts.forget()
         self._statistics_dirty = True
@@ -656,14 +654,13 @@ class MainWindow(QMainWindow):
         if self.database is None:
             return
         decision_id = submission.decision_id
-        if decision_id != self.feed.shown_id or decision_id in self._in_flight:
+        if decision_id != self.feed.shown_id or self.review_session.writing(decision_id):
             return  # a decision the reviewer has moved away from, or already submitted
         reviewer = self.reviewer_name()
         if not reviewer:
             self._status("Not saved: a reviewer name is needed to record reviews")
             return
-        self._in_flight.add(decision_id)
-        self._undo_stack.append(decision_id)
+        self.review_session.begin([decision_id])
         self.feed.forget(decision_id)
 
         def job(log: PolicyDecisionLog) -> str:
@@ -684,21 +681,16 @@ class MainWindow(QMainWindow):
             self.table.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _on_reviewed(self, decision_id: str, action: str) -> None:
-        self._in_flight.discard(decision_id)
+        self.review_session.written([decision_id])
         self.session.record_review()
         self.status.show_session()
         self._status(f"Saved: {action.replace('_', ' ')}", 2500)
         self.review_written.emit(decision_id, action)
-        self._pending |= Changes.reviewed(decision_id)
         self._after_writes()
 
     def _on_write_failed(self, decision_id: str, error: BaseException) -> None:
-        self._in_flight.discard(decision_id)
-        if decision_id in self._undo_stack:
-            del self._undo_stack[len(self._undo_stack) - 1
-                                 - self._undo_stack[::-1].index(decision_id)]
+        self.review_session.failed([decision_id])
         self._select_after_refresh = decision_id
-        self._pending |= Changes.reviewed(decision_id)  # re-read what was stored
         self._after_writes()
         self.show_message(QMessageBox.Icon.Warning, "Review not saved",
                           f"The review of {decision_id} could not be saved.", str(error))
@@ -722,7 +714,7 @@ class MainWindow(QMainWindow):
         While review keys still wait for their decision, the re-read waits too: it
         would sit on the database thread between the keys and their decisions.
         """
-        if self._in_flight or self._undos_in_flight:
+        if self.review_session.busy:
             return
         if self._keys_waiting:
             self._refresh_after_keys = True
@@ -731,8 +723,7 @@ class MainWindow(QMainWindow):
         self._after_write()
 
     def _after_write(self) -> None:
-        changes, self._pending = self._pending | Changes.reviewed(), Changes()
-        self.apply_changes(changes)
+        self.apply_changes(self.review_session.take_changes())
         self._update_actions()
 
     def apply_changes(self, changes: Changes) -> None:
@@ -793,7 +784,7 @@ class MainWindow(QMainWindow):
         for decision_id in self.table.selected_decision_ids():
             summary = self.model.summary(self.model.row_of(decision_id))
             if summary is None or summary.reviewed or summary.decision == "unparseable" \
-                    or decision_id in self._in_flight:
+                    or self.review_session.writing(decision_id):
                 skipped += 1
             else:
                 chosen.append(decision_id)
@@ -836,9 +827,7 @@ class MainWindow(QMainWindow):
         if not reviewer:
             self._status("Not saved: a reviewer name is needed to record reviews")
             return
-        ids = [i for i in decision_ids if i not in self._in_flight]
-        self._in_flight.update(ids)
-        self._undo_stack.extend(ids)
+        ids = self.review_session.begin(decision_ids)
         for decision_id in ids:
             self.feed.forget(decision_id)
 
@@ -854,14 +843,11 @@ class MainWindow(QMainWindow):
 
         def done(outcome: tuple[list[str], str | None]) -> None:
             written, problem = outcome
-            self._in_flight.difference_update(ids)
-            for decision_id in ids[len(written):]:
-                if decision_id in self._undo_stack:
-                    self._undo_stack.remove(decision_id)
+            self.review_session.written(written)
+            self.review_session.failed(ids[len(written):])
             for decision_id in written:
                 self.session.record_review()
                 self.review_written.emit(decision_id, "accept")
-            self._pending |= Changes.reviewed(*ids)
             self.status.show_session()
             self._status(f"Accepted {len(written):,} decisions", 2500)
             self._after_writes()
@@ -874,29 +860,26 @@ class MainWindow(QMainWindow):
 
     def undo_last_review(self) -> None:
         """Edit → Undo review: take back the last review made in this window."""
-        if not self._undo_stack or self.database is None:
+        if not self.review_session.can_undo or self.database is None:
             return
-        decision_id = self._undo_stack.pop()
+        decision_id = self.review_session.begin_undo()
         self.feed.forget(decision_id)
         reviewer = self.settings.reviewer or None
-        self._undos_in_flight += 1
 
         def job(log: PolicyDecisionLog) -> PolicyDecision:
             return log.undo_review(decision_id, reviewer)
 
         def undone(_decision: PolicyDecision) -> None:
-            self._undos_in_flight -= 1
+            self.review_session.undo_ended(decision_id)
             self.session.record_undo()
             self.status.show_session()
             self._select_after_refresh = decision_id
-            self._pending |= Changes.reviewed(decision_id)
             self._after_writes()
             self._status("Review undone (the history keeps both entries)", 2500)
             self.review_undone.emit(decision_id)
 
         def failed(error: BaseException) -> None:
-            self._undos_in_flight -= 1
-            self._pending |= Changes.reviewed(decision_id)
+            self.review_session.undo_ended(decision_id)
             self._after_writes()
             self.show_message(QMessageBox.Icon.Warning, "Cannot undo",
                               f"The review of {decision_id} could not be undone.", str(error))
@@ -920,7 +903,7 @@ class MainWindow(QMainWindow):
             if action_id in a:
                 a[action_id].setEnabled(has_rows)
         if "undo" in a:
-            a["undo"].setEnabled(bool(self._undo_stack))
+            a["undo"].setEnabled(self.review_session.can_undo)
         if "accept_selected" in a:
             several = len(self.table.selectionModel().selectedRows()) > 1
             a["accept_selected"].setEnabled(
