@@ -41,6 +41,13 @@ def in_overlap(decision_id: str, percent: float) -> bool:
     return bucket < round(percent * 100)
 
 
+def overlap_percent(log: PolicyDecisionLog) -> float:
+    """The log's overlap sample in % (read only; the default until someone sets it)."""
+    Meta = log.models.Meta
+    row = Meta.get_or_none(Meta.key == OVERLAP_KEY)
+    return float(row.value) if row else DEFAULT_OVERLAP_PERCENT
+
+
 @dataclass(frozen=True)
 class Claim:
     """A decision handed to one reviewer; ``decision`` shows no earlier review when blind."""
@@ -92,9 +99,7 @@ class ReviewQueue:
 
     def overlap_percent(self) -> float:
         """The share of decisions (in %) that go to two reviewers."""
-        Meta = self.log.models.Meta
-        row = Meta.get_or_none(Meta.key == OVERLAP_KEY)
-        return float(row.value) if row else DEFAULT_OVERLAP_PERCENT
+        return overlap_percent(self.log)
 
     @guarded_method
     def set_overlap_percent(self, percent: float) -> None:

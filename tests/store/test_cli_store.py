@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -376,3 +377,70 @@ def test_store_commands_never_import_heavy_modules(tmp_path: Path, command: str)
                             cwd=REPO, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "STATUS 0" in result.stderr
+
+
+# --- stats --agreement / --reviewers ---------------------------------------------------------
+
+
+def _team_stats(location: str, capsys: pytest.CaptureFixture[str], **flags: bool) -> str:
+    import argparse
+
+    from policy_desktop.commands import stats
+
+    parser = argparse.ArgumentParser()
+    stats.add_arguments(parser)
+    args = parser.parse_args([f"--{flag}" for flag, on in flags.items() if on])
+    args.db = location
+    assert stats.run(args) == 0
+    return capsys.readouterr().out
+
+
+def _two_reviewers(location: str) -> None:
+    from policy_desktop.store.review_queue import ReviewQueue
+
+    with PolicyDecisionLog(location) as log:
+        decisions = [make_decision(i) for i in range(4)]
+        log.log_decisions(decisions)
+        ids = [d.decision_id for d in decisions]
+        queue = ReviewQueue(log)
+        queue.set_overlap_percent(100)
+        answers = {"ann": ["allow", "deny", "deny", "allow"],
+                   "bob": ["allow", "deny", "allow", "allow"]}
+        for name in ("bob", "ann"):
+            for claim in queue.claim(name, 10):
+                queue.submit(claim, answers[name][ids.index(claim.decision_id)])
+
+
+def test_stats_agreement_shows_kappa_alpha_and_the_adjudication_queue(
+        store_location: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _two_reviewers(store_location)
+    out = _team_stats(store_location, capsys, agreement=True)
+    assert "Overlap sample: 100% of decisions" in out
+    assert "Reviewers in the sample: ann, bob" in out
+    assert re.search(r"Overall: +4  observed  75.0%  kappa 0.50  alpha 0.53", out)
+    assert re.search(r"allow +1  observed 100.0%  kappa n/a \(one category only\)", out)
+    assert "ann / bob" in out
+    assert out.rstrip().endswith("Awaiting adjudication: 1")
+
+
+def test_stats_reviewers_is_alphabetical_not_ranked(
+        store_location: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _two_reviewers(store_location)
+    with PolicyDecisionLog(store_location) as log:
+        log.mark_reviewed(log.get_all_decisions(1)[0].decision_id or "", "deny", None, "Aaron")
+    out = _team_stats(store_location, capsys, reviewers=True)
+    rows = [line.split()[0] for line in out.splitlines()
+            if line.split() and line.split()[0] in ("Aaron", "ann", "bob")]
+    assert rows == ["Aaron", "ann", "bob"]
+    assert re.search(r"^ann +4 +2 +4 +75.0%", out, re.MULTILINE)
+    assert "rank" not in out.lower()
+
+
+def test_stats_agreement_of_a_log_without_a_team(
+        store_location: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        log.log_decision(make_decision(0))
+    out = _team_stats(store_location, capsys, agreement=True, reviewers=True)
+    assert "Reviewers in the sample: (none yet)" in out and "(nobody has reviewed yet)" in out
+    with PolicyDecisionLog(store_location) as log:
+        assert "review_claims" not in log.database.get_tables()  # stats wrote nothing

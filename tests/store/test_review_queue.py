@@ -9,11 +9,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from store_helpers import make_decision
 
 from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.store.errors import ClaimLostError
 from policy_desktop.store.review_queue import ReviewQueue, in_overlap
-from tests.store.store_helpers import make_decision
 
 WORKER = Path(__file__).with_name("team_worker.py")
 ROOT = Path(__file__).parents[2]

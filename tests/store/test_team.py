@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from store_helpers import make_decision
 
 from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.store.review_queue import ReviewQueue
 from policy_desktop.store.team import ReviewTeam
-from tests.store.store_helpers import make_decision
 
 A, D = "allow", "deny"
 ANN = {0: A, 1: D, 2: D, 3: A}
