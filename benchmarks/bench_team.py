@@ -1,15 +1,24 @@
-"""A review team on one PostgreSQL server (issue 14): bulk logging against raw psycopg2.
+"""A review team on one server (issue 14): reviewer processes on the shared queue, and
+bulk logging against raw psycopg2.
 
-Run: ``.venv/bin/python benchmarks/bench_team.py [--db postgresql://...] [--rows 100000]``
-(default ``--db``: ``$POLICY_DESKTOP_TEST_DB``; ``tools/pg_test_server.sh start`` makes a
-server). The same ``--rows`` decisions (ids and timestamps set) go through
+Run: ``.venv/bin/python benchmarks/bench_team.py [--db postgresql://...] [--seconds 20]
+[--reviewers 2,4,8] [--part reviewers|bulk|all]`` (default ``--db``:
+``$POLICY_DESKTOP_TEST_DB``; ``tools/pg_test_server.sh start`` makes a server; without
+one only SQLite's reviewer part runs).
+
+Reviewers: for each backend (a SQLite file, and a fresh database on the server) and
+each N, N real processes claim decisions from one queue (batches of 5, 10 % overlap
+sample) and save a random answer for each, all for ``--seconds`` (the issue asks for
+60; the default 20 keeps the shared machine usable). Reported: reviews per second in
+total, decisions reviewed twice outside the overlap sample (goal 0), lost reviews
+(saved by a process but not in the history; goal 0), decisions whose columns disagree
+with their history (goal 0), claims lost to a lapsed lease, p50/p95 claim latency.
+
+Bulk: the same ``--rows`` decisions (ids and timestamps set) go through
 ``PolicyDecisionLog.log_decisions`` into one fresh database and through raw
 ``psycopg2.extras.execute_values`` (same INSERT, same batch size, JSON serialisation in
 the timed part) into another; the two runs alternate ``--repeat`` times and the best of
 each is compared. Goal: raw_time / store_time >= 0.5.
-
-Not measured yet (the shared review queue, issue 14 item 2, is not built): reviewer
-processes claiming decisions, reviews per second, claim latency.
 """
 
 from __future__ import annotations
@@ -88,6 +97,127 @@ def time_raw(url: str, insert_sql: str, rows: list[list[Any]]) -> float:
         connection.close()
 
 
+ANSWERS = ("allow", "deny", "require_attestation", "require_mfa")
+
+
+def reviewer_worker(location: str, name: str, start_at: float, seconds: float) -> None:
+    """One reviewer process: claim, answer, repeat until the time is up; print JSON."""
+    import random
+
+    from policy_desktop.store.errors import ClaimLostError
+    from policy_desktop.store.review_queue import ReviewQueue
+
+    chooser = random.Random(name)
+    saved: list[list[Any]] = []
+    latencies: list[float] = []
+    lost_claims = 0
+    with PolicyDecisionLog(location, create=False) as log:
+        queue = ReviewQueue(log)
+        time.sleep(max(0.0, start_at - time.time()))
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            started = time.perf_counter()
+            claims = queue.claim(name, 5)
+            latencies.append(time.perf_counter() - started)
+            if not claims:
+                time.sleep(0.02)
+                continue
+            for claim in claims:
+                try:
+                    queue.submit(claim, chooser.choice(ANSWERS))
+                except ClaimLostError:
+                    lost_claims += 1
+                    continue
+                saved.append([claim.decision_id, claim.slot])
+        queue.release(name)
+    print(json.dumps({"name": name, "saved": saved, "latencies": latencies,
+                      "lost_claims": lost_claims}))
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def check_team(location: str, results: list[dict[str, Any]], overlap: float) -> dict[str, int]:
+    """Twice outside the overlap sample, lost reviews, columns disagreeing with history."""
+    from policy_desktop.store.review_queue import in_overlap
+
+    with PolicyDecisionLog(location, create=False) as log:
+        db = log.database
+        stacks: dict[str, list[tuple[Any, ...]]] = {}
+        everyone: dict[str, list[str]] = {}
+        for decision_id, reviewer, action, answer in db.execute_sql(
+                "SELECT decision_id, reviewer, action, review_decision FROM reviews "
+                "ORDER BY decision_id, id"):
+            stack = stacks.setdefault(decision_id, [])
+            if action == "undo":
+                stack.pop()
+            else:
+                stack.append((reviewer, action, answer))
+                everyone.setdefault(decision_id, []).append(reviewer)
+        mismatched = 0
+        for decision_id, reviewed, reviewer, action, answer in db.execute_sql(
+                "SELECT decision_id, reviewed, reviewer, review_action, review_decision "
+                "FROM decisions"):
+            top = stacks.get(decision_id, [None])[-1] if stacks.get(decision_id) else None
+            expected = (1, *top) if top else (0, None, None, None)
+            mismatched += (int(reviewed or 0), reviewer, action, answer) != expected
+    twice = sum(1 for decision_id, names in everyone.items()
+                if len(names) > (2 if in_overlap(decision_id, overlap) else 1))
+    in_history = {(d, r) for d, names in everyone.items() for r in names}
+    lost = sum(1 for result in results for decision_id, _ in result["saved"]
+               if (decision_id, result["name"]) not in in_history)
+    return {"twice": twice, "lost": lost, "mismatched": mismatched}
+
+
+def run_reviewers(location: str, label: str, count: int, seconds: float, decisions_n: int,
+                  overlap: float) -> None:
+    """One measurement: ``count`` reviewer processes on a fresh queue at ``location``."""
+    import subprocess
+
+    from policy_desktop.store.review_queue import ReviewQueue
+
+    with PolicyDecisionLog(location) as log:
+        log.log_decisions(decisions(decisions_n, seed=5, reviews=False))
+        ReviewQueue(log).set_overlap_percent(overlap)
+    start_at = time.time() + 3 + count * 0.5  # every process imported and connected
+    processes = [subprocess.Popen(
+        [sys.executable, __file__, "--worker", location, f"reviewer{i}", str(start_at),
+         str(seconds)], stdout=subprocess.PIPE, text=True) for i in range(count)]
+    results = []
+    for process in processes:
+        out, _ = process.communicate(timeout=seconds + 120)
+        if process.returncode != 0:
+            raise SystemExit(f"a reviewer process failed ({process.returncode})")
+        results.append(json.loads(out))
+    checks = check_team(location, results, overlap)
+    reviews = sum(len(r["saved"]) for r in results)
+    latencies = [x for r in results for x in r["latencies"]]
+    print(f"  {label:<10} N={count}  {reviews / seconds:7.1f} reviews/s  "
+          f"twice outside overlap {checks['twice']}  lost {checks['lost']}  "
+          f"columns≠history {checks['mismatched']}  lapsed claims "
+          f"{sum(r['lost_claims'] for r in results)}  claim p50 "
+          f"{_percentile(latencies, 0.5) * 1000:.1f} ms  p95 "
+          f"{_percentile(latencies, 0.95) * 1000:.1f} ms")
+
+
+def reviewers_part(args: argparse.Namespace) -> None:
+    import tempfile
+
+    counts = [int(n) for n in args.reviewers.split(",")]
+    print(f"Reviewer processes on one queue, {args.seconds:g} s each, "
+          f"{args.decisions:,} decisions, {args.overlap:g}% overlap sample")
+    for count in counts:
+        with tempfile.TemporaryDirectory() as folder:
+            run_reviewers(str(Path(folder) / "team.db"), "SQLite", count, args.seconds,
+                          args.decisions, args.overlap)
+        if args.db.startswith("postgres"):
+            with fresh_database(args.db) as url:
+                run_reviewers(url, "PostgreSQL", count, args.seconds, args.decisions,
+                              args.overlap)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,10 +225,21 @@ def main() -> int:
                         help="a PostgreSQL URL whose user may create databases")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--part", choices=("reviewers", "bulk", "all"), default="all")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--reviewers", default="2,4,8", help="reviewer process counts")
+    parser.add_argument("--decisions", type=int, default=20_000,
+                        help="decisions in each reviewer queue")
+    parser.add_argument("--overlap", type=float, default=10.0, help="overlap sample in %%")
     args = parser.parse_args()
+    if args.part in ("reviewers", "all"):
+        reviewers_part(args)
+    if args.part == "reviewers":
+        return 0
     if not args.db.startswith("postgres"):
-        print("bench_team: no PostgreSQL server (--db or POLICY_DESKTOP_TEST_DB; "
-              "tools/pg_test_server.sh start makes one)", file=sys.stderr)
+        print("bench_team: no PostgreSQL server for the bulk part (--db or "
+              "POLICY_DESKTOP_TEST_DB; tools/pg_test_server.sh start makes one)",
+              file=sys.stderr)
         return 2
     items = list(decisions(args.rows, seed=3, reviews=False))
     rows = raw_rows(items)
@@ -125,4 +266,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--worker":
+        reviewer_worker(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]))
+        sys.exit(0)
     sys.exit(main())
