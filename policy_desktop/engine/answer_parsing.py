@@ -18,7 +18,6 @@ from typing import Any, Final
 from policy_desktop.vocabulary import DECISIONS, RISK_LEVELS, UNPARSEABLE
 
 __all__ = [
-    "ANSWER_FIELDS",
     "ANSWER_SCHEMA",
     "ParsedAnswer",
     "answer_schema_json",
@@ -37,9 +36,6 @@ ANSWER_SCHEMA: Final[dict[str, Any]] = {
     "additionalProperties": False,
 }
 """JSON schema of an answer; property order is the order the model writes the keys in."""
-
-ANSWER_FIELDS: Final[tuple[str, ...]] = tuple(ANSWER_SCHEMA["properties"])
-"""The answer's keys in order."""
 
 
 def answer_schema_json() -> str:

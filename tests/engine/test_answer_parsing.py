@@ -7,7 +7,6 @@ import json
 import pytest
 
 from policy_desktop.engine.answer_parsing import (
-    ANSWER_FIELDS,
     ANSWER_SCHEMA,
     ParsedAnswer,
     answer_schema_json,
@@ -29,10 +28,11 @@ def dumps(value: object) -> str:
 
 def test_schema_lists_the_vocabulary_in_order() -> None:
     properties = ANSWER_SCHEMA["properties"]
-    assert ANSWER_FIELDS == ("decision", "classification", "risk_level", "reasoning")
+    fields = ["decision", "classification", "risk_level", "reasoning"]
+    assert list(properties) == fields
     assert properties["decision"]["enum"] == list(DECISIONS)
     assert properties["risk_level"]["enum"] == list(RISK_LEVELS)
-    assert ANSWER_SCHEMA["required"] == list(ANSWER_FIELDS)
+    assert ANSWER_SCHEMA["required"] == fields
     assert json.loads(answer_schema_json()) == ANSWER_SCHEMA
 
 
