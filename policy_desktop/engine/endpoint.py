@@ -311,9 +311,10 @@ class EndpointModel:
                 else "chat"
         self.info = self._describe(props, api)
         slot_ctx = self.info.slot_context
-        self.settings = replace(settings or EngineSettings(), model_path=(
-            self.info.path if isinstance(self.info.path, Path) else None),
-            **({"n_ctx": slot_ctx} if slot_ctx else {}))
+        base = settings or EngineSettings()
+        self.settings = replace(
+            base, model_path=self.info.path if isinstance(self.info.path, Path) else None,
+            n_ctx=int(slot_ctx) if slot_ctx else base.n_ctx)
         self._bos = str(props.get("bos_token") or "") if props else ""
         self._eos = str(props.get("eos_token") or "") if props else ""
         self._shared_tokens: dict[str, list[int]] = {}
