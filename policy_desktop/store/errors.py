@@ -91,3 +91,16 @@ class ClaimLostError(StoreError):
         self.decision_id = decision_id
         self.reviewer = reviewer
         self.holder = holder
+
+
+class ReviewedMeanwhileError(ClaimLostError):
+    """Someone reviewed the claimed decision outside the queue (e.g. an older client)."""
+
+    def __init__(self, decision_id: str, reviewer: str, by: str | None,
+                 timestamp: str | None) -> None:
+        StoreError.__init__(
+            self, f"{decision_id} was reviewed meanwhile by {by or 'an unnamed reviewer'} "
+            f"({timestamp or 'time unknown'}) outside the queue; your review was not saved")
+        self.decision_id = decision_id
+        self.reviewer = reviewer
+        self.holder = by

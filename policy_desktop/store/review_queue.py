@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import peewee as pw
 
 from policy_desktop.store.decision import PolicyDecision
-from policy_desktop.store.errors import ClaimLostError, StoreError
+from policy_desktop.store.errors import ClaimLostError, ReviewedMeanwhileError, StoreError
 from policy_desktop.store.failures import guarded_method
 from policy_desktop.store.log import PolicyDecisionLog
 from policy_desktop.store.team_tables import create_team_tables, has_team_tables
@@ -254,9 +254,11 @@ class ReviewQueue:
         The claim is checked and closed in the same write transaction as the review
         (history event and columns), so a review is saved exactly when its claim
         held. A lapsed lease nobody took over still holds; one taken over raises
-        :class:`ClaimLostError` and nothing is saved.
+        :class:`ClaimLostError` and nothing is saved; a first review made meanwhile
+        outside the queue raises :class:`ReviewedMeanwhileError` (that review stands).
         """
         p = self._p
+        meanwhile: ReviewedMeanwhileError | None = None
         with self.log.write_transaction():
             if self._server:  # the decision row first: the order every claimer locks in
                 self._db.execute_sql(
@@ -273,8 +275,17 @@ class ReviewQueue:
                 raise ClaimLostError(claim.decision_id, claim.reviewer,
                                      holder[0] if holder and holder[0] != claim.reviewer
                                      else None)
-            return self.log.mark_reviewed(claim.decision_id, review_decision, review_reasoning,
-                                          claim.reviewer)
+            current = self.log.get_decision(claim.decision_id)
+            if claim.slot == 0 and current is not None and current.reviewed:
+                # Reviewed without a claim since it was handed out: the claim is closed
+                # (committed) and the conflict reported; the other review stands.
+                meanwhile = ReviewedMeanwhileError(claim.decision_id, claim.reviewer,
+                                                   current.reviewer, current.review_timestamp)
+            else:
+                return self.log.mark_reviewed(claim.decision_id, review_decision,
+                                              review_reasoning, claim.reviewer)
+        assert meanwhile is not None
+        raise meanwhile
 
     @guarded_method
     def pending(self) -> dict[str, int]:

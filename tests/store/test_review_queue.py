@@ -12,7 +12,7 @@ import pytest
 from store_helpers import make_decision
 
 from policy_desktop.store import PolicyDecisionLog
-from policy_desktop.store.errors import ClaimLostError
+from policy_desktop.store.errors import ClaimLostError, ReviewedMeanwhileError
 from policy_desktop.store.review_queue import ReviewQueue, in_overlap
 
 WORKER = Path(__file__).with_name("team_worker.py")
@@ -222,3 +222,18 @@ def test_skipped_decisions_are_passed_over_and_one_claim_can_be_released(
         assert other.decision_id != newest.decision_id
         assert queue.release("ann", [newest.decision_id]) == 1
         assert queue.claim("bob", 1)[0].decision_id == newest.decision_id
+
+
+def test_a_review_made_outside_the_queue_meanwhile_is_a_conflict_not_a_second_review(
+        store_location: str) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        [only] = _log_many(log, 1)
+        queue = ReviewQueue(log)
+        queue.set_overlap_percent(0)
+        [claim] = queue.claim("ann", 1)
+        log.mark_reviewed(only, "deny", None, "bob")  # an older client, without a claim
+        with pytest.raises(ReviewedMeanwhileError, match="reviewed meanwhile by bob"):
+            queue.submit(claim, "allow")
+        assert [e.reviewer for e in log.get_review_history(only)] == ["bob"]
+        assert queue.pending()["claimed"] == 0  # the claim is closed, not handed out again
+        assert queue.claim("ann", 1) == []
