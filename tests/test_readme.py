@@ -56,11 +56,18 @@ def test_make_targets_named_in_the_readme_exist() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    [example] = _blocks("python")
-    monkeypatch.chdir(tmp_path)
-    exec(compile(example, "README.md", "exec"), {})
-    assert (tmp_path / "policy_decisions.db").exists()
+def test_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from policy_desktop.store import PolicyDecisionLog
+
+    examples = _blocks("python")
+    assert len(examples) >= 2  # the store, the background logger
+    for number, example in enumerate(examples):
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        exec(compile(example, "README.md", "exec"), {})
+        with PolicyDecisionLog(folder / "policy_decisions.db") as log:
+            assert log.get_statistics()["total"] == 1
 
 
 def test_jsonl_example_imports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
