@@ -55,6 +55,9 @@ HOSTILE_STRINGS = [
     "trailing backslash \\",
 ]
 
+SHIPPED = [DEFAULT_PROMPT_VERSION, "v3_tuned_short"]
+"""The shipped prompt versions: few-shot (the default) and the fine-tuned model's short one."""
+
 
 def example(
     situation: dict[str, Any] | None = None,
@@ -398,12 +401,13 @@ def test_build_prompt_without_team_context(catalog: PromptCatalog) -> None:
 
 
 def test_catalog_names_and_versions(catalog: PromptCatalog) -> None:
-    assert catalog.names() == [DEFAULT_PROMPT_VERSION]
-    assert catalog.builtin_names() == [DEFAULT_PROMPT_VERSION]
+    shipped = SHIPPED
+    assert catalog.names() == shipped
+    assert catalog.builtin_names() == shipped
     assert catalog.custom_names() == []
-    (version,) = catalog.versions()
-    assert isinstance(version, PromptVersion)
-    assert version.name == DEFAULT_PROMPT_VERSION
+    versions = catalog.versions()
+    assert all(isinstance(version, PromptVersion) for version in versions)
+    assert [version.name for version in versions] == shipped
 
 
 def test_catalog_default_custom_dir_uses_paths(
@@ -419,7 +423,7 @@ def test_get_unknown_lists_known(catalog: PromptCatalog) -> None:
     assert isinstance(info.value, PromptError)
     assert "'v9_missing'" in str(info.value)
     assert DEFAULT_PROMPT_VERSION in str(info.value)
-    assert info.value.known == [DEFAULT_PROMPT_VERSION]
+    assert info.value.known == SHIPPED
 
 
 def test_create_get_and_list(catalog: PromptCatalog, examples_file: Path) -> None:
@@ -438,9 +442,9 @@ def test_create_get_and_list(catalog: PromptCatalog, examples_file: Path) -> Non
         "prompt.toml",
     ]
     assert catalog.get("v3_corrections") == created
-    assert catalog.names() == [DEFAULT_PROMPT_VERSION, "v3_corrections"]
+    assert catalog.names() == [*SHIPPED, "v3_corrections"]
     catalog.create("a_first", examples_file)
-    assert catalog.names() == [DEFAULT_PROMPT_VERSION, "a_first", "v3_corrections"]
+    assert catalog.names() == [*SHIPPED, "a_first", "v3_corrections"]
     assert [v.name for v in catalog.versions()] == catalog.names()
     assert not [p for p in catalog.custom_dir.iterdir() if p.name.startswith(".")]
 
@@ -494,7 +498,7 @@ def test_create_refuses_empty_or_bad_examples(catalog: PromptCatalog, tmp_path: 
         catalog.create("v3", bad)
     with pytest.raises(PromptError, match="missing"):
         catalog.create("v3", tmp_path / "absent.txt")
-    assert catalog.names() == [DEFAULT_PROMPT_VERSION]
+    assert catalog.names() == SHIPPED
 
 
 def test_create_failure_leaves_no_folder(
@@ -507,7 +511,7 @@ def test_create_failure_leaves_no_folder(
     with pytest.raises(OSError, match="disk full"):
         catalog.create("v3", examples_file)
     assert list(catalog.custom_dir.iterdir()) == []
-    assert catalog.names() == [DEFAULT_PROMPT_VERSION]
+    assert catalog.names() == SHIPPED
 
 
 def test_create_failure_while_writing_leaves_no_folder(
@@ -553,7 +557,7 @@ def test_custom_folder_shadowing_a_builtin_is_ignored(catalog: PromptCatalog) ->
     shadow = catalog.custom_dir / DEFAULT_PROMPT_VERSION
     shadow.mkdir(parents=True)
     write(shadow / "prompt.toml", 'description = "fake"\n')
-    assert catalog.names() == [DEFAULT_PROMPT_VERSION]
+    assert catalog.names() == SHIPPED
     assert catalog.get(DEFAULT_PROMPT_VERSION).builtin
 
 
