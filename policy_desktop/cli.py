@@ -124,6 +124,7 @@ SELF_DESCRIBED_COMMANDS: dict[str, str] = {
     "ingest": "ingest",
     "serve-model": "serve_model",
     "finetune": "finetune",
+    "team": "team",
 }
 
 

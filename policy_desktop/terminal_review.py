@@ -23,7 +23,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -611,3 +611,55 @@ def run_review(log: PolicyDecisionLog, terminal: Terminal, *, mode: str,
     terminal.say()
     terminal.say(format_summary(summary, readiness()))
     return status
+
+
+# --- adjudication of the overlap sample's disagreements ---------------------------------
+
+
+def run_adjudication(log: PolicyDecisionLog, terminal: Terminal, adjudicator: str) -> int:
+    """Go through the disagreement queue: show each decision with every reviewer's answer
+    and record the adjudicated one (``s`` skips, ``q`` or the end of input stops)."""
+    from policy_desktop.store.team import ReviewTeam
+
+    team = ReviewTeam(log)
+    pending = team.disagreements()
+    if not pending:
+        terminal.say("No disagreements await adjudication.")
+        return 0
+    settled = 0
+    try:
+        for position, decision in enumerate(pending, start=1):
+            assert decision.decision_id is not None
+            terminal.say()
+            terminal.say(format_decision(replace(decision, reviewed=0), position, len(pending),
+                                         terminal.marks))
+            terminal.say("")
+            terminal.say("--- REVIEWERS' ANSWERS ---")
+            for name, answer in sorted(team.answers_of(decision.decision_id).items()):
+                terminal.say(f"{name}: {answer}")
+            for number, name in enumerate(DECISIONS, start=1):
+                terminal.say(f"  {number}) {name}")
+            while True:
+                answer = terminal.ask(f"Final decision [1-{len(DECISIONS)}], s(kip), q(uit): ")
+                answer = answer.lower()
+                if answer in ("q", "quit"):
+                    raise EndOfInput
+                if answer in ("s", "skip"):
+                    break
+                name = answer.replace("-", "_").replace(" ", "_")
+                if answer.isdigit() and 1 <= int(answer) <= len(DECISIONS):
+                    name = DECISIONS[int(answer) - 1]
+                if name in DECISIONS:
+                    with _interrupts_deferred():
+                        team.adjudicate(decision.decision_id, adjudicator, name)
+                    settled += 1
+                    terminal.say(f"Adjudicated: {name}.")
+                    break
+                terminal.say(f"Please type 1-{len(DECISIONS)}, s or q.")
+    except EndOfInput:
+        pass
+    except KeyboardInterrupt:
+        terminal.say(f"\nInterrupted. Adjudicated {settled} of {len(pending)}.")
+        return INTERRUPTED_STATUS
+    terminal.say(f"Adjudicated {settled} of {len(pending)}.")
+    return 0

@@ -15,14 +15,17 @@ import pytest
 from policy_desktop.cli import main
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.review_queue import ReviewQueue
+from policy_desktop.store.team import ReviewTeam
 from policy_desktop.terminal_review import (
     ReviewSession,
     Terminal,
     _interrupts_deferred,
     clean_text,
     format_decision,
+    run_adjudication,
     run_review,
 )
+from policy_desktop.vocabulary import DECISIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -541,3 +544,51 @@ def test_a_second_opinion_is_blind_to_the_first_review(database: Path) -> None:
     assert "Bob's private reasoning" not in output and "CURRENT REVIEW" not in output
     assert output.count("Second opinion") == 3
     assert [reviewer for _, reviewer in history(database, NEWEST)] == ["bob", "carol"]
+
+
+# --- adjudication -----------------------------------------------------------------------
+
+
+def _split_decision(database: Path) -> None:
+    """NEWEST (model: allow) answered deny by bob, blind allow by ann: a disagreement."""
+    with PolicyDecisionLog(database, create=False) as log:
+        queue = ReviewQueue(log)
+        queue.set_overlap_percent(100)
+        for name, answer in (("bob", "deny"), ("ann", "allow")):
+            for claim in queue.claim(name, 3):
+                if claim.decision_id == NEWEST:
+                    queue.submit(claim, answer)
+            queue.release(name)
+
+
+def test_adjudication_shows_both_answers_and_records_the_final_one(database: Path) -> None:
+    _split_decision(database)
+    out = io.StringIO()
+    with PolicyDecisionLog(database, create=False) as log:
+        status = run_adjudication(log, Terminal(io.StringIO("x\n4\n"), out), "dana")
+        team = ReviewTeam(log)
+        assert team.final_human_decision(NEWEST) == DECISIONS[3]
+        assert team.disagreements() == []
+    text = out.getvalue()
+    assert status == 0
+    assert "ann: allow" in text and "bob: deny" in text and "CURRENT REVIEW" not in text
+    assert "Please type 1-4, s or q." in text and "Adjudicated 1 of 1." in text
+
+
+def test_team_command_sets_the_overlap_and_adjudicates_from_piped_input(
+        database: Path) -> None:
+    env = {**os.environ, "USER": "dana"}
+    run = [sys.executable, "-m", "policy_desktop", "team", "--db", str(database)]
+    shown = subprocess.run([*run, "overlap", "100"], capture_output=True, text=True,
+                           cwd=REPO_ROOT, env=env, timeout=60)
+    assert shown.returncode == 0 and "100% of decisions" in shown.stdout
+    _split_decision(database)
+    done = subprocess.run([*run, "adjudicate"], input="q\n", capture_output=True, text=True,
+                          cwd=REPO_ROOT, env=env, timeout=60)
+    assert done.returncode == 0 and "Adjudicated 0 of 1." in done.stdout
+    done = subprocess.run([*run, "adjudicate"], input="deny\n", capture_output=True,
+                          text=True, cwd=REPO_ROOT, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    with PolicyDecisionLog(database, create=False) as log:
+        assert ReviewTeam(log).final_human_decision(NEWEST) == "deny"
+        assert "dana" not in ReviewTeam(log).reviewers()  # adjudicating is not reviewing

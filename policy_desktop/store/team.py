@@ -97,6 +97,17 @@ class ReviewTeam:
             names |= {row[0] for row in self._db.execute_sql("SELECT name FROM reviewers")}
         return sorted(names, key=lambda name: (name.casefold(), name))
 
+    @guarded_method
+    def add_reviewer(self, name: str) -> None:
+        """Put a reviewer on the list before their first claim (a second add is a no-op)."""
+        if not name.strip():
+            raise StoreError("a reviewer needs a name")
+        with self.log.write_transaction():
+            create_team_tables(self._db)
+            self._db.execute_sql(
+                f"INSERT INTO reviewers (name, added) VALUES ({self._p}, {self._p}) "
+                "ON CONFLICT (name) DO NOTHING", (name, now_iso()))
+
     # --- answers -------------------------------------------------------------------------
 
     def _effective(self, where: str = "", params: tuple[object, ...] = ()) -> dict[

@@ -444,3 +444,18 @@ def test_stats_agreement_of_a_log_without_a_team(
     assert "Reviewers in the sample: (none yet)" in out and "(nobody has reviewed yet)" in out
     with PolicyDecisionLog(store_location) as log:
         assert "review_claims" not in log.database.get_tables()  # stats wrote nothing
+
+
+def test_team_add_list_and_overlap(store_location: str,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    PolicyDecisionLog(store_location).close()
+    assert main(["team", "--db", store_location, "add", "zed"]) == 0
+    assert main(["team", "--db", store_location, "add", "amy"]) == 0
+    assert main(["team", "--db", store_location, "overlap"]) == 0
+    capsys.readouterr()
+    assert main(["team", "--db", store_location, "list"]) == 0
+    assert capsys.readouterr().out.split() == ["amy", "zed"]
+    assert main(["team", "--db", store_location, "overlap", "150"]) == 1
+    assert "between 0 and 100" in capsys.readouterr().err
+    assert main(["team", "--db", store_location, "overlap", "25"]) == 0
+    assert "25% of decisions" in capsys.readouterr().out

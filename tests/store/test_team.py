@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from store_helpers import make_decision
 
-from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.store import PolicyDecisionLog, StoreError
 from policy_desktop.store.review_queue import ReviewQueue
 from policy_desktop.store.team import ReviewTeam
 
@@ -117,3 +117,15 @@ def test_an_undone_review_no_longer_counts(store_location: str) -> None:
         assert team.answers_of(ids[2]) == {"ann": D}
         assert team.agreement().overall.units == 3
         assert {f.name: f.reviews for f in team.reviewer_figures()}["bob"] == 3
+
+
+def test_reviewers_can_be_listed_before_they_review(store_location: str) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        team = ReviewTeam(log)
+        assert team.reviewers() == []
+        team.add_reviewer("Émile")
+        team.add_reviewer("dana")
+        team.add_reviewer("dana")
+        assert team.reviewers() == ["dana", "Émile"]
+        with pytest.raises(StoreError):
+            team.add_reviewer("  ")
