@@ -91,6 +91,10 @@ def format_agreement(report: AgreementReport, overlap_percent: float, awaiting: 
         lines += ["", "By the model's decision:"]
         lines += [f"  {name:<{width}}  {_figures_text(figures)}"
                   for name, figures in report.by_type.items()]
+    if report.by_month:
+        lines += ["", "By month (when the second answer was given, UTC):"]
+        lines += [f"  {month}  {_figures_text(figures)}"
+                  for month, figures in report.by_month.items()]
     if report.pairs:
         lines += ["", "By pair of reviewers (Cohen's kappa):"]
         lines += [f"  {a} / {b}  {_figures_text(figures)}"

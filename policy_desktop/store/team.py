@@ -44,6 +44,8 @@ class AgreementReport:
     pairs: dict[tuple[str, str], AgreementFigures]
     """Cohen's κ of each pair of reviewers on the decisions both answered."""
     reviewers: list[str]
+    by_month: dict[str, AgreementFigures] = field(default_factory=dict)
+    """Over time: by the month (UTC, ``YYYY-MM``) each pair of answers was completed."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class _Answers:
 
     by_decision: dict[str, dict[str, str]] = field(default_factory=dict)
     model: dict[str, str] = field(default_factory=dict)
+    month: dict[str, str] = field(default_factory=dict)
+    """``YYYY-MM`` of the later of the two answers (when the pair was complete)."""
 
 
 class ReviewTeam:
@@ -139,11 +143,14 @@ class ReviewTeam:
         for decision_id, stack in self._effective(
                 f" WHERE decision_id IN ({sample})").items():
             by_reviewer: dict[str, str] = {}
-            for reviewer, _, answer, _ in stack:
+            latest = ""
+            for reviewer, _, answer, timestamp in stack:
                 if reviewer in blind[decision_id] and answer is not None:
                     by_reviewer[reviewer] = answer  # the latest one in effect
+                    latest = max(latest, timestamp or "")
             if len(by_reviewer) >= 2:
                 answers.by_decision[decision_id] = by_reviewer
+                answers.month[decision_id] = latest[:7]
         for decision_id, model in self._db.execute_sql(
                 f"SELECT decision_id, decision FROM decisions WHERE decision_id IN ({sample})"):
             answers.model[decision_id] = model
@@ -153,12 +160,14 @@ class ReviewTeam:
 
     @guarded_method
     def agreement(self) -> AgreementReport:
-        """κ/α overall, by the model's decision, and κ for each pair of reviewers."""
+        """κ/α overall, by the model's decision, by month, and for each pair of reviewers."""
         answers = self._overlap_answers()
         units = {d: [by[r] for r in sorted(by)] for d, by in answers.by_decision.items()}
         by_type: dict[str, list[list[str]]] = defaultdict(list)
+        by_month: dict[str, list[list[str]]] = defaultdict(list)
         for decision_id, unit in units.items():
             by_type[answers.model.get(decision_id, "?")].append(unit)
+            by_month[answers.month.get(decision_id, "?")].append(unit)
         pair_units: dict[tuple[str, str], list[list[str]]] = defaultdict(list)
         for by in answers.by_decision.values():
             for a, b in combinations(sorted(by), 2):
@@ -168,7 +177,8 @@ class ReviewTeam:
             overall=figures(list(units.values())),
             by_type={kind: figures(u) for kind, u in sorted(by_type.items())},
             pairs={pair: figures(u) for pair, u in sorted(pair_units.items())},
-            reviewers=names)
+            reviewers=names,
+            by_month={month: figures(u) for month, u in sorted(by_month.items())})
 
     # --- adjudication --------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from store_helpers import make_decision
 
@@ -45,6 +47,9 @@ def test_agreement_of_two_reviewers(store_location: str) -> None:
     assert sorted(report.by_type) == ["allow", "deny", "require_attestation", "require_mfa"]
     assert report.by_type["allow"].kappa is None and report.by_type["allow"].observed == 1.0
     assert report.by_type["require_mfa"].observed == 0.0
+    # Over time: all four pairs were completed this month.
+    [(month, this_month)] = report.by_month.items()
+    assert month == datetime.now(UTC).strftime("%Y-%m") and this_month == report.overall
 
 
 def test_disagreements_are_adjudicated_and_the_adjudication_is_final(
