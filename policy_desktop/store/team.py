@@ -11,8 +11,8 @@ from __future__ import annotations
 import statistics
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from itertools import combinations, pairwise
 
 from policy_desktop.store.agreement import AgreementFigures, figures
@@ -20,6 +20,7 @@ from policy_desktop.store.decision import (
     CORRECTION_ACTIONS,
     UNDO_ACTION,
     PolicyDecision,
+    derive_review_action,
     now_iso,
     parse_timestamp,
 )
@@ -257,6 +258,35 @@ class ReviewTeam:
             else:
                 final[decision_id] = decision.final_decision if decision.reviewed else None
         return final
+
+    def resolved(self, decisions: Iterable[PolicyDecision]) -> Iterator[PolicyDecision]:
+        """``decisions`` (e.g. :meth:`PolicyDecisionLog.iter_corrections`) as training data
+        should see them: an adjudicated one carries the adjudicated decision (its action
+        derived again; the reasoning kept only when the latest review chose that decision);
+        an overlap decision still awaiting adjudication is left out; others unchanged."""
+        answers = self._overlap_answers().by_decision
+        batch: list[PolicyDecision] = []
+        for decision in decisions:
+            batch.append(decision)
+            if len(batch) >= _CHUNK:
+                yield from self._resolve_batch(batch, answers)
+                batch = []
+        yield from self._resolve_batch(batch, answers)
+
+    def _resolve_batch(self, batch: list[PolicyDecision],
+                       answers: dict[str, dict[str, str]]) -> Iterator[PolicyDecision]:
+        adjudicated = self._adjudicated(d.decision_id for d in batch if d.decision_id)
+        for decision in batch:
+            decision_id = decision.decision_id or ""
+            final = adjudicated.get(decision_id)
+            if final is None:
+                if len(set(answers.get(decision_id, {}).values())) <= 1:
+                    yield decision
+                continue
+            reasoning = decision.review_reasoning if decision.review_decision == final else None
+            yield replace(decision, review_decision=final, review_reasoning=reasoning,
+                          review_action=derive_review_action(
+                              decision.decision, decision.reasoning, final, reasoning))
 
     def final_human_decision(self, decision_id: str) -> str | None:
         """:meth:`final_human_decisions` for one decision."""

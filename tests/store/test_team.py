@@ -134,3 +134,22 @@ def test_reviewers_can_be_listed_before_they_review(store_location: str) -> None
         assert team.reviewers() == ["dana", "Émile"]
         with pytest.raises(StoreError):
             team.add_reviewer("  ")
+
+
+def test_training_data_sees_the_adjudicated_answer_and_not_an_open_disagreement(
+        store_location: str) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        ids = _two_reviewers(log)
+        team = ReviewTeam(log)
+        # Corrections by the columns (bob's later answers): ids 2 and 3.
+        assert {d.decision_id for d in log.iter_corrections()} == {ids[2], ids[3]}
+        # ids[2] is split (ann deny, bob allow): left out until adjudicated.
+        assert [d.decision_id for d in team.resolved(log.iter_corrections())] == [ids[3]]
+        team.adjudicate(ids[2], "dana", "require_mfa")  # = the model's own decision
+        resolved = {d.decision_id: d for d in team.resolved(log.iter_corrections())}
+        assert resolved[ids[2]].review_decision == "require_mfa"
+        assert resolved[ids[2]].review_action == "accept"
+        assert resolved[ids[3]] == log.get_decision(ids[3])
+        team.adjudicate(ids[2], "dana", "deny")
+        [again] = [d for d in team.resolved(log.iter_corrections()) if d.decision_id == ids[2]]
+        assert (again.review_decision, again.review_action) == ("deny", "correct_decision")
