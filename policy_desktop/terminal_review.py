@@ -631,7 +631,7 @@ def run_adjudication(log: PolicyDecisionLog, terminal: Terminal, adjudicator: st
         for position, decision in enumerate(pending, start=1):
             assert decision.decision_id is not None
             terminal.say()
-            terminal.say(format_decision(replace(decision, reviewed=0), position, len(pending),
+            terminal.say(format_decision(replace(decision, reviewed=False), position, len(pending),
                                          terminal.marks))
             terminal.say("")
             terminal.say("--- REVIEWERS' ANSWERS ---")
