@@ -38,7 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("gui", "open the desktop app (the default)")
 
-    command("stats", "show the decision log's statistics and training readiness")
 
     sub = command("import", "import decisions from JSONL files (one JSON object per line)")
     sub.add_argument("files", nargs="+", metavar="FILE.jsonl", help="files to import ('-' = stdin)")
@@ -121,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands whose module describes its own arguments: ``HELP`` (one line), ``add_arguments
 # (parser)`` and ``run(args) -> int``. Such a module imports nothing heavy at top level.
 SELF_DESCRIBED_COMMANDS: dict[str, str] = {
+    "stats": "stats",
     "ingest": "ingest",
     "serve-model": "serve_model",
     "finetune": "finetune",
@@ -130,7 +130,7 @@ SELF_DESCRIBED_COMMANDS: dict[str, str] = {
 
 # command name -> module in policy_desktop.commands with a ``run(args) -> int``
 COMMAND_MODULES = {
-    "gui": "gui", "stats": "stats", "import": "jsonl", "dump": "jsonl", "run": "run",
+    "gui": "gui", "import": "jsonl", "dump": "jsonl", "run": "run",
     "prompts": "prompts", "export": "export", "review": "review", "compare": "compare",
     "install-desktop-entry": "desktop_entry",
 }

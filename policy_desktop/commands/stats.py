@@ -57,6 +57,9 @@ def format_statistics(stats: dict[str, Any], database: str) -> str:
     return "\n".join(lines)
 
 
+HELP = "show the decision log's statistics and training readiness"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--agreement`` and ``--reviewers`` (the team views instead of the seed's view)."""
     parser.add_argument("--agreement", action="store_true",
