@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from policy_desktop.store.decision import PolicyDecision
-from policy_desktop.store.export_queries import ReviewCount
+from policy_desktop.store.review_tallies import ReviewCount
 
 REPORT_VERSION = 1
 

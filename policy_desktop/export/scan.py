@@ -33,8 +33,9 @@ from policy_desktop.export.progress import READ_START, Progress
 from policy_desktop.export.report import CorrectionAnalysis
 from policy_desktop.export.results import ExportPreview
 from policy_desktop.store.decision import CORRECTION_ACTIONS, PolicyDecision
-from policy_desktop.store.export_queries import count_accepted
 from policy_desktop.store.log import PolicyDecisionLog
+from policy_desktop.store.review_tallies import count_accepted
+from policy_desktop.store.team import ReviewTeam
 from policy_desktop.vocabulary import situation_fingerprint
 
 Inputs = tuple[PromptContext, frozenset[str]]
@@ -176,7 +177,9 @@ def run_scan(log: PolicyDecisionLog, options: ExportOptions, corrections: int,
     scan = Scan(options, *inputs, files)
     total = corrections + (count_accepted(log) if options.include_accepted else 0)
     progress.stage("Reading reviewed decisions", READ_START)
-    reviewed = log.iter_corrections(include_accepted=options.include_accepted)
+    # Where reviewers disagreed, the adjudicated answer; an open disagreement is left out.
+    reviewed = ReviewTeam(log).resolved(
+        log.iter_corrections(include_accepted=options.include_accepted))
     for done, decision in enumerate(reviewed, start=1):
         scan.feed(decision)
         progress.reading(done, total)

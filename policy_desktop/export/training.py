@@ -70,8 +70,8 @@ from policy_desktop.export.token_budget import (
     approximate_tokens,
 )
 from policy_desktop.store.errors import TrainingGateError
-from policy_desktop.store.export_queries import review_counts
 from policy_desktop.store.log import PolicyDecisionLog
+from policy_desktop.store.review_tallies import review_counts
 
 __all__ = [
     "ExportCancelled",

@@ -12,7 +12,7 @@ from policy_desktop.export.options import REPORT_FILE, ExportOptions
 from policy_desktop.export.report import CorrectionAnalysis
 from policy_desktop.export.training import export_training_data
 from policy_desktop.store import PolicyDecisionLog
-from policy_desktop.store.export_queries import ReviewCount, count_accepted, review_counts
+from policy_desktop.store.review_tallies import ReviewCount, count_accepted, review_counts
 
 
 def known_specs() -> list[Spec]:

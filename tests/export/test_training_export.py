@@ -44,7 +44,7 @@ from policy_desktop.export.options import (
     ExportOptions,
 )
 from policy_desktop.export.training import ExportResult, export_training_data, preview_export
-from policy_desktop.store import PolicyDecisionLog, TrainingGateError
+from policy_desktop.store import PolicyDecision, PolicyDecisionLog, TrainingGateError
 
 ALL_FILES = [FEWSHOT_FILE, SEED_JSON_FILE, CHAT_FILE, DPO_FILE, PROVENANCE_FILE, REPORT_FILE,
              MANIFEST_FILE]
@@ -639,3 +639,32 @@ def test_the_gguf_counter_counts_with_the_models_tokenizer() -> None:
         counter.close()
     assert all(count > 0 for count in counts)
     assert all(approximate_tokens(t) >= n for t, n in zip(texts, counts, strict=True))
+
+
+def test_reviewers_disagreeing_export_the_adjudicated_answer_or_nothing(
+        log50: PolicyDecisionLog, tmp_path: Path) -> None:
+    """A decision two reviewers answered differently (the blind overlap sample) is left out
+    of the training data until adjudicated, then exported with the adjudicated answer."""
+    from policy_desktop.store.review_queue import ReviewQueue
+    from policy_desktop.store.team import ReviewTeam
+
+    disputed = PolicyDecision(
+        situation=situation(9000, actor="disputed-actor"), model_name="gemma-3-270m",
+        model_version="Q4_K_M", prompt_version="v2_fewshot_8examples", decision="allow",
+        reasoning="Members may read.", timestamp="2026-03-01T10:00:00+00:00")
+    disputed_id = log50.log_decision(disputed)
+    queue = ReviewQueue(log50)
+    queue.set_overlap_percent(100)
+    for name, answer in (("ann", "deny"), ("bob", "require_mfa")):
+        [claim] = [c for c in queue.claim(name, 100) if c.decision_id == disputed_id]
+        queue.submit(claim, answer)
+
+    def exported_decision(out: Path) -> list[str]:
+        export(log50, out)
+        return [json.loads(line["messages"][-1]["content"])["decision"]
+                for line in read_lines(out / CHAT_FILE)
+                if "disputed-actor" in line["messages"][1]["content"]]
+
+    assert exported_decision(tmp_path / "open") == []
+    ReviewTeam(log50).adjudicate(disputed_id, "dana", "require_attestation")
+    assert exported_decision(tmp_path / "settled") == ["require_attestation"]

@@ -1,4 +1,4 @@
-"""Aggregate queries the training export needs (reviewed and corrected counts per group)."""
+"""Review tallies: reviewed and corrected counts per model or prompt version, accepted counts."""
 
 from __future__ import annotations
 
