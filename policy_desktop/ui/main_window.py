@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from policy_desktop.paths import default_database
-from policy_desktop.store import PolicyDecision, PolicyDecisionLog
+from policy_desktop.store import PolicyDecision, PolicyDecisionLog, mask_passwords
 from policy_desktop.store.jsonl import ImportResult
 from policy_desktop.store.queries import FAILURES, VIEWS, DecisionFilter
 from policy_desktop.ui.changes import Changes
@@ -367,7 +367,7 @@ class MainWindow(QMainWindow):
         previous database (if any) stays open, else the welcome panel offers
         File → Open database… and New database….
         """
-        shown = database or default_database()
+        shown = mask_passwords(database or default_database())
         self._status(f"Opening {shown}…", 0)
 
         def opened(info: OpenedDatabase) -> None:
@@ -398,10 +398,11 @@ class MainWindow(QMainWindow):
 
     def _on_open_failed(self, shown: str, error: BaseException) -> None:
         self.statusBar().clearMessage()
+        reason = mask_passwords(str(error))
         self.show_message(QMessageBox.Icon.Warning, "Cannot open database",
-                          f"Could not open the database\n{shown}", str(error))
+                          f"Could not open the database\n{shown}", reason)
         if self.database is None:
-            self._show_no_database(f"Could not open {shown}.\n{error}")
+            self._show_no_database(f"Could not open {shown}.\n{reason}")
 
     def _show_no_database(self, reason: str) -> None:
         self.welcome.show_no_database(reason)
