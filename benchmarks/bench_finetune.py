@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--corrections", type=int, default=200)
     parser.add_argument("--held-out", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--decision-weight", type=float, default=5.0)
     parser.add_argument("--timing", type=int, default=40,
                         help="held-out situations for the short-vs-default timing")

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             ("--epochs", int, "passes over the training split (default 3)"),
             ("--rank", int, "LoRA rank (default 16)"),
             ("--alpha", float, "LoRA alpha (default 32)"),
-            ("--learning-rate", float, "AdamW learning rate (default 3e-4)"),
+            ("--learning-rate", float, "AdamW learning rate (default 1e-3)"),
             ("--batch-size", int, "examples per step (default 4)"),
             ("--max-steps", int, "stop after N steps"),
             ("--eval-every", int, "validate every N steps (default: each epoch)"),

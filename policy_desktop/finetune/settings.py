@@ -33,7 +33,7 @@ class TrainSettings:
     rank: int = 16
     alpha: float = 32.0
     dropout: float = 0.05
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     epochs: int = 3
     batch_size: int = 4
     max_steps: int | None = None
