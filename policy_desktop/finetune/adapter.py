@@ -12,7 +12,9 @@ def apply_lora(model: Any, *, rank: int, alpha: float, dropout: float = 0.0) -> 
     """``model`` wrapped by PEFT with a fresh LoRA adapter (B starts at zero)."""
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout,
+    # PEFT annotates lora_alpha as int but scales by alpha / r in floating point.
+    config = LoraConfig(r=rank, lora_alpha=alpha,  # type: ignore[arg-type]
+                        lora_dropout=dropout,
                         target_modules=list(TARGET_MODULES), bias="none", task_type="CAUSAL_LM")
     with warnings.catch_warnings():
         # peft 0.21 reads transformers' deprecated is_gradient_checkpointing alias

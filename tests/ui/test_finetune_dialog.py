@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
+from thread_signals import GuiRelay
 
 from policy_desktop.finetune.registry import ModelRegistry
 from policy_desktop.finetune.settings import TrainSettings
@@ -62,11 +63,12 @@ def test_train_cancel_resume_and_register(qtbot: QtBot, dialog: FinetuneDialog) 
     worker.status.connect(statuses.append)
     dialog.name_edit.clear()
     qtbot.keyClicks(dialog.name_edit, "tiny-ui")
-    with qtbot.waitSignal(worker.progress, timeout=TRAINING):
+    progress, finished = GuiRelay(worker.progress), GuiRelay(worker.finished)
+    with qtbot.waitSignal(progress.arrived, timeout=TRAINING):
         qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert dialog.running and not dialog.start_button.isEnabled()
     assert "Validation decision accuracy: before" in dialog.validation_label.text()
-    with qtbot.waitSignal(worker.finished, timeout=TRAINING):
+    with qtbot.waitSignal(finished.arrived, timeout=TRAINING):
         qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
     assert dialog.status_label.text().startswith("Cancelled at step ")
     assert ModelRegistry().names() == []
