@@ -408,7 +408,10 @@ class ResultPage(QWizardPage):
         self.open_folder = QPushButton("Open folder")
         self.create_prompt = QPushButton("Create prompt version from these examples…")
         self.run_suite = QPushButton("Run the suite with it")
-        for button in (self.open_folder, self.create_prompt, self.run_suite):
+        self.finetune = QPushButton("Fine-tune the model with these corrections…")
+        self.finetune.setToolTip("Train a LoRA adapter on the exported chat dataset (minutes "
+                                 "to half an hour here), in a background process")
+        for button in (self.open_folder, self.create_prompt, self.run_suite, self.finetune):
             button.setEnabled(False)
             buttons.addWidget(button)
         buttons.addStretch(1)
@@ -455,6 +458,7 @@ class ResultPage(QWizardPage):
         self.files.resizeColumnsToContents()
         self.open_folder.setEnabled(True)
         self.create_prompt.setEnabled((result.output_dir / FEWSHOT_FILE).exists())
+        self.finetune.setEnabled(True)
         self.completeChanged.emit()
 
     def _cancelled(self) -> None:
@@ -510,9 +514,11 @@ class ExportWizard(QWizard):
 
     Signals:
         run_suite_requested(prompt_version): "Run the suite with it" was clicked.
+        finetune_requested(export_dir): "Fine-tune the model with these corrections".
     """
 
     run_suite_requested = Signal(str)
+    finetune_requested = Signal(object)
 
     def __init__(self, database: str, corrections: int, settings: Settings,
                  catalog: PromptCatalog | None = None, parent: QWidget | None = None, *,
@@ -539,6 +545,7 @@ class ExportWizard(QWizard):
                               (PageId.RESULT, self.result_page)):
             self.setPage(page_id, page)
         self.result_page.run_suite.clicked.connect(self._run_suite)
+        self.result_page.finetune.clicked.connect(self._finetune)
         self.resize(760, 600)
 
     def _run_suite(self) -> None:
@@ -547,6 +554,14 @@ class ExportWizard(QWizard):
         if version:
             self.accept()
             QTimer.singleShot(0, lambda: self.run_suite_requested.emit(version))
+
+    def _finetune(self) -> None:
+        """Close first, then open the training dialog on the export just written."""
+        result = self.result_page.result
+        if result is not None:
+            folder = result.output_dir
+            self.accept()
+            QTimer.singleShot(0, lambda: self.finetune_requested.emit(folder))
 
     def done(self, result: int) -> None:
         self.controller.shutdown()

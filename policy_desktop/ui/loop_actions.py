@@ -6,6 +6,7 @@ window, and the window's part of the background run (asking before closing mid-r
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt
@@ -18,6 +19,7 @@ from policy_desktop.ui.settings import Settings
 if TYPE_CHECKING:  # the dialogs are imported when first opened, off the start-up path
     from policy_desktop.ui.compare_dialog import CompareDialog
     from policy_desktop.ui.export_wizard import ExportWizard
+    from policy_desktop.ui.finetune_dialog import FinetuneDialog
     from policy_desktop.ui.main_window import MainWindow
     from policy_desktop.ui.run_dialog import RunDialog
 
@@ -34,6 +36,7 @@ class ReviewLoop(QObject):
         self.run_dialog: RunDialog | None = None
         self.export_wizard: ExportWizard | None = None
         self.compare_dialog: CompareDialog | None = None
+        self.finetune_dialog: FinetuneDialog | None = None
         self._quit_after_cancel = False
         for signal in (controller.worker.cancelled, controller.worker.finished,
                        controller.worker.failed):
@@ -114,6 +117,7 @@ class ReviewLoop(QObject):
         wizard = ExportWizard(location, corrections, self.settings, parent=self._parent())
         wizard.setWindowFlag(Qt.WindowType.Window, True)
         wizard.run_suite_requested.connect(self.run_suite_with)
+        wizard.finetune_requested.connect(self.open_finetune)
         wizard.result_page.prompt_version_created.connect(self._prompt_created)
         self.export_wizard = wizard
         wizard.show()
@@ -121,6 +125,29 @@ class ReviewLoop(QObject):
     def _prompt_created(self, name: str) -> None:
         if self.run_dialog is not None:
             self.run_dialog.refresh_prompt_versions()
+
+    def open_finetune(self, export_dir: Path | None = None) -> None:
+        """Runs → Fine-tune the model…: train an adapter from the reviewed corrections (from
+        ``export_dir`` when the export wizard just wrote one)."""
+        if self.window is None or self.window.database is None:
+            return
+        from policy_desktop.ui.finetune_dialog import FinetuneDialog
+
+        if self.finetune_dialog is not None and self.finetune_dialog.isVisible():
+            self.finetune_dialog.raise_()
+            return
+        model = Path(self.settings.model_path) if self.settings.model_path else None
+        dialog = FinetuneDialog(self.window.database.location, base_model=model,
+                                export_dir=export_dir if isinstance(export_dir, Path) else None,
+                                parent=self._parent())
+        dialog.setWindowFlag(Qt.WindowType.Window, True)
+        dialog.modelRegistered.connect(self._model_registered)
+        self.finetune_dialog = dialog
+        dialog.show()
+
+    def _model_registered(self, name: str) -> None:
+        if self.run_dialog is not None:
+            self.run_dialog.select_tuned_model(name)
 
     def open_compare(self) -> None:
         """Show the compare dialog for the window's database."""

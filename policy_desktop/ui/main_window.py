@@ -270,7 +270,8 @@ class MainWindow(QMainWindow):
         if loop is not None:
             handlers.update(run_scenarios=loop.open_run_dialog,
                             export_training=loop.open_export_wizard,
-                            compare_runs=loop.open_compare)
+                            compare_runs=loop.open_compare,
+                            finetune=lambda: loop.open_finetune())
         return handlers
 
     def _build_menus(self) -> None:

@@ -76,6 +76,7 @@ ACTION_LOOKS: dict[str, ActionLook] = {
     "export_training": ActionLook("&Export training data…", "export", short="Export"),
     "compare_runs": ActionLook("&Compare runs…", "compare", short="Compare"),
     "prompt_versions": ActionLook("&Prompt versions…"),
+    "finetune": ActionLook("&Fine-tune the model…"),
 }
 STANDARD_KEYS: dict[str, QKeySequence.StandardKey] = {
     "open_database": QKeySequence.StandardKey.Open,
@@ -91,7 +92,8 @@ MENUS: dict[str, tuple[str | None, ...]] = {
     "&Review": ("accept", "choose_allow", "choose_deny", "choose_attestation", "choose_mfa",
                 "focus_reasoning", "commit", "skip", None, "accept_selected", None,
                 "toggle_blind"),
-    "&Runs": ("run_scenarios", "compare_runs", "prompt_versions", None, "export_training"),
+    "&Runs": ("run_scenarios", "compare_runs", "prompt_versions", None, "export_training",
+              "finetune"),
 }  # fmt: skip
 TOOLBAR: tuple[str | None, ...] = (
     "open_database", "import_log", None, "run_scenarios", "export_training", None,

@@ -239,6 +239,23 @@ def test_run_the_suite_closes_the_wizard_before_the_run_dialog_opens(
     assert visible_when_asked == [False]
 
 
+def test_fine_tune_from_the_last_page_closes_the_wizard_and_passes_the_export(
+        tmp_path: Path, make_wizard, qtbot: QtBot) -> None:
+    database = build(tmp_path / "d.db", 50)
+    wizard = make_wizard(database, 50)
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    wizard.options_page.folder.setText(str(tmp_path / "out"))
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    qtbot.waitUntil(lambda: wizard.preview_page.preview is not None, timeout=30_000)
+    assert not wizard.result_page.finetune.isEnabled()
+    _click(qtbot, wizard, QWizard.WizardButton.CommitButton)
+    qtbot.waitUntil(lambda: wizard.result_page.result is not None, timeout=60_000)
+    assert wizard.grab().save(str(tmp_path / "wizard-result-finetune.png"))
+    with qtbot.waitSignal(wizard.finetune_requested) as requested:
+        _click_button(qtbot, wizard.result_page.finetune)
+    assert requested.args == [tmp_path / "out"] and not wizard.isVisible()
+
+
 def test_a_cancelled_export_is_shown_on_the_gui_thread(tmp_path: Path, make_wizard,
                                                        qtbot: QtBot) -> None:
     """The worker's ``cancelled`` arrives from its own thread; the page must handle it on

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 from window_helpers import fill, make_decision, wait_idle
@@ -51,7 +52,24 @@ def test_ctrl_r_opens_the_run_dialog_on_the_windows_database(
     assert runs_menu and [a.objectName() for a in runs_menu[0].menu().actions()
                           if a.objectName()] == ["action_run_scenarios", "action_compare_runs",
                                                  "action_prompt_versions",
-                                                 "action_export_training"]
+                                                 "action_export_training",
+                                                 "action_finetune"]
+
+
+def test_runs_menu_opens_fine_tuning_on_the_windows_database(
+        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot) -> None:
+    from policy_desktop.ui.finetune_dialog import FinetuneDialog
+
+    fill(db_path, 3)
+    window = window_with_loop(db_path)
+    [action] = [a for a in window.findChildren(QAction) if a.objectName() == "action_finetune"]
+    action.trigger()
+    dialog = loop.finetune_dialog
+    assert isinstance(dialog, FinetuneDialog) and dialog.isVisible()
+    assert dialog._database == str(db_path)
+    action.trigger()  # a second click shows the same dialog, not another one
+    assert loop.finetune_dialog is dialog
+    dialog.close()
 
 
 def test_ctrl_e_opens_the_export_wizard_with_the_correction_count(
