@@ -112,17 +112,26 @@ def build_record(python: str) -> dict[str, object]:
         "cmake_args": cmake_args(machine, cpu_flags()),
         "compiler": compiler_id(),
     }
+    return with_key(record)
+
+
+def with_key(record: dict[str, object]) -> dict[str, object]:
+    """``record`` plus its ``key``: the version and a digest of everything in it."""
     digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
-    record["key"] = f"{record['version']}-{digest}"
-    return record
+    return {**record, "key": f"{record['version']}-{digest}"}
 
 
-def cache_root() -> Path:
-    explicit = os.environ.get("POLICY_DESKTOP_WHEEL_CACHE")
+def user_cache(folder: str, override: str) -> Path:
+    """``$<override>``, else ``folder`` under ``policy-desktop`` in the user's cache."""
+    explicit = os.environ.get(override)
     if explicit:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "policy-desktop" / "llama-wheels"
+    return Path(base) / "policy-desktop" / folder
+
+
+def cache_root() -> Path:
+    return user_cache("llama-wheels", "POLICY_DESKTOP_WHEEL_CACHE")
 
 
 def build_wheel(python: str, record: dict[str, object], target: Path) -> Path:

@@ -19,7 +19,6 @@ Run with the system Python (standard library only)::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -37,6 +36,8 @@ from build_llama_cpp import (  # a sibling script, not a package
     compiler_id,
     cpu_flags,
     pinned_version,
+    user_cache,
+    with_key,
 )
 from build_llama_cpp import cmake_args as portable_cmake_args
 
@@ -67,17 +68,11 @@ def build_record() -> dict[str, object]:
         "cmake_args": cmake_args(),
         "compiler": compiler_id(),
     }
-    digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
-    record["key"] = f"{record['version']}-{digest}"
-    return record
+    return with_key(record)
 
 
 def cache_root() -> Path:
-    explicit = os.environ.get("POLICY_DESKTOP_SERVER_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "policy-desktop" / "llama-server"
+    return user_cache("llama-server", "POLICY_DESKTOP_SERVER_CACHE")
 
 
 def fetch_source(python: str, version: str, scratch: Path) -> Path:
