@@ -221,16 +221,26 @@ def test_a_second_export_the_same_day_gets_a_new_folder(
     assert wizard.currentId() == PageId.PREVIEW
 
 
+def _to_preview(qtbot: QtBot, wizard, folder: Path) -> None:
+    """Next (readiness), the output folder, Next: until the preview is shown."""
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    wizard.options_page.folder.setText(str(folder))
+    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
+    qtbot.waitUntil(lambda: wizard.preview_page.preview is not None, timeout=30_000)
+
+
+def _finish(qtbot: QtBot, wizard) -> None:
+    """Finish, and wait until the export is written."""
+    _click(qtbot, wizard, QWizard.WizardButton.CommitButton)
+    qtbot.waitUntil(lambda: wizard.result_page.result is not None, timeout=60_000)
+
+
 def test_run_the_suite_closes_the_wizard_before_the_run_dialog_opens(
         tmp_path: Path, make_wizard, qtbot: QtBot) -> None:
     database = build(tmp_path / "d.db", 50)
     wizard = make_wizard(database, 50)
-    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
-    wizard.options_page.folder.setText(str(tmp_path / "out"))
-    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
-    qtbot.waitUntil(lambda: wizard.preview_page.preview is not None, timeout=30_000)
-    _click(qtbot, wizard, QWizard.WizardButton.CommitButton)
-    qtbot.waitUntil(lambda: wizard.result_page.result is not None, timeout=60_000)
+    _to_preview(qtbot, wizard, tmp_path / "out")
+    _finish(qtbot, wizard)
     assert wizard.result_page.create_prompt_version("v3_closing")
     visible_when_asked: list[bool] = []
     wizard.run_suite_requested.connect(lambda _v: visible_when_asked.append(wizard.isVisible()))
@@ -243,13 +253,9 @@ def test_fine_tune_from_the_last_page_closes_the_wizard_and_passes_the_export(
         tmp_path: Path, make_wizard, qtbot: QtBot) -> None:
     database = build(tmp_path / "d.db", 50)
     wizard = make_wizard(database, 50)
-    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
-    wizard.options_page.folder.setText(str(tmp_path / "out"))
-    _click(qtbot, wizard, QWizard.WizardButton.NextButton)
-    qtbot.waitUntil(lambda: wizard.preview_page.preview is not None, timeout=30_000)
+    _to_preview(qtbot, wizard, tmp_path / "out")
     assert not wizard.result_page.finetune.isEnabled()
-    _click(qtbot, wizard, QWizard.WizardButton.CommitButton)
-    qtbot.waitUntil(lambda: wizard.result_page.result is not None, timeout=60_000)
+    _finish(qtbot, wizard)
     assert wizard.grab().save(str(tmp_path / "wizard-result-finetune.png"))
     with qtbot.waitSignal(wizard.finetune_requested) as requested:
         _click_button(qtbot, wizard.result_page.finetune)
