@@ -666,9 +666,8 @@ class MainWindow(QMainWindow):
         self.feed.forget(decision_id)
 
         def job(log: PolicyDecisionLog) -> str:
-            return log.mark_reviewed(decision_id, submission.review_decision,
-                                     submission.review_reasoning, reviewer,
-                                     blind_decision=submission.blind_decision)
+            return log.mark_reviewed(decision_id, reviewer=reviewer,
+                                     **submission.review_arguments())
 
         self.executor.submit(job, lambda action: self._on_reviewed(decision_id, action),
                              lambda error: self._on_write_failed(decision_id, error))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -37,13 +38,20 @@ DETAIL_MIN_HEIGHT = 220
 
 @dataclass(frozen=True)
 class ReviewSubmission:
-    """A review to record: ``mark_reviewed(decision_id, review_decision, review_reasoning,
-    blind_decision=blind_decision)``; None/None means "accepted as correct"."""
+    """A review to record with ``mark_reviewed(decision_id, reviewer=…, **review_arguments())``;
+    no decision and no reasoning means "accepted as correct"."""
 
     decision_id: str
     review_decision: str | None
     review_reasoning: str | None
     blind_decision: str | None
+
+    def review_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of ``mark_reviewed`` (and ``ReviewQueue.submit``) after the id
+        and reviewer: whatever the form recorded, so the window never lists the fields."""
+        return {"review_decision": self.review_decision,
+                "review_reasoning": self.review_reasoning,
+                "blind_decision": self.blind_decision}
 
 
 class ReviewPanel(QWidget):
