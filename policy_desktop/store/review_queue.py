@@ -9,6 +9,12 @@ queueing; SQLite runs each claim as one ``BEGIN IMMEDIATE`` transaction.
 A configurable share of decisions (the overlap sample, chosen by a hash of the id) gets
 a second, blind review: slot 1 goes to a reviewer other than the first, and the
 decision is handed over without the first review's answer.
+
+Queues can be assigned (:mod:`~policy_desktop.store.assignments`): a claim from the
+``next`` pool takes the reviewer's own assigned decisions first, then the unassigned
+pool; ``mine`` only the assigned ones, ``unassigned`` only the pool. A decision in
+Ann's queue is never handed to Bob (on PostgreSQL claims hold an advisory lock shared
+that a change of assignments takes exclusively, so neither sees the other half-done).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import peewee as pw
 
@@ -25,7 +32,11 @@ from policy_desktop.store.decision import PolicyDecision
 from policy_desktop.store.errors import ClaimLostError, ReviewedMeanwhileError, StoreError
 from policy_desktop.store.failures import guarded_method
 from policy_desktop.store.log import PolicyDecisionLog
-from policy_desktop.store.team_tables import create_team_tables, has_team_tables
+from policy_desktop.store.team_tables import (
+    ASSIGN_LOCK_KEY,
+    create_team_tables,
+    has_team_tables,
+)
 
 LEASE_SECONDS = 300.0
 """How long a claim lasts without renewal (a reviewer who leaves frees it by then)."""
@@ -33,6 +44,15 @@ BATCH = 5
 OVERLAP_KEY = "overlap_percent"
 DEFAULT_OVERLAP_PERCENT = 10.0
 _DEADLOCK_RETRIES = 5
+NEXT = "next"
+"""The reviewer's assigned decisions first, then the unassigned pool (the default)."""
+MINE = "mine"
+"""Only decisions assigned to the reviewer ("my queue")."""
+UNASSIGNED = "unassigned"
+"""Only decisions in nobody's queue (and the overlap sample's second opinions)."""
+POOLS: tuple[str, ...] = (NEXT, MINE, UNASSIGNED)
+_IN_NOBODYS_QUEUE = ("NOT EXISTS (SELECT 1 FROM decision_assignments a "
+                     "WHERE a.decision_id = {column})")
 
 
 def in_overlap(decision_id: str, percent: float) -> bool:
@@ -95,6 +115,11 @@ class ReviewQueue:
             with log.write_transaction():
                 create_team_tables(self._db)
 
+    @property
+    def display_name(self) -> str:
+        """The log's name with any password masked (for failure messages)."""
+        return self.log.display_name
+
     # --- settings ------------------------------------------------------------------------
 
     def overlap_percent(self) -> float:
@@ -115,32 +140,45 @@ class ReviewQueue:
 
     @guarded_method
     def claim(self, reviewer: str, count: int = BATCH, *,
-              skip: Collection[str] = ()) -> list[Claim]:
+              skip: Collection[str] = (), pool: str = NEXT) -> list[Claim]:
         """Up to ``count`` decisions for ``reviewer``: their unfinished claims first
-        (renewed), then second opinions of the overlap sample, then unreviewed ones,
-        newest first (the seed's review order). ``skip``: ids the reviewer passed over."""
+        (renewed), then unreviewed ones assigned to them, then second opinions of the
+        overlap sample, then unassigned unreviewed ones, each newest first (the seed's
+        review order); ``pool`` narrows this (:data:`MINE`, :data:`UNASSIGNED`).
+        Decisions in another reviewer's queue are never handed out.
+        ``skip``: ids the reviewer passed over."""
         if not reviewer.strip():
             raise StoreError("a reviewer name is needed to claim decisions")
+        if pool not in POOLS:
+            raise StoreError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
         for attempt in range(_DEADLOCK_RETRIES):
             try:
-                return self._claim_once(reviewer, count, list(skip))
+                return self._claim_once(reviewer, count, list(skip), pool)
             except pw.OperationalError as error:  # PostgreSQL picked this claim to undo
                 if "deadlock" not in str(error) or attempt == _DEADLOCK_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
-    def _claim_once(self, reviewer: str, count: int, skip: list[str]) -> list[Claim]:
+    def _claim_once(self, reviewer: str, count: int, skip: list[str],
+                    pool: str) -> list[Claim]:
         now = self._clock()
         expires = now + self.lease_seconds
         percent = self.overlap_percent()
         transaction = self._db.atomic() if self._server else self.log.write_transaction()
         with transaction:
+            if self._server:  # assignments cannot change until this claim commits
+                self._db.execute_sql("SELECT pg_advisory_xact_lock_shared(%s)",
+                                     (ASSIGN_LOCK_KEY,))
             self._register(reviewer)
-            slots = [slot for slot in self._renew(reviewer, expires) if slot[0] not in skip]
-            if len(slots) < count:
+            slots = [slot for slot in self._renew(reviewer, expires)
+                     if slot[0] not in skip and self._in_pool(slot, reviewer, pool)]
+            if len(slots) < count and pool in (NEXT, MINE):
+                slots += self._take_first_reviews(reviewer, count - len(slots), now, expires,
+                                                  percent, skip, assigned_to=reviewer)
+            if len(slots) < count and pool in (NEXT, UNASSIGNED):
                 slots += self._take_second_opinions(reviewer, count - len(slots), now, expires,
                                                     skip)
-            if len(slots) < count:
+            if len(slots) < count and pool in (NEXT, UNASSIGNED):
                 slots += self._take_first_reviews(reviewer, count - len(slots), now, expires,
                                                   percent, skip)
         decisions = self.log.get_decisions(decision_id for decision_id, _ in slots)
@@ -167,6 +205,18 @@ class ReviewQueue:
             "RETURNING decision_id, slot", (expires, reviewer))
         return sorted((row[0], row[1]) for row in cursor.fetchall())
 
+    def _in_pool(self, slot: tuple[str, int], reviewer: str, pool: str) -> bool:
+        """Whether one of the reviewer's renewed claims belongs to the pool asked for."""
+        if pool == NEXT:
+            return True
+        decision_id, number = slot
+        if number == 1:  # a second opinion is nobody's assignment
+            return pool == UNASSIGNED
+        row = self._db.execute_sql(
+            f"SELECT reviewer FROM decision_assignments WHERE decision_id = {self._p}",
+            (decision_id,)).fetchone()
+        return (row is not None and row[0] == reviewer) if pool == MINE else row is None
+
     def _lock_clause(self, table: str) -> str:
         return f" FOR UPDATE OF {table} SKIP LOCKED" if self._server else ""
 
@@ -187,16 +237,28 @@ class ReviewQueue:
         return self._insert_claims(candidates, 1, reviewer, now, expires, overlap=1)
 
     def _take_first_reviews(self, reviewer: str, count: int, now: float, expires: float,
-                            percent: float, skip: list[str]) -> list[tuple[str, int]]:
+                            percent: float, skip: list[str], *,
+                            assigned_to: str | None = None) -> list[tuple[str, int]]:
+        """Unreviewed decisions nobody holds: in ``assigned_to``'s queue, or (None) in
+        nobody's queue."""
         p = self._p
+        if assigned_to is None:
+            source = "FROM decisions d WHERE d.reviewed = 0 AND " + _IN_NOBODYS_QUEUE.format(
+                column="d.decision_id")
+            params: tuple[object, ...] = (now, *skip, count)
+        else:
+            source = ("FROM decision_assignments a JOIN decisions d "
+                      f"ON d.decision_id = a.decision_id WHERE a.reviewer = {p} "
+                      "AND d.reviewed = 0")
+            params = (assigned_to, now, *skip, count)
         candidates = [row[0] for row in self._db.execute_sql(
-            "SELECT d.decision_id FROM decisions d WHERE d.reviewed = 0 "
+            f"SELECT d.decision_id {source} "
             "AND NOT EXISTS (SELECT 1 FROM review_claims c WHERE c.decision_id = d.decision_id "
             f"AND c.slot = 0 AND c.done = 0 AND c.expires > {p})"
             + self._skipping("d.decision_id", skip)
             + f" ORDER BY d.timestamp DESC, d.decision_id DESC LIMIT {p}"
             + self._lock_clause("d"),
-            (now, *skip, count)).fetchall()]
+            params).fetchall()]
         taken: list[tuple[str, int]] = []
         for overlap in (0, 1):
             chosen = [c for c in candidates if in_overlap(c, percent) == bool(overlap)]
@@ -248,8 +310,12 @@ class ReviewQueue:
 
     @guarded_method
     def submit(self, claim: Claim, review_decision: str | None = None,
-               review_reasoning: str | None = None) -> str:
+               review_reasoning: str | None = None, **labels: Any) -> str:
         """Save the review of a claimed decision; return the action.
+
+        ``labels`` go to :meth:`PolicyDecisionLog.mark_reviewed` as they are (e.g.
+        ``blind_decision``, and whatever review fields the log accepts), so the queue
+        never needs to list the review form's fields.
 
         The claim is checked and closed in the same write transaction as the review
         (history event and columns), so a review is saved exactly when its claim
@@ -283,7 +349,7 @@ class ReviewQueue:
                                                    current.reviewer, current.review_timestamp)
             else:
                 return self.log.mark_reviewed(claim.decision_id, review_decision,
-                                              review_reasoning, claim.reviewer)
+                                              review_reasoning, claim.reviewer, **labels)
         assert meanwhile is not None
         raise meanwhile
 

@@ -27,7 +27,7 @@ from policy_desktop.store.decision import (
 from policy_desktop.store.errors import DecisionNotFoundError, InvalidRecordError, StoreError
 from policy_desktop.store.failures import guarded_method
 from policy_desktop.store.log import PolicyDecisionLog
-from policy_desktop.store.team_tables import create_team_tables, has_team_tables
+from policy_desktop.store.team_tables import CORE_TABLES, create_team_tables, has_team_tables
 from policy_desktop.vocabulary import DECISIONS
 
 SESSION_GAP_SECONDS = 600.0
@@ -88,8 +88,13 @@ class ReviewTeam:
         self._db = log.database
         self._p = self._db.param
 
+    @property
+    def display_name(self) -> str:
+        """The log's name with any password masked (for failure messages)."""
+        return self.log.display_name
+
     def _has_tables(self) -> bool:
-        return has_team_tables(self._db)
+        return has_team_tables(self._db, CORE_TABLES)
 
     # --- who -----------------------------------------------------------------------------
 

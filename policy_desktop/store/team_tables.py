@@ -1,4 +1,4 @@
-"""The review team's tables: claims (leases), reviewers, adjudications.
+"""The review team's tables: claims (leases), reviewers, adjudications, assignments.
 
 Created on first use (``CREATE TABLE IF NOT EXISTS`` inside the store's write
 transaction, so two clients set them up once); the decisions schema is unchanged.
@@ -32,13 +32,39 @@ TEAM_TABLES: tuple[str, ...] = (
         review_decision TEXT NOT NULL,
         timestamp TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS idx_adjudications_decision ON adjudications (decision_id)",
+    # A lead's delegation: the filter (JSON of a DecisionFilter) given to one reviewer.
+    # ``withdrawn`` is set when it is taken back (the row stays as the record).
+    """CREATE TABLE IF NOT EXISTS assignments (
+        id TEXT PRIMARY KEY,
+        reviewer TEXT NOT NULL,
+        filter TEXT NOT NULL,
+        assigned_by TEXT NOT NULL,
+        created TEXT NOT NULL,
+        withdrawn TEXT)""",
+    # The decisions an assignment holds, fixed when it was made; the primary key keeps
+    # every decision in at most one reviewer's queue.
+    """CREATE TABLE IF NOT EXISTS decision_assignments (
+        decision_id TEXT PRIMARY KEY REFERENCES decisions (decision_id),
+        assignment_id TEXT NOT NULL REFERENCES assignments (id),
+        reviewer TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS idx_decision_assignments_reviewer "
+    "ON decision_assignments (reviewer)",
+    "CREATE INDEX IF NOT EXISTS idx_decision_assignments_assignment "
+    "ON decision_assignments (assignment_id)",
 )
-TABLE_NAMES: tuple[str, ...] = ("review_claims", "reviewers", "adjudications")
+CORE_TABLES: tuple[str, ...] = ("review_claims", "reviewers", "adjudications")
+"""The tables of the first team release (claims, reviewers, adjudications)."""
+ASSIGNMENT_TABLES: tuple[str, ...] = ("assignments", "decision_assignments")
+TABLE_NAMES: tuple[str, ...] = (*CORE_TABLES, *ASSIGNMENT_TABLES)
+ASSIGN_LOCK_KEY = 0x706F6C6963790003
+"""PostgreSQL advisory lock: claims hold it shared, a change of assignments exclusively,
+so no claim decides on assignments that change while it runs."""
 
 
-def has_team_tables(database: pw.Database) -> bool:
-    """True when the team tables exist (a database never used by a team has none)."""
-    return set(TABLE_NAMES) <= set(database.get_tables())
+def has_team_tables(database: pw.Database, names: tuple[str, ...] = TABLE_NAMES) -> bool:
+    """True when the team tables exist (a database never used by a team has none);
+    ``names``: only those (a database from before assignments has the core ones)."""
+    return set(names) <= set(database.get_tables())
 
 
 def create_team_tables(database: pw.Database) -> None:

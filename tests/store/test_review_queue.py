@@ -237,3 +237,21 @@ def test_a_review_made_outside_the_queue_meanwhile_is_a_conflict_not_a_second_re
         assert [e.reviewer for e in log.get_review_history(only)] == ["bob"]
         assert queue.pending()["claimed"] == 0  # the claim is closed, not handed out again
         assert queue.claim("ann", 1) == []
+
+
+def test_submit_passes_the_review_form_s_other_fields_to_the_log(store_location: str) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        [only] = _log_many(log, 1)
+        queue = ReviewQueue(log)
+        queue.set_overlap_percent(0)
+        [claim] = queue.claim("ann", 1)
+        queue.submit(claim, "deny", blind_decision="require_mfa")
+        [event] = log.get_review_history(only)
+        assert (event.reviewer, event.review_decision, event.blind_decision) == (
+            "ann", "deny", "require_mfa")
+        # An unknown field is the log's refusal, and the claim stays open.
+        [again] = _log_many(log, 1)
+        [claim] = queue.claim("ann", 1)
+        with pytest.raises(TypeError):
+            queue.submit(claim, "deny", no_such_field="x")
+        assert queue.pending()["claimed"] == 1
