@@ -200,6 +200,8 @@ class Assignments:
         if (assignment_id is None) == (reviewer is None):
             raise StoreError("name either an assignment or a reviewer to unassign")
         if not self._has_tables():
+            if assignment_id is not None:
+                raise StoreError(f"no active assignment {assignment_id}")
             return 0
         p = self._p
         with self.log.write_transaction():

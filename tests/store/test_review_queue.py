@@ -250,8 +250,9 @@ def test_submit_passes_the_review_form_s_other_fields_to_the_log(store_location:
         assert (event.reviewer, event.review_decision, event.blind_decision) == (
             "ann", "deny", "require_mfa")
         # An unknown field is the log's refusal, and the claim stays open.
-        [again] = _log_many(log, 1)
+        [second] = _log_many(log, 1)
         [claim] = queue.claim("ann", 1)
+        assert claim.decision_id == second
         with pytest.raises(TypeError):
             queue.submit(claim, "deny", no_such_field="x")
         assert queue.pending()["claimed"] == 1
