@@ -93,12 +93,10 @@ def compare_counts(
     phi = _corrected_phi(a, b, c, d)
     difference = p_b - p_a
     # Newcombe's method 10 for theta = p_b - p_a (B in the role of his p1).
-    delta = math.sqrt(
-        max(0.0, (p_b - low_b) ** 2 - 2 * phi * (p_b - low_b) * (high_a - p_a) + (high_a - p_a) ** 2)
-    )
-    epsilon = math.sqrt(
-        max(0.0, (high_b - p_b) ** 2 - 2 * phi * (high_b - p_b) * (p_a - low_a) + (p_a - low_a) ** 2)
-    )
+    below_b, above_a = p_b - low_b, high_a - p_a
+    above_b, below_a = high_b - p_b, p_a - low_a
+    delta = math.sqrt(max(0.0, below_b**2 - 2 * phi * below_b * above_a + above_a**2))
+    epsilon = math.sqrt(max(0.0, above_b**2 - 2 * phi * above_b * below_a + below_a**2))
     return PairedComparison(
         n=n,
         accuracy_a=p_a,
@@ -138,14 +136,14 @@ def paired_accuracy(
         raise ValueError(
             f"paired outcomes need the same cases: {len(outcomes_a)} and {len(outcomes_b)}"
         )
-    cells = [0, 0, 0, 0]
+    both_right = only_a = only_b = both_wrong = 0
     for right_a, right_b in zip(outcomes_a, outcomes_b, strict=True):
         if right_a and right_b:
-            cells[0] += 1
+            both_right += 1
         elif right_a:
-            cells[1] += 1
+            only_a += 1
         elif right_b:
-            cells[2] += 1
+            only_b += 1
         else:
-            cells[3] += 1
-    return compare_counts(*cells, z=z)
+            both_wrong += 1
+    return compare_counts(both_right, only_a, only_b, both_wrong, z=z)
