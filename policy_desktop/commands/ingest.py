@@ -2,7 +2,8 @@
 
 Systems that cannot call Python ``POST /logs`` a JSON array of decisions, gzip-compressed
 (``Content-Encoding: gzip``, as OPA's decision-log plugin sends) or plain, one decision
-per element in the ``policy-desktop import`` line format. Each element is validated and
+per element in the ``policy-desktop import`` line format or as OPA's own event (``input``,
+``result``, ``path``…; see :mod:`policy_desktop.commands.opa_events`). Each element is validated and
 stored exactly like a line of ``import`` (the same function does it; an element is
 reported as line ``index + 1``), and the response lists the problems per event::
 
@@ -37,6 +38,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from policy_desktop.commands.opa_events import EventError, as_import_line
 from policy_desktop.store import PolicyDecisionLog, StoreError
 from policy_desktop.store.jsonl import ImportResult, import_jsonl
 
@@ -137,18 +139,38 @@ def ingest_body(log: PolicyDecisionLog, body: bytes, *, gzipped: bool, limit: in
         raise BodyError(HTTPStatus.BAD_REQUEST,
                         f"not UTF-8 text ({error.reason} at byte {error.start + 1})") from None
     events = list(split_events(text))  # the whole body is checked before anything is stored
+    lines, refused = _import_lines(events)
     with write_lock or contextlib.nullcontext():
-        result = import_jsonl(log, events, "event", ImportResult())
+        result = import_jsonl(log, lines, "event", ImportResult())
+    errors = [{"index": problem.line - 1, "reason": problem.reason,
+               **({"conflict": True} if problem.conflict else {})}
+              for problem in result.problems]
+    errors.extend({"index": index, "reason": reason} for index, reason in refused)
     return {
         "received": len(events),
         "stored": result.imported,
         "duplicates": result.duplicates,
-        "invalid": result.invalid,
+        "invalid": result.invalid + len(refused),
         "conflicts": result.conflicts,
-        "errors": [{"index": problem.line - 1, "reason": problem.reason,
-                    **({"conflict": True} if problem.conflict else {})}
-                   for problem in result.problems],
+        "errors": sorted(errors, key=lambda error: error["index"]),
     }
+
+
+def _import_lines(events: list[str]) -> tuple[list[str], list[tuple[int, str]]]:
+    """Each event as an import line (OPA's own events translated) and the refused ones.
+
+    A refused event becomes a blank line, which the import skips, so every other
+    event keeps its index in the import's problem report.
+    """
+    lines: list[str] = []
+    refused: list[tuple[int, str]] = []
+    for index, event in enumerate(events):
+        try:
+            lines.append(as_import_line(event))
+        except EventError as error:
+            lines.append("")
+            refused.append((index, str(error)))
+    return lines, refused
 
 
 @dataclass
