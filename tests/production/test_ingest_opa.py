@@ -101,5 +101,5 @@ def test_resending_opa_events_adds_nothing(db_path: Path) -> None:
     with PolicyDecisionLog(db_path) as log:
         ingest_body(log, body, gzipped=False, limit=1 << 20)
         again = ingest_body(log, body, gzipped=False, limit=1 << 20)
-        assert log.get_statistics()["total_decisions"] == 2
+        assert len(log.get_all_decisions()) == 2
     assert (again["stored"], again["duplicates"]) == (0, 2)
