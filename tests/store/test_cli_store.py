@@ -454,7 +454,9 @@ def test_team_add_list_and_overlap(store_location: str,
     assert main(["team", "--db", store_location, "overlap"]) == 0
     capsys.readouterr()
     assert main(["team", "--db", store_location, "list"]) == 0
-    assert capsys.readouterr().out.split() == ["amy", "zed"]
+    rows = capsys.readouterr().out.splitlines()
+    assert [row.split()[0] for row in rows[1:3]] == ["amy", "zed"]
+    assert rows[1].split()[1:] == ["0", "0", "0", "n/a", "-"]
     assert main(["team", "--db", store_location, "overlap", "150"]) == 1
     assert "between 0 and 100" in capsys.readouterr().err
     assert main(["team", "--db", store_location, "overlap", "25"]) == 0
