@@ -32,15 +32,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
 import tomllib
 import unicodedata
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from policy_desktop.atomic_files import replace_folder, staging_folder
 from policy_desktop.paths import custom_prompts_dir
 from policy_desktop.resources import read_text, resource_path
 from policy_desktop.vocabulary import DECISIONS, RISK_LEVELS
@@ -52,9 +51,11 @@ SITUATION_HEADER = "### Situation"
 ANSWER_HEADER = "### Answer"
 """Line preceding every answer; the ``user`` part ends with it and a newline."""
 ANSWER_KEYS: tuple[str, ...] = ("decision", "classification", "risk_level", "reasoning")
-ANSWER_PRIMER = '{"decision": "'
-"""What an answer line starts with; an engine may append it to the prompt."""
-PROMPT_SEPARATOR = "\n\n"
+ANSWER_PRIMER: Final = '{"decision": "'
+"""What every answer starts with (the schema's first key): the engines append it to the
+prompt and write the rest; the skeleton decoder's first field opens with it. The one
+definition (``engine.skeleton_decoder`` and ``engine.llm`` re-export it)."""
+PROMPT_SEPARATOR: Final = "\n\n"
 """Joins :attr:`PromptParts.system` and :attr:`PromptParts.user` into the full prompt."""
 TEAM_CONTEXT_KEY = "team_context"
 
@@ -552,30 +553,15 @@ class PromptCatalog:
 
     def _write_atomically(self, name: str, files: dict[str, str]) -> None:
         self.custom_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=self.custom_dir))
+        staging = staging_folder(self.custom_dir / name, suffix=".tmp")
         try:
             for filename, content in files.items():
                 (staging / filename).write_text(content, encoding="utf-8")
             load_prompt_version(staging, builtin=False)
-            _replace_folder(staging, self.custom_dir / name)
+            replace_folder(staging, self.custom_dir / name)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-
-
-def _replace_folder(source: Path, target: Path) -> None:
-    """Rename ``source`` to ``target``, swapping out an existing ``target`` safely."""
-    if not target.exists():
-        source.rename(target)
-        return
-    retired = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-    target.rename(retired)
-    try:
-        source.rename(target)
-    except BaseException:
-        retired.rename(target)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def _version_names(root: Path) -> list[str]:

@@ -35,6 +35,7 @@ from typing import Any, Final, Protocol
 import numpy as np
 
 from policy_desktop.engine.answer_parsing import ANSWER_SCHEMA
+from policy_desktop.engine.prompts import ANSWER_PRIMER
 
 __all__ = [
     "ANSWER_CLOSING",
@@ -111,8 +112,8 @@ def answer_skeleton(schema: dict[str, Any] = ANSWER_SCHEMA) -> tuple[SkeletonFie
 
 
 SKELETON: Final = answer_skeleton()
-ANSWER_PRIMER: Final = SKELETON[0].opening
-"""``{"decision": "``: the forced start of every answer, appended to the prompt."""
+"""The answer's fields; the first one's ``opening`` is :data:`ANSWER_PRIMER` (the prompt
+format's forced start of every answer, defined in :mod:`~policy_desktop.engine.prompts`)."""
 ANSWER_CLOSING: Final = '"}'
 
 

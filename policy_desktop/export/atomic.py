@@ -16,12 +16,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from policy_desktop.atomic_files import fsync_dir, replace_folder, staging_folder
 from policy_desktop.export.options import MANIFEST_FILE
 
 _BUFFER = 1 << 20
@@ -127,8 +126,7 @@ class StagingFolder:
         parent = self.target.absolute().parent
         self._created = [p for p in (parent, *parent.parents) if not p.exists()]
         parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".partial",
-                                          dir=parent))
+        self.path = staging_folder(self.target, suffix=".partial")
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
@@ -155,10 +153,10 @@ class StagingFolder:
         assert self.path is not None, "use StagingFolder as a context manager"
         for writer in self._writers:
             writer.close()
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
         _move_into_place(self.path, self.target, force=self.force)
         self._committed = True
-        _fsync_dir(self.target.absolute().parent)
+        fsync_dir(self.target.absolute().parent)
         return self.target
 
     def discard(self) -> None:
@@ -180,20 +178,7 @@ def _move_into_place(staging: Path, target: Path, *, force: bool) -> None:
         os.chmod(staging, target.stat().st_mode & 0o7777)
     else:
         os.chmod(staging, 0o777 & ~_umask())
-    if not target.exists():
-        os.rename(staging, target)
-        return
-    if not any(target.iterdir()):
-        os.replace(staging, target)  # POSIX replaces an empty folder
-        return
-    retired = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-    os.rename(target, retired)
-    try:
-        os.rename(staging, target)
-    except BaseException:
-        os.rename(retired, target)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
+    replace_folder(staging, target)
 
 
 def _umask() -> int:
@@ -206,15 +191,3 @@ def _umask() -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0o022
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a folder's entries durable (a no-op where folders cannot be opened)."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -507,7 +508,7 @@ def test_create_failure_leaves_no_folder(
     def failing_replace(source: Path, target: Path) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(prompts, "_replace_folder", failing_replace)
+    monkeypatch.setattr(prompts, "replace_folder", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         catalog.create("v3", examples_file)
     assert list(catalog.custom_dir.iterdir()) == []
@@ -537,14 +538,14 @@ def test_overwrite_failure_keeps_the_old_version(
     catalog: PromptCatalog, examples_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalog.create("v3", examples_file)
-    original_rename = Path.rename
+    original_rename = os.rename
 
-    def failing_rename(self: Path, target: Path) -> Path:
-        if self.name.endswith(".tmp"):
+    def failing_rename(source: Any, target: Any) -> None:
+        if str(source).endswith(".tmp"):  # the new version's staging folder
             raise OSError("rename failed")
-        return original_rename(self, target)
+        original_rename(source, target)
 
-    monkeypatch.setattr(Path, "rename", failing_rename)
+    monkeypatch.setattr(os, "rename", failing_rename)
     fewer = write(tmp_path / "one.txt", format_examples([example()]))
     with pytest.raises(OSError, match="rename failed"):
         catalog.create("v3", fewer, overwrite=True)
