@@ -125,6 +125,7 @@ SELF_DESCRIBED_COMMANDS: dict[str, str] = {
     "serve-model": "serve_model",
     "finetune": "finetune",
     "team": "team",
+    "replay": "replay",
 }
 
 
