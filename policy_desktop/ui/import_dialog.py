@@ -1,7 +1,8 @@
 """Import a JSONL decision log: pick files, follow the import's progress, show the outcome.
 
 The outcome dialog lists every line that was not stored as ``FILE:LINE: reason``
-in plain text, so the reviewer can fix the file and import it again.
+in plain text, so the reviewer can fix the file and import it again, and says what was
+stored only in part (unknown fields ignored) and which reviews joined stored decisions.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def summary_text(result: ImportResult, paths: Sequence[Path], *, cancelled: bool
                  "them as already stored)."]
     if result.duplicates:
         parts.append(f"{_plural(result.duplicates, 'line')} already stored (skipped).")
+    if result.reviews_merged:
+        parts.append(f"{_plural(result.reviews_merged, 'review')} of stored decisions added "
+                     "to their history.")
     if result.invalid:
         parts.append(f"{_plural(result.invalid, 'line')} could not be read.")
     if result.conflicts:
@@ -80,6 +84,12 @@ class ImportResultDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 16, 16, 12)
         layout.addWidget(self.summary)
+        self.warnings = QLabel("\n".join(result.warnings))
+        self.warnings.setObjectName("importWarnings")
+        self.warnings.setTextFormat(Qt.TextFormat.PlainText)
+        self.warnings.setWordWrap(True)
+        self.warnings.setVisible(bool(result.warnings))
+        layout.addWidget(self.warnings)
         self.problems = QPlainTextEdit()
         self.problems.setObjectName("importProblems")
         self.problems.setReadOnly(True)

@@ -73,6 +73,33 @@ def test_dialog_without_problems(qtbot: QtBot) -> None:
     assert "conflicted" in text
 
 
+def test_merged_reviews_and_unknown_fields_are_reported(
+        qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path) -> None:
+    stored_decision = make_decision(0)
+    with PolicyDecisionLog(db_path) as log:
+        decision_id = log.log_decision(stored_decision)
+    reviewed = {**stored_decision.to_dict(), "decision_id": decision_id, "reviewed": True,
+                "review_decision": "deny", "review_timestamp": "2026-12-01T10:00:00+00:00",
+                "reviewer": "ann"}
+    extra = {**make_decision(1).to_dict(), "shoe_size": 44}
+    source = tmp_path / "more.jsonl"
+    source.write_text(json.dumps(reviewed) + "\n" + json.dumps(extra) + "\n", encoding="utf-8")
+    window = make_window(db_path)
+    wait_idle(qtbot, window)
+    window.import_files([source])
+    qtbot.waitUntil(lambda: window.findChild(ImportResultDialog) is not None, timeout=WAIT_MS)
+    dialog = window.findChild(ImportResultDialog)
+    assert dialog is not None
+    assert "1 review of stored decisions added to their history." in dialog.summary.text()
+    assert dialog.warnings.isVisibleTo(dialog)
+    assert "shoe_size" in dialog.warnings.text()
+    assert dialog.warnings.textFormat() == Qt.TextFormat.PlainText
+    dialog.reject()
+    wait_idle(qtbot, window)
+    with PolicyDecisionLog(db_path) as log:
+        assert [event.reviewer for event in log.get_review_history(decision_id)] == ["ann"]
+
+
 def big_jsonl_file(path: Path, count: int) -> Path:
     with path.open("w", encoding="utf-8") as out:
         for number in range(count):
