@@ -8,16 +8,67 @@ from typing import Any
 
 import peewee as pw
 
-from policy_desktop.store.decision import CORRECTION_ACTIONS
 from policy_desktop.store.log import PolicyDecisionLog
+from policy_desktop.store.views import VIEWS, state_fields, view_condition, views_of
 
-VIEWS: tuple[str, ...] = ("unreviewed", "incorrect", "corrections", "reviewed", "all")
+__all__ = [
+    "ALL_VIEWS",
+    "FAILURES",
+    "SORTS",
+    "SORT_ORDER",
+    "VIEWS",
+    "DecisionFilter",
+    "DecisionQueries",
+    "DecisionSummary",
+    "PageCursor",
+    "SortOrder",
+    "listed_after",
+]
+
 FAILURES = "failures"
 """A run's failures, as the run reports them: a wrong decision, or a right one whose
 reasoning coverage stays below the run's pass threshold (``DecisionFilter.pass_coverage``)."""
 ALL_VIEWS: tuple[str, ...] = (*VIEWS, FAILURES)
 DEFAULT_PASS_COVERAGE = 0.5  # the evaluator's default, for runs that did not record theirs
-SORTS: tuple[str, ...] = ("newest", "oldest", "least_confident", "most_confident")
+
+
+@dataclass(frozen=True)
+class SortOrder:
+    """How a sort lists decisions: by ``column``, ties by ``decision_id`` the same way.
+
+    ``column`` names both the ``Decision`` column and the :class:`DecisionSummary` field.
+    Rows without a value (an unknown confidence) come after every row with one, in both
+    directions: an unknown confidence says nothing about doubt. :meth:`DecisionQueries.page`
+    builds its ``ORDER BY`` and keyset ranges from this, and :meth:`listed_after` is the same
+    order in Python (for merging re-read rows into a held list).
+    """
+
+    column: str
+    descending: bool
+
+    def listed_after(self, first: DecisionSummary, second: DecisionSummary) -> bool:
+        """Whether ``first`` is listed after ``second``."""
+        a, b = getattr(first, self.column), getattr(second, self.column)
+        if (a is None) != (b is None):
+            return a is None  # the rows without a value: last, both ways
+        key_a = (a, first.decision_id) if a is not None else (first.decision_id,)
+        key_b = (b, second.decision_id) if b is not None else (second.decision_id,)
+        return key_a < key_b if self.descending else key_a > key_b
+
+
+SORT_ORDER: dict[str, SortOrder] = {
+    "newest": SortOrder("timestamp", descending=True),
+    "oldest": SortOrder("timestamp", descending=False),
+    "least_confident": SortOrder("confidence", descending=False),
+    "most_confident": SortOrder("confidence", descending=True),
+}
+"""Every sort the queries offer, by name: the one definition of the listing order."""
+SORTS: tuple[str, ...] = tuple(SORT_ORDER)
+
+
+def listed_after(first: DecisionSummary, second: DecisionSummary, sort: str) -> bool:
+    """Whether ``first`` is listed after ``second`` by :meth:`DecisionQueries.page` for ``sort``."""
+    return SORT_ORDER[sort].listed_after(first, second)
 
 
 @dataclass(frozen=True)
@@ -99,13 +150,7 @@ class DecisionQueries:
             passed = (pw.fn.COALESCE(integer(D.decision_correct), 0) == 1) & (
                 pw.fn.COALESCE(D.reasoning_coverage, -1.0) >= pass_coverage)
             return ~passed
-        return {
-            "unreviewed": integer(D.reviewed) == 0,
-            "incorrect": integer(D.decision_correct) == 0,
-            "corrections": D.review_action.in_(CORRECTION_ACTIONS),
-            "reviewed": integer(D.reviewed) == 1,
-            "all": None,
-        }[view]
+        return view_condition(D, view, integer=integer)
 
     def _facet_conditions(self, flt: DecisionFilter) -> list[pw.Expression]:
         D = self._D
@@ -153,23 +198,14 @@ class DecisionQueries:
         groups) and adds them up here, which is much cheaper than CASE per row.
         """
         D = self._D
-        query = D.select(D.decision, D.reviewed, D.review_action, D.decision_correct,
-                         pw.fn.COUNT(pw.SQL("*")))
+        state = state_fields(D)
+        query = D.select(*state, pw.fn.COUNT(pw.SQL("*")).alias("count"))
         for condition in self._facet_conditions(flt):
             query = query.where(condition)
-        query = query.group_by(D.reviewed, D.decision_correct, D.review_action, D.decision)
         counts = dict.fromkeys(VIEWS, 0)
-        for _, reviewed, action, correct, count in query.tuples():
-            counts["all"] += count
-            # The same tests as the SQL of each view (NULL matches none of them).
-            if reviewed == 0:
-                counts["unreviewed"] += count
-            elif reviewed == 1:
-                counts["reviewed"] += count
-            if correct == 0:
-                counts["incorrect"] += count
-            if action in CORRECTION_ACTIONS:
-                counts["corrections"] += count
+        for group in query.group_by(*state).dicts():
+            for view in views_of(group):  # the views' own tests, on the group's values
+                counts[view] += group["count"]
         return counts
 
     def page(
@@ -184,7 +220,9 @@ class DecisionQueries:
         300 unparseable answers must not hide the doubtful ones.
         """
         D = self._D
-        key, descending = self._sort_key(flt.sort)
+        order = SORT_ORDER[flt.sort]
+        key: pw.Field = getattr(D, order.column)
+        descending = order.descending
         columns = (
             D.decision_id, D.timestamp, D.scenario_id, D.situation, D.decision,
             D.expected_decision, D.decision_correct, D.reasoning_coverage, D.confidence,
@@ -218,16 +256,6 @@ class DecisionQueries:
             last = rows[-1]
             cursor = (last[key.name], last["decision_id"])
         return summaries, cursor
-
-    def _sort_key(self, sort: str) -> tuple[pw.Field, bool]:
-        D = self._D
-        return {
-            "newest": (D.timestamp, True),
-            "oldest": (D.timestamp, False),
-            # Decisions without a confidence (unparseable) come last in both orders.
-            "least_confident": (D.confidence, False),
-            "most_confident": (D.confidence, True),
-        }[sort]
 
     def _after(self, key: pw.Field, descending: bool, segment: str,
                cursor: PageCursor) -> pw.Expression:

@@ -29,10 +29,13 @@ from PySide6.QtGui import QColor, QIcon
 from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.store.decision import CORRECTION_ACTIONS, parse_timestamp
 from policy_desktop.store.queries import (
+    SORT_ORDER,
     DecisionFilter,
     DecisionQueries,
     DecisionSummary,
     PageCursor,
+    SortOrder,
+    listed_after,
 )
 from policy_desktop.ui.decision_style import DECISION_GLYPHS, decision_short_label
 from policy_desktop.ui.tasks import DbExecutor
@@ -239,29 +242,10 @@ class RowStyle:
         return {"good": self.good, "bad": self.bad, "changed": self.changed, "muted": self.muted}
 
 
-LISTED_BY: dict[str, tuple[str, bool]] = {
-    # store sort: (the DecisionSummary field it orders by, descending), ties by id the same way
-    "newest": ("timestamp", True),
-    "oldest": ("timestamp", False),
-    "least_confident": ("confidence", False),
-    "most_confident": ("confidence", True),
-}
-"""The order :meth:`DecisionQueries.page` lists rows in, for merging a refreshed page."""
-
-
-def listed_after(first: DecisionSummary, second: DecisionSummary, sort: str) -> bool:
-    """Whether ``first`` is listed after ``second`` in the store's order for ``sort``.
-
-    Rows without a value (an unknown confidence) follow every row with one, in both
-    directions, as :meth:`DecisionQueries.page` lists them.
-    """
-    field, descending = LISTED_BY[sort]
-    a, b = getattr(first, field), getattr(second, field)
-    if (a is None) != (b is None):
-        return a is None
-    key_a = (a, first.decision_id) if a is not None else (first.decision_id,)
-    key_b = (b, second.decision_id) if b is not None else (second.decision_id,)
-    return key_a < key_b if descending else key_a > key_b
+LISTED_BY: dict[str, SortOrder] = SORT_ORDER
+"""The order :meth:`DecisionQueries.page` lists rows in, for merging a refreshed page: the
+store's own definition (the SQL ``ORDER BY`` is built from it), compared by
+:func:`~policy_desktop.store.queries.listed_after`."""
 
 
 def _review_fields(row: TableRow) -> tuple[Any, ...]:

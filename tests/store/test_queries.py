@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Iterator
+from functools import cmp_to_key
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,15 @@ from store_helpers import make_decision, timestamp
 
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.decision import CORRECTION_ACTIONS
-from policy_desktop.store.queries import SORTS, VIEWS, DecisionFilter, DecisionQueries
+from policy_desktop.store.queries import (
+    SORT_ORDER,
+    SORTS,
+    VIEWS,
+    DecisionFilter,
+    DecisionQueries,
+    DecisionSummary,
+    listed_after,
+)
 from policy_desktop.store.schema import EXTRA_INDEXES
 
 VIEW_TESTS: dict[str, Callable[[PolicyDecision], bool]] = {
@@ -141,6 +151,34 @@ def test_equal_keys_across_a_page_boundary(log: PolicyDecisionLog) -> None:
     for sort in SORTS:
         got = page_through(queries, DecisionFilter(view="all", sort=sort), 3)
         assert sorted(got) == ids and len(set(got)) == 20, sort
+
+
+@pytest.mark.parametrize("sort", SORTS)
+def test_the_python_order_is_the_sql_order(log: PolicyDecisionLog, sort: str) -> None:
+    """``SORT_ORDER`` in Python (the table's refresh merge) lists rows exactly as the SQL
+    ``ORDER BY`` built from it: ties on the value by id, no confidence last both ways."""
+    populate(log, 11)
+    queries = DecisionQueries(log)
+    flt = DecisionFilter(view="all", sort=sort)
+    listed, cursor = queries.page(flt, limit=1000)
+    assert cursor is None and len(listed) == 120
+    values = [getattr(row, SORT_ORDER[sort].column) for row in listed]
+    assert len(set(values)) < len(values)  # ties
+    if SORT_ORDER[sort].column == "confidence":
+        assert values.count(None) > 10 and values[-1] is None  # NULLs, listed last
+
+    def compare(first: DecisionSummary, second: DecisionSummary) -> int:
+        return 1 if listed_after(first, second, sort) else -1 if listed_after(
+            second, first, sort) else 0
+
+    shuffled = listed[:]
+    random.Random(5).shuffle(shuffled)
+    in_python = sorted(shuffled, key=cmp_to_key(compare))
+    assert [row.decision_id for row in in_python] == [row.decision_id for row in listed]
+    for earlier, later in pairwise(listed):  # a strict total order
+        assert listed_after(later, earlier, sort) and not listed_after(earlier, later, sort)
+    for size in (1, 4, 13):  # and so is every page boundary
+        assert page_through(queries, flt, size) == [row.decision_id for row in listed]
 
 
 def test_view_counts_match_count(log: PolicyDecisionLog) -> None:
