@@ -14,7 +14,7 @@ from typing import Any
 
 from policy_desktop.store.errors import InvalidRecordError
 from policy_desktop.store.schema import ALL_COLUMNS, STORED_COLUMNS, TEXT_TIMESTAMP_COLUMN
-from policy_desktop.vocabulary import DECISIONS, LOGGED_DECISIONS, canonical_json
+from policy_desktop.vocabulary import DECISIONS, LOGGED_DECISIONS, RISK_LEVELS, canonical_json
 
 REQUIRED_FIELDS: tuple[str, ...] = (
     "timestamp", "situation", "model_name", "model_version", "prompt_version", "decision",
@@ -24,6 +24,8 @@ REVIEW_ACTIONS: tuple[str, ...] = (
     "accept", "correct_decision", "correct_reasoning", "correct_both",
 )  # fmt: skip
 CORRECTION_ACTIONS: tuple[str, ...] = REVIEW_ACTIONS[1:]
+DECISION_CORRECTIONS: tuple[str, ...] = ("correct_decision", "correct_both")
+"""Review actions that changed the decision (the model's labels then no longer stand)."""
 UNDO_ACTION = "undo"
 
 # The model's output and the logging context: fixed once a decision is logged.
@@ -137,6 +139,8 @@ class PolicyDecision:
     prompt_tokens: int | None = None
     generated_tokens: int | None = None
     seconds: float | None = None
+    review_classification: str | None = None
+    review_risk_level: str | None = None
 
     @property
     def is_correction(self) -> bool:
@@ -152,6 +156,27 @@ class PolicyDecision:
     def final_reasoning(self) -> str | None:
         """The human's reasoning when corrected, else the model's."""
         return self.review_reasoning if self.review_reasoning is not None else self.reasoning
+
+    @property
+    def decision_corrected(self) -> bool:
+        """True when the review in effect changed the model's decision."""
+        return self.review_action in DECISION_CORRECTIONS
+
+    @property
+    def final_classification(self) -> str | None:
+        """The reviewer's classification if given; else the model's while its decision
+        stands (not reviewed, accepted, reasoning-only correction); else None: a corrected
+        decision does not keep labels the model chose for its own decision."""
+        if self.review_classification is not None:
+            return self.review_classification
+        return None if self.decision_corrected else self.classification
+
+    @property
+    def final_risk_level(self) -> str | None:
+        """The reviewer's risk level if given; else as :attr:`final_classification`."""
+        if self.review_risk_level is not None:
+            return self.review_risk_level
+        return None if self.decision_corrected else self.risk_level
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict with the column names (the JSONL line format).
@@ -265,7 +290,7 @@ _TEXT_FIELDS = (
     "decision_id", "timestamp", "team_context", "model_name", "model_version", "prompt_version",
     "decision", "classification", "risk_level", "reasoning", "full_response", "expected_decision",
     "review_decision", "review_reasoning", "review_timestamp", "scenario_id", "reviewer",
-    "review_action", "run_id",
+    "review_action", "run_id", "review_classification", "review_risk_level",
 )  # fmt: skip
 _FLOAT_FIELDS = ("reasoning_coverage", "confidence", "seconds")
 _INT_FIELDS = ("prompt_tokens", "generated_tokens")
@@ -305,6 +330,21 @@ def validate_decision_value(name: str, value: str | None) -> None:
             f"{name} {value!r} is not one of {', '.join(LOGGED_DECISIONS)}")
 
 
+def validate_review_risk_level(value: str | None) -> None:
+    """Reject a reviewer's risk level outside the vocabulary."""
+    if value is not None and value not in RISK_LEVELS:
+        raise InvalidRecordError(
+            f"review_risk_level {value!r} is not one of {', '.join(RISK_LEVELS)}")
+
+
+def review_label(value: str | None) -> str | None:
+    """A reviewer's classification as stored: stripped, empty = not given."""
+    if value is None:
+        return None
+    text = value.strip()
+    return text or None
+
+
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 """The range of a 64-bit integer column (SQLite INTEGER, PostgreSQL BIGINT)."""
 _NONE = type(None)
@@ -315,6 +355,7 @@ _STR_TYPE = frozenset((str,))
 _LOGGED_SET = frozenset(LOGGED_DECISIONS)
 _DECISION_OR_NONE = frozenset((*DECISIONS, None))
 _ACTION_SET = frozenset(REVIEW_ACTIONS)
+_RISK_OR_NONE = frozenset((*RISK_LEVELS, None))
 _TEXTS_OF = operator.itemgetter(*_TEXT_FIELDS)
 _UNITS_OF = operator.itemgetter(*_UNIT_INTERVAL)
 _INTS_OF = operator.itemgetter(*_INT_FIELDS)
@@ -337,8 +378,11 @@ def _obviously_valid(record: dict[str, Any]) -> bool:
         and record["decision"] in _LOGGED_SET
         and record["expected_decision"] in _DECISION_OR_NONE
         and record["review_decision"] in _DECISION_OR_NONE
+        and record["review_risk_level"] in _RISK_OR_NONE
         and (record["review_action"] is None
              or (record["review_action"] in _ACTION_SET and record["reviewed"] is True))
+        and (record["reviewed"] is True or (record["review_classification"] is None
+                                            and record["review_risk_level"] is None))
         and (decision_id is None or decision_id.strip())
         and type(record["situation"]) is dict
         and type(tags) is list and _STR_TYPE.issuperset(map(type, tags))
@@ -388,6 +432,7 @@ def check_decision(decision: PolicyDecision) -> None:
         value = record[name]
         if value is not None and value not in DECISIONS:
             raise InvalidRecordError(f"{name} {value!r} is not one of {', '.join(DECISIONS)}")
+    validate_review_risk_level(record["review_risk_level"])
     if not isinstance(record["situation"], dict):
         raise InvalidRecordError(
             f"situation must be an object, not {_json_type(record['situation'])}")
@@ -430,6 +475,9 @@ def check_decision(decision: PolicyDecision) -> None:
                 f"review_action {action!r} is not one of {', '.join(REVIEW_ACTIONS)}")
         if not record["reviewed"]:
             raise InvalidRecordError("review_action is set but reviewed is false")
+    for name in ("review_classification", "review_risk_level"):
+        if record[name] is not None and not record["reviewed"]:
+            raise InvalidRecordError(f"{name} is set but reviewed is false")
 
 
 def _reject_lone_surrogates(value: Any) -> None:
@@ -463,6 +511,8 @@ def decision_from_record(record: Any, *, check_unicode: bool = True) -> PolicyDe
     if record.get("tags") is None:
         record = {**record, "tags": []}
     values = {name: record[name] for name in DECISION_FIELDS if name in record}
+    if isinstance(values.get("review_classification"), str):
+        values["review_classification"] = review_label(values["review_classification"])
     if values.get("reviewed") is None:
         values["reviewed"] = False
     decision = PolicyDecision(**values)

@@ -185,9 +185,16 @@ class _UnknownFields:
                 f"not stored: {shown}{more} (first at line{plural} {lines})")
 
 
+REVIEW_FIELDS: tuple[str, ...] = (
+    "reviewed", "review_decision", "review_reasoning", "review_timestamp", "reviewer",
+    "review_action", "review_classification", "review_risk_level",
+)  # fmt: skip
+"""A line's review state: merged into a stored decision's history as one event."""
+_COMPARED = tuple(name for name in REVIEW_FIELDS if name not in ("reviewed", "review_timestamp"))
+
+
 def _same_review(a: PolicyDecision, b: PolicyDecision) -> bool:
-    return (a.review_action, a.review_decision, a.review_reasoning, a.reviewer) == (
-        b.review_action, b.review_decision, b.review_reasoning, b.reviewer)
+    return all(getattr(a, name) == getattr(b, name) for name in _COMPARED)
 
 
 def _later(line: PolicyDecision, stored: PolicyDecision) -> bool:
@@ -272,8 +279,7 @@ class _BatchImport:
                 f"review ({decision.review_action} by {decision.reviewer or 'no name'}, "
                 f"{decision.review_timestamp}) was not merged", True))
             return
-        for name in ("reviewed", "review_decision", "review_reasoning", "review_timestamp",
-                     "reviewer", "review_action"):
+        for name in REVIEW_FIELDS:
             setattr(other, name, getattr(decision, name))
         if stored:
             self.reviews.append(decision)

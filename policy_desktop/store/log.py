@@ -25,7 +25,9 @@ from policy_desktop.store.decision import (
     make_decision_id,
     now_iso,
     parse_timestamp,
+    review_label,
     to_values,
+    validate_review_risk_level,
 )
 from policy_desktop.store.errors import (
     DecisionNotFoundError,
@@ -44,7 +46,7 @@ BATCH_SIZE = 10_000
 commits and WAL checkpoints stay a small share of the time, small enough to hold the
 write lock well under a second."""
 _EVENT_COLUMNS = ("decision_id", "reviewer", "action", "review_decision", "review_reasoning",
-                  "timestamp", "blind")
+                  "timestamp", "blind", "review_classification", "review_risk_level")
 _ID = ALL_COLUMNS.index("decision_id")
 _RUN = ALL_COLUMNS.index("run_id")
 WRITE_LOCK_KEY = 0x706F6C6963790002
@@ -66,6 +68,11 @@ class ReviewEvent:
     timestamp: str
     blind: bool
     blind_decision: str | None
+    review_classification: str | None = None
+    """The reviewer's classification (None = not given: see ``final_classification``)."""
+    review_risk_level: str | None = None
+    comment: str | None = None
+    """The reviewer's free-text note on this review (plain text)."""
 
 
 @dataclass(frozen=True)
@@ -465,6 +472,9 @@ class PolicyDecisionLog:
         reviewer: str | None = None,
         *,
         blind_decision: str | None = None,
+        review_classification: str | None = None,
+        review_risk_level: str | None = None,
+        comment: str | None = None,
     ) -> str:
         """Record a human review; return the action (``accept`` or ``correct_*``).
 
@@ -473,6 +483,14 @@ class PolicyDecisionLog:
         review is appended to the history and the ``review_*`` columns show it.
         ``blind_decision`` is the reviewer's choice made before the model's
         answer was shown (blind review).
+
+        ``review_classification`` (free text, stripped; empty = not given) and
+        ``review_risk_level`` (one of ``RISK_LEVELS``) are the reviewer's labels;
+        giving the model's own value re-confirms it. They do not change the action:
+        the action names what happened to the decision and the reasoning. Without
+        them, a corrected decision has no labels in training data
+        (:attr:`PolicyDecision.final_classification`). ``comment`` is a free-text
+        note kept with this review event (stripped; empty = none).
         """
         choices = (("review_decision", review_decision), ("blind_decision", blind_decision))
         for name, value in choices:
@@ -480,6 +498,11 @@ class PolicyDecisionLog:
                 raise InvalidRecordError(f"{name} {value!r} is not one of {', '.join(DECISIONS)}")
         if review_reasoning is not None and not review_reasoning.strip():
             raise InvalidRecordError("a corrected reasoning cannot be empty")
+        validate_review_risk_level(review_risk_level)
+        for name, text in (("review_classification", review_classification),
+                           ("comment", comment)):
+            if text is not None and not isinstance(text, str):
+                raise InvalidRecordError(f"{name} must be text")
         with self.write_transaction():
             current = self.get_decision(decision_id)
             if current is None:
@@ -494,6 +517,8 @@ class PolicyDecisionLog:
                 review_reasoning=review_reasoning if reasoning_changed else None,
                 timestamp=now_iso(), blind=int(blind_decision is not None),
                 blind_decision=blind_decision,
+                review_classification=review_label(review_classification),
+                review_risk_level=review_risk_level, comment=review_label(comment),
             ).execute()
             self._apply_history(decision_id)
         return action
@@ -535,6 +560,8 @@ class PolicyDecisionLog:
             action=row["action"], review_decision=row["review_decision"],
             review_reasoning=row["review_reasoning"], timestamp=row["timestamp"],
             blind=bool(row["blind"]), blind_decision=row["blind_decision"],
+            review_classification=row["review_classification"],
+            review_risk_level=row["review_risk_level"], comment=row["comment"],
         ) for row in query.dicts()]
 
     def _effective_events(self, decision_id: str) -> list[ReviewEvent]:
@@ -558,6 +585,8 @@ class PolicyDecisionLog:
             review_timestamp=top.timestamp if top else None,
             reviewer=top.reviewer if top else None,
             review_action=top.action if top else None,
+            review_classification=top.review_classification if top else None,
+            review_risk_level=top.review_risk_level if top else None,
         ).where(Decision.decision_id == decision_id).execute()
         if bump:
             self._bump_revision()
@@ -763,7 +792,8 @@ def _fresh_id(timestamp: str, attempt: int) -> str:
 def _event_of(decision: PolicyDecision) -> tuple[Any, ...]:
     return (decision.decision_id, decision.reviewer, decision.review_action,
             decision.review_decision, decision.review_reasoning,
-            decision.review_timestamp or now_iso(), 0)
+            decision.review_timestamp or now_iso(), 0, decision.review_classification,
+            decision.review_risk_level)
 
 
 def _insert_statement(database: pw.Database, table: str, columns: Iterable[str]) -> str:

@@ -19,6 +19,8 @@ from policy_desktop.store.decision import (
 from policy_desktop.store.schema import (
     ADDED_COLUMNS,
     EXTRA_INDEXES,
+    REVIEW_EVENT_COLUMNS,
+    REVIEW_LABEL_COLUMNS,
     RUN_OWNER_COLUMNS,
     SCHEMA_VERSION,
     SEED_INDEXES,
@@ -143,8 +145,16 @@ def _migrate_2_to_3(database: pw.Database, models: BoundModels) -> None:
     _set_version(models, 3)
 
 
+def _migrate_3_to_4(database: pw.Database, models: BoundModels) -> None:
+    """Reviewers' classification and risk level on decisions and review events, and a
+    comment on review events; every existing review keeps NULL there (not given)."""
+    _add_columns(database, "decisions", models.Decision, REVIEW_LABEL_COLUMNS)
+    _add_columns(database, "reviews", models.Review, REVIEW_EVENT_COLUMNS)
+    _set_version(models, 4)
+
+
 MIGRATIONS: dict[int, Callable[[pw.Database, BoundModels], None]] = {
-    1: _migrate_1_to_2, 2: _migrate_2_to_3}
+    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
 """``MIGRATIONS[v]`` upgrades a version-``v`` database to ``v + 1``."""
 
 

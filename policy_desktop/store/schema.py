@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1 = the seed's ``decisions`` table alone; 2 = reviews, runs, store_meta, extra columns;
 3 = ``timestamp`` holds a normalised UTC instant (the original text in ``timestamp_text``)
-and runs record their owner process and a heartbeat."""
+and runs record their owner process and a heartbeat; 4 = reviewers correct classification
+and risk level (``review_classification``, ``review_risk_level`` on decisions and review
+events) and a review event may carry a ``comment``."""
 
 
 class _Unbound(pw.Model):
@@ -60,6 +62,9 @@ class DecisionRow(_Unbound):
     seconds = pw.DoubleField(null=True)
     # --- schema version 3 ---
     timestamp_text = pw.TextField(null=True)  # the timestamp as given, when not canonical
+    # --- schema version 4: the current review's labels (NULL = not given) ---
+    review_classification = pw.TextField(null=True)
+    review_risk_level = pw.TextField(null=True)
 
     class Meta:
         table_name = "decisions"
@@ -75,7 +80,10 @@ ADDED_COLUMNS: tuple[str, ...] = (
     "reviewer", "review_action", "confidence", "run_id", "prompt_tokens", "generated_tokens",
     "seconds",
 )  # fmt: skip
-ALL_COLUMNS: tuple[str, ...] = SEED_COLUMNS + ADDED_COLUMNS
+REVIEW_LABEL_COLUMNS: tuple[str, ...] = ("review_classification", "review_risk_level")
+"""Added by schema 4 to ``decisions`` (and, with ``comment``, to ``reviews``)."""
+REVIEW_EVENT_COLUMNS: tuple[str, ...] = (*REVIEW_LABEL_COLUMNS, "comment")
+ALL_COLUMNS: tuple[str, ...] = SEED_COLUMNS + ADDED_COLUMNS + REVIEW_LABEL_COLUMNS
 """The columns that are fields of :class:`~policy_desktop.store.decision.PolicyDecision`."""
 TEXT_TIMESTAMP_COLUMN = "timestamp_text"
 STORED_COLUMNS: tuple[str, ...] = (*ALL_COLUMNS, TEXT_TIMESTAMP_COLUMN)
@@ -122,6 +130,10 @@ class ReviewRow(_Unbound):
     timestamp = pw.TextField()
     blind = pw.IntegerField(constraints=[pw.SQL("DEFAULT 0")], default=0)
     blind_decision = pw.TextField(null=True)
+    # --- schema version 4 ---
+    review_classification = pw.TextField(null=True)
+    review_risk_level = pw.TextField(null=True)
+    comment = pw.TextField(null=True)  # the reviewer's free-text note (plain text)
 
     class Meta:
         table_name = "reviews"

@@ -24,7 +24,12 @@ from policy_desktop.store import (
     SchemaTooNewError,
     StoreError,
 )
-from policy_desktop.store.schema import ADDED_COLUMNS, SCHEMA_VERSION, bind_models
+from policy_desktop.store.schema import (
+    ADDED_COLUMNS,
+    REVIEW_LABEL_COLUMNS,
+    SCHEMA_VERSION,
+    bind_models,
+)
 
 # --- paths and URLs ----------------------------------------------------------------------------
 
@@ -305,7 +310,7 @@ def test_seed_database_is_upgraded(seed_db: Path) -> None:
     assert raw_query(seed_db, "SELECT value FROM store_meta WHERE key = 'schema_version'") == [
         (str(SCHEMA_VERSION),)]
     columns = [row[1] for row in raw_query(seed_db, "PRAGMA table_info(decisions)")]
-    assert columns[21:] == [*ADDED_COLUMNS, "timestamp_text"]
+    assert columns[21:] == [*ADDED_COLUMNS, "timestamp_text", *REVIEW_LABEL_COLUMNS]
     # Every seed column of every row is unchanged, but for the timestamp: that holds the
     # UTC instant (so that text order is time order), the text as given is kept beside it.
     new_rows = raw_rows(seed_db)
