@@ -127,12 +127,16 @@ def build_demo_log(log: PolicyDecisionLog, count: int = 400, *, seed: int = 7,
                    reviewed_share: float = 0.3, reviewer: str = "sam") -> None:
     """Fill ``log`` with ``count`` demo decisions, two runs and some reviews."""
     rng = random.Random(seed + 1)
-    runs = [log.start_run(model_name=name, model_version=version, prompt_version=prompt)
-            for (name, version), prompt in zip(MODELS, PROMPTS, strict=True)]
+    runs = [f"run_demo_{seed}_{number}" for number in range(len(MODELS))]
+    decisions = list(demo_decisions(count, seed=seed, run_ids=runs))
+    for run_id, (name, version), prompt in zip(runs, MODELS, PROMPTS, strict=True):
+        scenarios = sorted({d.scenario_id for d in decisions
+                            if d.run_id == run_id and d.scenario_id})
+        log.start_run(run_id=run_id, model_name=name, model_version=version,
+                      prompt_version=prompt, scenario_ids=scenarios)
+    log.log_decisions(decisions)
     for run_id in runs:
         log.finish_run(run_id, "completed")
-    decisions = list(demo_decisions(count, seed=seed, run_ids=runs))
-    log.log_decisions(decisions)
     older = decisions[: int(len(decisions) * 0.8)]
     for decision in rng.sample(older, int(len(decisions) * reviewed_share)):
         assert decision.decision_id is not None

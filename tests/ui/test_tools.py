@@ -43,7 +43,13 @@ def test_demo_data_builds_a_log_from_the_tools_folder(db_path: Path,
 
     with PolicyDecisionLog(db_path) as log:
         build_demo_log(log, 40)
-        assert len(log.get_all_decisions()) == 40
+        decisions = log.get_all_decisions()
+        runs = log.list_runs()
+    assert len(decisions) == 40
+    assert len(runs) == 2
+    for run in runs:  # each run lists the scenarios its decisions answered
+        answered = {d.scenario_id for d in decisions if d.run_id == run.run_id}
+        assert run.scenario_ids and set(run.scenario_ids) == answered - {None}
 
 
 def test_the_screenshot_tool_runs_as_a_script() -> None:
