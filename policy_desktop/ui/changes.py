@@ -1,9 +1,10 @@
 """What a write or an outside change touched, so each view re-reads only its part (no Qt).
 
-Every write the window makes (a review, an undo, accepting a selection, an import) and
-the revision poll describe what they changed as a :class:`Changes`; the window hands it
-to one place that refreshes the table, the counts, the filter menus and the statistics
-that depend on it, instead of each job writing its own refresh sequence.
+Every write the window makes (a review, an undo, accepting a selection, an import), the
+revision poll and opening a database describe what they changed as a :class:`Changes`;
+:class:`policy_desktop.ui.review_writes.ReviewWrites` emits it as ``changed`` and the
+table, the panel's read-ahead, the counts and filter menus, and the statistics each
+subscribe and re-read their own part, instead of each job writing a refresh sequence.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Changes:
         unknown: something changed outside this window (another process wrote):
             treat everything as changed.
         decision_ids: the decisions known to be touched (empty: not known which).
+        opened: another database was opened: nothing held belongs to it (the table
+            starts again from its first page, undo forgets the old database).
     """
 
     decisions: bool = False
@@ -31,6 +34,7 @@ class Changes:
     runs: bool = False
     unknown: bool = False
     decision_ids: frozenset[str] = frozenset()
+    opened: bool = False
 
     @classmethod
     def everything(cls) -> Changes:
@@ -38,14 +42,21 @@ class Changes:
         return cls(unknown=True)
 
     @classmethod
+    def database_opened(cls) -> Changes:
+        """Another database is open: everything is new."""
+        return cls(unknown=True, opened=True)
+
+    @classmethod
     def reviewed(cls, *decision_ids: str) -> Changes:
         """The reviews of ``decision_ids`` changed (none given: of some decisions)."""
         return cls(reviews=True, decision_ids=frozenset(decision_ids))
 
     def __or__(self, other: Changes) -> Changes:
-        return Changes(self.decisions or other.decisions, self.reviews or other.reviews,
-                       self.runs or other.runs, self.unknown or other.unknown,
-                       self.decision_ids | other.decision_ids)
+        return Changes(decisions=self.decisions or other.decisions,
+                       reviews=self.reviews or other.reviews, runs=self.runs or other.runs,
+                       unknown=self.unknown or other.unknown,
+                       decision_ids=self.decision_ids | other.decision_ids,
+                       opened=self.opened or other.opened)
 
     @property
     def empty(self) -> bool:

@@ -7,7 +7,9 @@ from typing import Any
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
 
-from policy_desktop.ui.decisions_model import Col, DecisionsModel, sort_indicator
+from policy_desktop.store.queries import DecisionFilter
+from policy_desktop.ui.changes import Changes
+from policy_desktop.ui.decisions_model import SORTABLE, Col, DecisionsModel, sort_indicator
 
 # Column widths as the text that must fit (plus room for padding and icons).
 COLUMN_SAMPLES: dict[Col, str] = {
@@ -86,10 +88,30 @@ class DecisionsTable(QTableView):
         index = self.currentIndex()
         return self.decisions.decision_id(index.row()) if index.isValid() else None
 
+    @staticmethod
+    def sort_for_click(section: int, current: str) -> str | None:
+        """The store sort a click on header ``section`` asks for (None: not sortable).
+
+        A second click reverses; newest first is the natural first click on time."""
+        if section not in SORTABLE:
+            return None
+        first, second = SORTABLE[Col(section)]
+        if section == Col.TIME:
+            first, second = second, first
+        return second if current == first else first
+
     def show_sort(self, sort: str) -> None:
         """Put the header's arrow on the column of a store sort."""
         column, order = sort_indicator(sort)
         self.horizontalHeader().setSortIndicator(column, order)
+
+    def apply_changes(self, changes: Changes, flt: DecisionFilter) -> None:
+        """Subscriber of the window's ``changed``: read the rows again (another database:
+        the first page of ``flt``; else the loaded rows, merged in place)."""
+        if changes.opened:
+            self.decisions.set_filter(flt)
+        elif changes.rows:
+            self.decisions.refresh()
 
     # --- keeping the place across live updates ------------------------------------------
 

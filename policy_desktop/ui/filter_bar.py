@@ -29,6 +29,10 @@ VIEW_LABELS: dict[str, str] = {
     "unreviewed": "Unreviewed", "incorrect": "Incorrect", "corrections": "Corrections",
     "reviewed": "Reviewed", "all": "All", FAILURES: "Run failures",
 }  # fmt: skip
+SORT_LABELS: dict[str, str] = {
+    "newest": "Newest first", "oldest": "Oldest first",
+    "least_confident": "Least confident first", "most_confident": "Most confident first",
+}  # fmt: skip
 VIEW_TIPS: dict[str, str] = {
     "unreviewed": "Decisions nobody has reviewed yet",
     "incorrect": "Decisions that did not match the scenario's expected decision",

@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog, ReviewEvent
+from policy_desktop.ui.changes import Changes
 from policy_desktop.ui.decisions_model import DecisionsModel
 from policy_desktop.ui.tasks import DbExecutor
 
@@ -120,6 +121,13 @@ class PanelFeed(QObject):
         else:
             self.read_ahead.pop(decision_id, None)
             self._reading.discard(decision_id)
+
+    def apply(self, changes: Changes) -> None:
+        """Subscriber of the window's ``changed``: after an outside change (or another
+        database) nothing read ahead can be trusted. The window's own writes forget
+        their decisions when they are made."""
+        if changes.unknown:
+            self.forget()
 
     def _display(self, details: Details) -> None:
         self._panel.show_decision(*details)

@@ -11,7 +11,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
+from policy_desktop.ui.decisions_model import DecisionsModel
+from policy_desktop.ui.review_writes import ReviewWrites
 from policy_desktop.ui.session_progress import SessionProgress, progress_text, session_text
+from policy_desktop.ui.view_counts import Counts, ViewCounts
 
 KEYS_HINT = "A accept · 1–4 choose · R reasoning · Ctrl+Enter save · S skip · J/K move · F1 keys"
 PACE_REFRESH_MS = 15_000
@@ -100,6 +103,26 @@ class ReviewStatusBar(QStatusBar):
         if max_rows is not None:
             self.cap_label.setText(f"Showing the first {max_rows:,} rows — "
                                    "narrow the filter to see the rest")
+
+    def follow(self, counts: ViewCounts, model: DecisionsModel, writes: ReviewWrites) -> None:
+        """Subscribe to the view counts (``Reviewed N of M``), the table's rows (the cap
+        notice) and the window's writes (the session's pace)."""
+        counts.changed.connect(self._counted)
+        for signal in (model.reloaded, model.refreshed, model.rowsInserted):
+            signal.connect(lambda *_: self.show_cap(model.max_rows if model.capped else None))
+        writes.written.connect(lambda *_: self._reviewed())
+        writes.undone.connect(lambda *_: self._undone())
+
+    def _counted(self, counts: Counts) -> None:
+        self.show_progress(counts.views["reviewed"], counts.views["all"])
+
+    def _reviewed(self) -> None:
+        self._session.record_review()
+        self.show_session()
+
+    def _undone(self) -> None:
+        self._session.record_undo()
+        self.show_session()
 
     def set_reviewing(self, reviewing: bool) -> None:
         """Show the review progress and key hint only where there is something to review."""

@@ -2,8 +2,8 @@
 
 Requests coalesce: while one count is in flight, further requests make one more
 count when it returns, and a count for a filter that changed meanwhile is dropped
-and read again. Subscribers (filter bar, status bar, the window's page) listen to
-``changed``.
+and read again. :meth:`ViewCounts.apply` subscribes to the window's changes;
+the filter bar, the status bar and the window's page listen to ``changed``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.store.queries import FAILURES, DecisionFilter, DecisionQueries
+from policy_desktop.ui.changes import Changes
 from policy_desktop.ui.tasks import DbExecutor
 
 
@@ -75,6 +76,16 @@ class ViewCounts(QObject):
     def forget(self) -> None:
         """Another database: the counts held are not its counts."""
         self.current = None
+
+    def apply(self, changes: Changes) -> None:
+        """Subscriber of the window's ``changed``: count and read the menus again as
+        ``changes`` require (another database: forget the old counts first)."""
+        if changes.opened:
+            self.forget()
+        if changes.rows:
+            self.refresh()
+        if changes.facets:
+            self.refresh_facets()
 
     def refresh(self) -> None:
         """Count again (once more after the count in flight, if one is)."""

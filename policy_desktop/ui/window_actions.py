@@ -18,7 +18,7 @@ from typing import Protocol
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QMenu, QToolBar, QWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QMenu, QToolBar, QWidget
 
 from policy_desktop.ui.theme import Theme
 
@@ -122,6 +122,39 @@ def build_toolbar(actions: Mapping[str, QAction]) -> QToolBar:
     toolbar.setIconSize(toolbar.iconSize().scaled(18, 18, Qt.AspectRatioMode.KeepAspectRatio))
     add_actions(toolbar, actions, TOOLBAR)
     return toolbar
+
+
+def choice_actions(menu: QMenu, labels: Mapping[str, str], kind: str,
+                   choose: Callable[[str], None]) -> dict[str, QAction]:
+    """Checkable menu entries ``action_{kind}_{name}``, one per label, calling ``choose``."""
+    actions: dict[str, QAction] = {}
+    for name, label in labels.items():
+        action = menu.addAction(label)
+        action.setObjectName(f"action_{kind}_{name}")
+        action.setCheckable(True)
+        action.triggered.connect(lambda _checked=False, n=name: choose(n))
+        actions[name] = action
+    return actions
+
+
+def build_menus(window: QMainWindow, actions: Mapping[str, QAction],
+                views: Mapping[str, str], choose_view: Callable[[str], None],
+                sorts: Mapping[str, str], choose_sort: Callable[[str], None]
+                ) -> tuple[dict[str, QAction], dict[str, QAction], QToolBar]:
+    """The menu bar of :data:`MENUS` with View (views and sorts as choices) and Help, and
+    the toolbar; return the view choices, the sort choices and the toolbar."""
+    menu = window.menuBar()
+    for title in ("&File", "&Edit", "&Review", "&Runs"):
+        add_actions(menu.addMenu(title), actions, MENUS[title])
+    view = menu.addMenu("&View")
+    add_actions(view, actions, ("next", "previous", "search", None))
+    view_actions = choice_actions(view, views, "view", choose_view)
+    sort_actions = choice_actions(view.addMenu("&Sort"), sorts, "sort", choose_sort)
+    add_actions(view, actions, (None, "statistics", "refresh", "dark_theme"))
+    add_actions(menu.addMenu("&Help"), actions, ("show_shortcuts", None, "about"))
+    toolbar = build_toolbar(actions)
+    window.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+    return view_actions, sort_actions, toolbar
 
 
 def _key_list(keys: Sequence[str] | str) -> list[str]:

@@ -1,0 +1,44 @@
+"""A window's non-modal dialogs: kept alive while open, and plain-text message boxes."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QMessageBox, QWidget
+
+
+class WindowDialogs:
+    """The dialogs a window has open (:attr:`open`), each deleted when it closes.
+
+    Args:
+        window: the dialogs' parent.
+    """
+
+    def __init__(self, window: QWidget) -> None:
+        self._window = window
+        self.open: list[QWidget] = []
+
+    def keep(self, dialog: QWidget) -> QWidget:
+        """Hold ``dialog`` until it is finished (a non-modal dialog has no other owner)."""
+        self.open.append(dialog)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+
+        def forget(*_args: object) -> None:
+            if dialog in self.open:
+                self.open.remove(dialog)
+
+        if isinstance(dialog, QDialog):
+            dialog.finished.connect(forget)
+        return dialog
+
+    def message(self, icon: QMessageBox.Icon, title: str, text: str,
+                details: str = "") -> QMessageBox:
+        """A window-modal message box that does not block (``open``, not ``exec``).
+
+        Everything goes into the plain-text main label: the informative text of a
+        QMessageBox would guess rich text, and details may quote file names or data.
+        """
+        body = f"{text}\n\n{details}" if details else text
+        box = QMessageBox(icon, title, body, QMessageBox.StandardButton.Ok, self._window)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        self.keep(box).open()
+        return box
