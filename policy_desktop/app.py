@@ -14,6 +14,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from policy_desktop.desktop_entry import APP_ID, WM_CLASS
+from policy_desktop.engine.embedding_process import ProcessEmbedder  # torch only in its child
 from policy_desktop.ui.loop_actions import ReviewLoop
 from policy_desktop.ui.main_window import MainWindow, WindowParts
 from policy_desktop.ui.run_worker import RunController
@@ -72,7 +73,8 @@ def main(database: str | None = None) -> int:
     app = application()
     settings = Settings()
     executor = DbExecutor()
-    runs = RunController()  # the model stays loaded on its thread between runs
+    embeddings = ProcessEmbedder()  # one embedding child for every worker, on first use
+    runs = RunController(embedder=embeddings)  # the model stays loaded between runs
     window = build_window(settings, executor, app, loop=ReviewLoop(runs, settings))
     _timer = _quit_on_ctrl_c(app, window)
     window.show()
@@ -81,4 +83,5 @@ def main(database: str | None = None) -> int:
         return app.exec()
     finally:
         runs.shutdown()  # cancels a run still going and frees the model
+        embeddings.close()  # after the workers that use it
         executor.shutdown()

@@ -1,9 +1,10 @@
 """Scenario runs off the GUI thread: a worker ``QObject`` on its own ``QThread``.
 
-The worker owns the llama.cpp model and the embedding model, each in a child process (a
-native crash there fails the run, never the window); they stay loaded between runs and are
-reloaded only when the model file or its settings change, or after the model's process
-died. It talks to the GUI only through signals; cancellation is a thread-safe flag polled
+The worker owns the llama.cpp model in a child process (a native crash there fails the
+run, never the window); it stays loaded between runs and is reloaded only when the model
+file or its settings change, or after the model's process died. The embedding model is the
+app's shared embedding service (handed in; the worker starts a private one only when it
+gets none). It talks to the GUI only through signals; cancellation is a thread-safe flag polled
 at every token.
 """
 
@@ -25,6 +26,7 @@ from policy_desktop.ui.worker_thread import WorkerThread
 
 if TYPE_CHECKING:
     from policy_desktop.engine.embedding_process import ProcessEmbedder
+    from policy_desktop.engine.embeddings import TextEncoder
     from policy_desktop.engine.evaluation import SemanticEvaluator
     from policy_desktop.engine.llm import EngineSettings
     from policy_desktop.engine.model_process import ModelProcess
@@ -91,14 +93,16 @@ class RunWorker(QObject):
     cancelled = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, model_factory: ModelFactory = start_model_process) -> None:
+    def __init__(self, model_factory: ModelFactory = start_model_process,
+                 embedder: TextEncoder | None = None) -> None:
         super().__init__()
         self._model_factory = model_factory
         self._log: PolicyDecisionLog | None = None
         self._stop = threading.Event()
         self._model: Model | None = None
         self._model_key: tuple[object, ...] | None = None
-        self._embedder: ProcessEmbedder | None = None
+        self._embedder = embedder  # shared: the app closes it, not this worker
+        self._own_embedder: ProcessEmbedder | None = None
 
     @property
     def model_pid(self) -> int | None:
@@ -184,9 +188,12 @@ class RunWorker(QObject):
         from policy_desktop.engine.embedding_process import ProcessEmbedder
         from policy_desktop.engine.evaluation import SemanticEvaluator
 
-        if self._embedder is None:  # torch in a child process: its import would freeze the GUI
-            self._embedder = ProcessEmbedder()
-        return SemanticEvaluator(self._embedder, match_threshold=job.match_threshold,
+        embedder = self._embedder
+        if embedder is None:  # torch in a child process: its import would freeze the GUI
+            if self._own_embedder is None:
+                self._own_embedder = ProcessEmbedder()
+            embedder = self._own_embedder
+        return SemanticEvaluator(embedder, match_threshold=job.match_threshold,
                                  pass_coverage=job.pass_coverage)
 
     def _release_model(self) -> None:
@@ -199,9 +206,9 @@ class RunWorker(QObject):
     def release(self) -> None:
         """Free the models and this thread's database connection (before the thread ends)."""
         self._release_model()
-        if self._embedder is not None:
-            self._embedder.close()
-            self._embedder = None
+        if self._own_embedder is not None:
+            self._own_embedder.close()
+            self._own_embedder = None
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -239,8 +246,9 @@ class RunController(WorkerThread):
     _start_requested = Signal(object)
 
     def __init__(self, parent: QObject | None = None, *,
-                 model_factory: ModelFactory = start_model_process) -> None:
-        super().__init__(RunWorker(model_factory), "policy-desktop-run", parent)
+                 model_factory: ModelFactory = start_model_process,
+                 embedder: TextEncoder | None = None) -> None:
+        super().__init__(RunWorker(model_factory, embedder), "policy-desktop-run", parent)
         self.worker: RunWorker
         self._start_requested.connect(self.worker.run)
         for signal in (self.worker.finished, self.worker.cancelled, self.worker.failed):

@@ -53,12 +53,11 @@ def test_a_dead_child_is_replaced_by_the_next_call() -> None:
 
     remote = ProcessEmbedder()
     try:
-        assert remote.encode(TEXTS[:1]).shape == (1, 384)
-        assert remote._process is not None and remote._process.pid is not None
-        os.kill(remote._process.pid, signal.SIGKILL)
-        remote._process.join(timeout=10)
-        with pytest.raises(RuntimeError, match="process died"):
-            remote.encode(TEXTS[:1])
-        assert remote.encode(TEXTS[:2]).shape == (2, 384)  # a fresh child serves
+        expected = remote.encode(TEXTS[:2])
+        first = remote.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)  # as the out-of-memory killer would, while idle
+        np.testing.assert_allclose(remote.encode(TEXTS[:2]), expected, atol=1e-6)
+        assert remote.pid not in (None, first) and remote.starts == 2  # a fresh child served
     finally:
         remote.close()
