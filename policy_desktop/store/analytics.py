@@ -13,6 +13,7 @@ import peewee as pw
 
 from policy_desktop.store.decision import CORRECTION_ACTIONS, REVIEW_ACTIONS
 from policy_desktop.store.log import PolicyDecisionLog
+from policy_desktop.store.rows import dict_rows
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,12 @@ def accuracy_by_run(log: PolicyDecisionLog) -> list[RunAccuracy]:
         .where(Decision.run_id.is_null(False))
         .group_by(Decision.run_id)
     )
-    groups = list(query.dicts())
-    runs = {row["run_id"]: row for row in Run.select(
-        Run.run_id, Run.started, Run.prompt_version, Run.model_name).dicts()}
+    groups = list(dict_rows(query))
+    runs = {row["run_id"]: row for row in dict_rows(Run.select(
+        Run.run_id, Run.started, Run.prompt_version, Run.model_name))}
     result = []
     for group in groups:
-        run = runs.get(group["run_id"], {})
+        run: dict[str, Any] = runs.get(group["run_id"], {})
         evaluated = int(group["evaluated"] or 0)
         correct = int(group["correct"] or 0)
         result.append(RunAccuracy(
@@ -112,7 +113,7 @@ def confusion_counts(log: PolicyDecisionLog) -> dict[tuple[str, str], int]:
         .where(Decision.expected_decision.is_null(False))
         .group_by(Decision.expected_decision, Decision.decision)
     )
-    return {(row["expected_decision"], row["decision"]): row["n"] for row in query.dicts()}
+    return {(row["expected_decision"], row["decision"]): row["n"] for row in dict_rows(query)}
 
 
 def corrections_by_type(log: PolicyDecisionLog) -> dict[str, int]:
@@ -124,7 +125,7 @@ def corrections_by_type(log: PolicyDecisionLog) -> dict[str, int]:
         .where(Decision.review_action.in_(REVIEW_ACTIONS))
         .group_by(Decision.review_action)
     )
-    for row in query.dicts():
+    for row in dict_rows(query):
         counts[row["review_action"]] = row["n"]
     return counts
 
@@ -140,4 +141,4 @@ def decision_flips(log: PolicyDecisionLog) -> dict[tuple[str, str], int]:
                & (Decision.review_decision != Decision.decision))
         .group_by(Decision.decision, Decision.review_decision)
     )
-    return {(row["decision"], row["review_decision"]): row["n"] for row in query.dicts()}
+    return {(row["decision"], row["review_decision"]): row["n"] for row in dict_rows(query)}

@@ -230,8 +230,7 @@ class BackgroundLogger:
         if queue_size < 1 or batch_size < 1:
             raise ValueError("queue_size and batch_size must be at least 1")
         owned = not isinstance(database, PolicyDecisionLog)
-        log = PolicyDecisionLog(database) if owned else database
-        assert isinstance(log, PolicyDecisionLog)
+        log = database if isinstance(database, PolicyDecisionLog) else PolicyDecisionLog(database)
         if log.target.sqlite_path is not None and str(log.target.sqlite_path) == ":memory:":
             if owned:
                 log.close()

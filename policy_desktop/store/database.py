@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import peewee as pw
 from playhouse.db_url import connect as connect_url
@@ -157,20 +158,21 @@ class GuardedSqliteDatabase(pw.SqliteDatabase):
     :data:`~policy_desktop.store.file_guard.GUARD` and unregisters it when closed.
     """
 
-    def __init__(self, database: str, *, guarded_path: Path, **options: object) -> None:
+    def __init__(self, database: str, *, guarded_path: Path, **options: Any) -> None:
         super().__init__(database, **options)
         self.guarded_path = guarded_path
         self._guard_keys: dict[int, str] = {}
 
+    # peewee's hints leave out its connection hooks, which are what a subclass overrides.
     def _connect(self) -> sqlite3.Connection:
-        connection = super()._connect()
+        connection = super()._connect()  # type: ignore[misc]
         self._guard_keys[id(connection)] = GUARD.register(self.guarded_path)
         return connection
 
     def _close(self, conn: sqlite3.Connection) -> None:
         key = self._guard_keys.pop(id(conn), None)
         try:
-            super()._close(conn)
+            super()._close(conn)  # type: ignore[misc]
         finally:
             if key is not None:
                 GUARD.unregister(key)

@@ -8,6 +8,7 @@ import peewee as pw
 
 from policy_desktop.store.decision import CORRECTION_ACTIONS
 from policy_desktop.store.log import PolicyDecisionLog
+from policy_desktop.store.rows import dict_rows
 
 GROUPINGS: dict[str, tuple[str, ...]] = {
     "model": ("model_name", "model_version"),
@@ -39,7 +40,7 @@ def review_counts(log: PolicyDecisionLog, grouping: str) -> list[ReviewCount]:
              .where(Decision.reviewed == 1).group_by(*columns).order_by(*columns))
     return [ReviewCount(labels={name: row[name] for name in GROUPINGS[grouping]},
                         reviewed=int(row["reviewed"]), corrections=int(row["corrections"] or 0))
-            for row in query.dicts()]
+            for row in dict_rows(query)]
 
 
 def count_accepted(log: PolicyDecisionLog) -> int:

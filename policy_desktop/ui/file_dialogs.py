@@ -38,7 +38,7 @@ class NameOnlyIconProvider(QAbstractFileIconProvider):
         self._folder = style.standardIcon(QStyle.StandardPixmap.SP_DirIcon)
         self._file = style.standardIcon(QStyle.StandardPixmap.SP_FileIcon)
 
-    def icon(self, what: QFileInfo | QAbstractFileIconProvider.IconType) -> QIcon:  # type: ignore[override]
+    def icon(self, what: QFileInfo | QAbstractFileIconProvider.IconType) -> QIcon:
         if isinstance(what, QFileInfo):
             return self._folder if what.isDir() else self._file
         return self._folder if what in self._FOLDER_TYPES else self._file
