@@ -1,4 +1,8 @@
-"""``policy-desktop compare RUN_A RUN_B``: two runs side by side in the terminal."""
+"""``policy-desktop compare RUN_A RUN_B``: two runs side by side in the terminal.
+
+``compare REPLAY_RUN originals`` (either order) compares a replay run with the decisions
+it re-decided, decision by decision, judged against the human final decisions.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import argparse
 from policy_desktop.commands.common import guarded, open_log, percent
 from policy_desktop.store import RunRecord
 from policy_desktop.store.run_comparison import (
+    ORIGINALS,
     RunComparison,
     RunTotals,
     ScenarioOutcome,
@@ -34,14 +39,15 @@ def _totals(totals: RunTotals) -> str:
 
 def format_comparison(comparison: RunComparison) -> str:
     """The comparison as a text table with totals."""
+    width = max([9, *(len(row.scenario_id) + 1 for row in comparison.rows)])
     lines = ["Comparing runs", _run_line("A", comparison.run_a), _run_line("B", comparison.run_b),
-             "", f"{'Scenario':<9} {'Expected':<20} {'A':<28} {'B':<28} Change",
-             "-" * 100]
+             "", f"{'Scenario':<{width}} {'Expected':<20} {'A':<28} {'B':<28} Change",
+             "-" * (91 + width)]
     for row in comparison.rows:
-        lines.append(f"{row.scenario_id:<9} {row.expected or '—':<20} {_cell(row.a):<28} "
+        lines.append(f"{row.scenario_id:<{width}} {row.expected or '—':<20} {_cell(row.a):<28} "
                      f"{_cell(row.b):<28} {row.change}")
     changes = [row.change for row in comparison.rows]
-    lines += ["-" * 100, f"A: {_totals(comparison.totals_a)}",
+    lines += ["-" * (91 + width), f"A: {_totals(comparison.totals_a)}",
               f"B: {_totals(comparison.totals_b)}",
               f"Fixed {changes.count('fixed')}, regressed {changes.count('regressed')}, "
               f"changed {changes.count('changed')}, same {changes.count('same')}"]
@@ -50,8 +56,11 @@ def format_comparison(comparison: RunComparison) -> str:
 
 def run(args: argparse.Namespace) -> int:
     def show() -> int:
+        run_a, run_b = args.run_a, args.run_b
+        if run_a != ORIGINALS and run_b == ORIGINALS:
+            run_a, run_b = run_b, run_a  # the originals are always the "before"
         with open_log(args.db, create=False) as log:
-            print(format_comparison(compare_runs(log, args.run_a, args.run_b)))
+            print(format_comparison(compare_runs(log, run_a, run_b)))
         return 0
 
     return guarded(show)

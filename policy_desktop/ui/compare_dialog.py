@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from policy_desktop.store import PolicyDecisionLog, RunRecord
 from policy_desktop.store.run_comparison import (
+    ORIGINALS,
     ComparedScenario,
     RunComparison,
     RunTotals,
@@ -43,9 +44,17 @@ CHANGE_TINT = {"fixed": "#2e7d32", "regressed": "#c62828", "changed": "#8d6e00"}
 def run_label(run: RunRecord) -> str:
     """``2026-11-27 03:40 · v2_fewshot_8examples · Gemma 3 270m · completed``"""
     started = run.started[:16].replace("T", " ")
-    count = len(run.scenario_ids)
+    if run.settings.get("replay"):
+        planned = run.summary.get("planned")
+        size = f"replay of {planned} decisions" if planned is not None else "replay"
+    else:
+        count = len(run.scenario_ids)
+        size = f"{count} scenario{'s' if count != 1 else ''}"
     return (f"{started} · {run.prompt_version} · {run.model_name} ({run.model_version}) · "
-            f"{count} scenario{'s' if count != 1 else ''} · {run.status}")
+            f"{size} · {run.status}")
+
+
+ORIGINALS_LABEL = "The decisions replay run B re-decided, as logged"
 
 
 def _percent(value: float | None) -> str:
@@ -119,9 +128,14 @@ class CompareDialog(QDialog):
             combo.clear()
             for run in runs:
                 combo.addItem(run_label(run), run.run_id)
-        if len(runs) < 2:
+        if any(run.settings.get("replay") for run in runs):
+            self.run_a.addItem(ORIGINALS_LABEL, ORIGINALS)
+        if len(runs) < 2 and self.run_a.findData(ORIGINALS) < 0:
             self.totals.setText("Compare needs two runs; run the suite again (for example "
                                 "with a new prompt version) to compare.")
+        elif runs[0].settings.get("replay"):  # the newest is a replay: against its originals
+            self.run_a.setCurrentIndex(self.run_a.findData(ORIGINALS))
+            self.run_b.setCurrentIndex(0)
         else:
             self.run_a.setCurrentIndex(1)  # the older of the two newest runs
             self.run_b.setCurrentIndex(0)
