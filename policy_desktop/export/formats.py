@@ -2,10 +2,16 @@
 
 Choices, documented here once:
 
-* **Answers** are one line of JSON from :func:`format_answer` (keys ``decision``,
-  ``classification``, ``risk_level``, ``reasoning``). The corrected answer takes the
-  human's decision and reasoning (``final_decision``/``final_reasoning``) and the model's
-  classification and risk level (reviewers do not correct those).
+* **Answers** are one line of JSON from :func:`format_answer`, always with the four keys
+  ``decision``, ``classification``, ``risk_level``, ``reasoning`` in that order (the
+  answer format of the prompt and the fine-tuned model). The corrected answer takes the
+  human's decision and reasoning (``final_decision``/``final_reasoning``) and the final
+  labels (``final_classification``/``final_risk_level``): the reviewer's when given, the
+  model's while its decision stands (accepted, or only the reasoning corrected), and
+  ``null`` when the decision was corrected and the reviewer did not re-confirm or correct
+  the label. The model's labels belonged to the decision it chose, so they never go into
+  the human side of a corrected decision. ``null`` (rather than leaving the key out) keeps
+  every training line in one format; it means "not known".
 * **Seed JSON** (``finetuning_dataset.json``): ``prompt`` is the full completion prompt
   the runner builds for the situation (policy, instructions, the prompt version's few-shot
   examples, the situation block ending with ``### Answer``); ``response`` the corrected
@@ -17,8 +23,10 @@ Choices, documented here once:
   same text the prompt shows. ``assistant`` is the corrected answer. No other keys.
 * **DPO** (``dpo_pairs.jsonl``, TRL's conversational preference format): ``prompt`` holds
   the same system and user turns as the chat file, ``chosen`` the corrected answer and
-  ``rejected`` the model's original answer, rebuilt with :func:`format_answer` from the
-  logged fields; for an unparseable answer the raw model output is the rejected text.
+  ``rejected`` the model's original answer as it was (its own labels), rebuilt with
+  :func:`format_answer` from the logged fields; for an unparseable answer the raw model
+  output is the rejected text.
+* **Few-shot examples** carry the same final labels as the corrected answer.
 * **Provenance** stays out of the training lines (tools reject unknown keys) and goes to
   ``provenance.jsonl``: one line per chat or DPO line, naming file and line number.
 """
@@ -137,15 +145,16 @@ def usable(decision: PolicyDecision) -> bool:
 
 def fewshot_ready(decision: PolicyDecision) -> bool:
     """Whether the decision can be written as a few-shot example the prompt parser accepts."""
-    classification_ok = decision.classification is None or isinstance(
-        decision.classification, str)
-    return classification_ok and decision.risk_level in (None, *RISK_LEVELS)
+    classification = decision.final_classification
+    classification_ok = classification is None or isinstance(classification, str)
+    return classification_ok and decision.final_risk_level in (None, *RISK_LEVELS)
 
 
 def corrected_answer(decision: PolicyDecision) -> str:
-    """The answer the model should have given (human decision and reasoning)."""
-    return format_answer(decision.final_decision, decision.classification,
-                         decision.risk_level, decision.final_reasoning)
+    """The answer the model should have given: the human decision and reasoning with the
+    final labels (``null`` where a corrected decision's labels were not given)."""
+    return format_answer(decision.final_decision, decision.final_classification,
+                         decision.final_risk_level, decision.final_reasoning)
 
 
 def original_answer(decision: PolicyDecision) -> str | None:
@@ -197,8 +206,8 @@ def fewshot_example(decision: PolicyDecision) -> FewShotExample:
     """The corrected decision as a few-shot example."""
     return FewShotExample(
         situation=decision.situation, team_context=decision.team_context,
-        decision=decision.final_decision, classification=decision.classification,
-        risk_level=decision.risk_level, reasoning=decision.final_reasoning or "")
+        decision=decision.final_decision, classification=decision.final_classification,
+        risk_level=decision.final_risk_level, reasoning=decision.final_reasoning or "")
 
 
 def fewshot_candidate(item: Rendered) -> Candidate:

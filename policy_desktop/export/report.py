@@ -1,6 +1,10 @@
 """``analysis_report.json``: what reviewers corrected, counted while the export streams.
 
 The analysis covers every correction in the database (the set the training gate counts).
+``classification_distribution`` and ``risk_level_distribution`` count the model's labels;
+``review_labels`` counts, over decision corrections, the labels reviewers gave and those
+left out of the training files (a corrected decision drops the model's labels unless the
+reviewer re-confirmed them).
 Exclusions (suite situations, empty reasonings) apply to the training files only; the
 report's ``quality`` and ``exported`` sections say how many records each file received.
 """
@@ -24,6 +28,10 @@ CHANGE_PATTERNS: dict[str, str] = {
     "correct_reasoning": "reasoning_only",
     "correct_both": "both",
 }
+REVIEW_LABEL_KEYS: tuple[str, ...] = (
+    "decision_corrections", "classification_given", "risk_level_given",
+    "classification_left_out", "risk_level_left_out",
+)  # fmt: skip
 NONE_KEY = "none"
 """Distribution key for a missing classification or risk level."""
 
@@ -61,6 +69,7 @@ class CorrectionAnalysis:
         self.decision_changes = 0
         self.dangerous = 0
         self.empty_reasonings = 0
+        self.review_labels: Counter[str] = Counter(dict.fromkeys(REVIEW_LABEL_KEYS, 0))
 
     def add(self, decision: PolicyDecision) -> None:
         """Count one correction (accepted decisions are not corrections: skip them)."""
@@ -80,6 +89,13 @@ class CorrectionAnalysis:
                 self.dangerous += 1
         if not (decision.final_reasoning or "").strip():
             self.empty_reasonings += 1
+        if decision.decision_corrected:
+            labels = self.review_labels
+            labels["decision_corrections"] += 1
+            labels["classification_given"] += decision.review_classification is not None
+            labels["risk_level_given"] += decision.review_risk_level is not None
+            labels["classification_left_out"] += decision.final_classification is None
+            labels["risk_level_left_out"] += decision.final_risk_level is None
 
     def flip_matrix(self) -> dict[str, dict[str, int]]:
         """Model decision -> human decision -> count, for corrections that changed it."""
@@ -98,6 +114,7 @@ class CorrectionAnalysis:
             "model_decision_distribution": _sorted_counts(self.model_decisions),
             "classification_distribution": _sorted_counts(self.classifications),
             "risk_level_distribution": _sorted_counts(self.risk_levels),
+            "review_labels": dict(self.review_labels),
             "change_patterns": dict(self.patterns),
             "decision_flips": self.flip_matrix(),
             "dangerous_flips": {

@@ -172,7 +172,9 @@ def test_fewshot_file_parses_back_to_the_selected_corrections(
         assert stored.is_correction
         assert example.decision == stored.review_decision
         assert example.reasoning == stored.review_reasoning
-        assert example.classification == stored.classification
+        # A decision correction without labels from the reviewer: the model's do not stand.
+        assert stored.decision_corrected and example.classification is None
+        assert example.classification == stored.final_classification
 
 
 def test_near_duplicates_are_not_chosen_twice(tmp_path: Path) -> None:
@@ -287,11 +289,15 @@ def test_unusable_decisions_are_left_out(tmp_path: Path) -> None:
 
 
 def test_unknown_risk_level_is_no_fewshot_candidate(tmp_path: Path) -> None:
-    specs = [*corrections(50), Spec(model="deny", human="allow", risk_level="severe")]
+    # A reasoning-only correction keeps the model's labels, "severe" included.
+    specs = [*corrections(50), Spec(model="deny", human="deny", risk_level="severe",
+                                    review_reasoning="Deny: the actor is not on the team.")]
     with build_log(tmp_path / "decisions.db", specs) as log:
         result = export(log, tmp_path / "out")
         odd = "dec_2026-02-02T0805_00000032"
-        assert log.get_decision(odd).risk_level == "severe"  # type: ignore[union-attr]
+        stored = log.get_decision(odd)
+        assert stored is not None and stored.review_action == "correct_reasoning"
+        assert stored.final_risk_level == "severe"
     assert result.preview.fewshot_candidates == 50
     assert odd not in result.preview.fewshot_ids
     assert result.preview.fewshot_per_type == {"deny": 8}
