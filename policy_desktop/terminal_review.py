@@ -5,8 +5,11 @@ chooses ``[a]ccept [d]ecision [r]easoning [b]oth [s]kip [q]uit``. A review is
 written (through :meth:`PolicyDecisionLog.mark_reviewed`, like the GUI) only
 once its input is complete, so Ctrl+C or the end of input at any prompt leaves
 every earlier review saved and nothing half-written; the summary is printed
-either way. :func:`run_review` returns 0 after the last decision, ``q`` or the
-end of input, and 130 after Ctrl+C.
+either way. After a decision correction the reviewer is asked for the classification
+and risk level (Enter skips, ``=`` keeps the model's): the model's labels were chosen
+for its own decision, so training data leaves them out unless confirmed.
+:func:`run_review` returns 0 after the last decision, ``q`` or the end of input, and
+130 after Ctrl+C.
 
 Everything taken from the log is passed through :func:`clean_text` before it
 is printed, so a hostile reasoning cannot send terminal escape sequences.
@@ -32,7 +35,7 @@ from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.decision import CORRECTION_ACTIONS
 from policy_desktop.store.errors import ClaimLostError, StoreError
 from policy_desktop.store.review_queue import Claim, ReviewQueue
-from policy_desktop.vocabulary import DECISIONS
+from policy_desktop.vocabulary import DECISIONS, RISK_LEVELS
 
 RULE = "=" * 70
 MENU = "[a]ccept  [d]ecision  [r]easoning  [b]oth  [s]kip  [q]uit"
@@ -132,6 +135,10 @@ def format_decision(decision: PolicyDecision, position: int, total: int,
                   f"Reviewer: {decision.reviewer or 'unknown'}",
                   f"Reviewed: {decision.review_timestamp or 'unknown'}",
                   f"Decision: {decision.final_decision}"]
+        if decision.review_classification is not None:
+            lines.append(f"Classification: {decision.review_classification}")
+        if decision.review_risk_level is not None:
+            lines.append(f"Risk Level: {decision.review_risk_level}")
         if decision.review_reasoning is not None:
             lines += ["Reasoning:", decision.review_reasoning.strip()]
     return "\n".join(lines)
@@ -319,7 +326,8 @@ class ReviewSession:
                 if new_reasoning is None:
                     self.term.say("Back to the menu; nothing saved.")
                     continue
-            self._save(decision, new_decision, new_reasoning)
+            labels = self._ask_labels(decision) if new_decision is not None else {}
+            self._save(decision, new_decision, new_reasoning, labels)
             return True
 
     def _choice(self) -> str:
@@ -370,12 +378,38 @@ class ReviewSession:
             self.term.say("That is the model's reasoning unchanged: type a corrected one, "
                           "or an empty line to go back.")
 
+    def _ask_labels(self, decision: PolicyDecision) -> dict[str, str]:
+        """The reviewer's classification and risk level after a decision correction
+        (each skipped with Enter; ``=`` keeps the model's value, re-confirming it)."""
+        model = (f"classification {decision.classification or '(none)'}, "
+                 f"risk {decision.risk_level or '(none)'}")
+        self.term.say(f"The model's labels ({model}) were for its decision: training data "
+                      "leaves them out unless you confirm them.")
+        labels: dict[str, str] = {}
+        answer = self.term.ask("Classification (Enter = not given, = keeps the model's): ")
+        classification = decision.classification if answer == "=" else answer
+        if classification:
+            labels["review_classification"] = classification
+        letters = {level[0]: level for level in RISK_LEVELS}
+        while True:
+            answer = self.term.ask(
+                "Risk level [l]ow [m]edium [h]igh [c]ritical (Enter = not given, = keeps "
+                "the model's): ").lower()
+            level = decision.risk_level if answer == "=" else letters.get(answer, answer)
+            if not level:
+                break
+            if level in RISK_LEVELS:
+                labels["review_risk_level"] = level
+                break
+            self.term.say("Please type l, m, h, c, =, or an empty line.")
+        return labels
+
     def _save(self, decision: PolicyDecision, new_decision: str | None,
-              new_reasoning: str | None) -> None:
+              new_reasoning: str | None, labels: dict[str, str]) -> None:
         assert decision.decision_id is not None
         with _interrupts_deferred():
             action = self.log.mark_reviewed(decision.decision_id, new_decision, new_reasoning,
-                                            self.reviewer)
+                                            self.reviewer, **labels)
             self.summary.actions[action] += 1
         self.term.say(f"Saved: {action.replace('_', ' ')}.")
 
@@ -426,11 +460,11 @@ class QueueReviewSession(ReviewSession):
                 self.queue.release(self.reviewer)
 
     def _save(self, decision: PolicyDecision, new_decision: str | None,
-              new_reasoning: str | None) -> None:
+              new_reasoning: str | None, labels: dict[str, str]) -> None:
         assert self._claim is not None
         with _interrupts_deferred():
             try:
-                action = self.queue.submit(self._claim, new_decision, new_reasoning)
+                action = self.queue.submit(self._claim, new_decision, new_reasoning, **labels)
             except ClaimLostError as error:
                 self.summary.gone += 1
                 self.term.say(f"Not saved: {clean_text(str(error))}.")

@@ -139,7 +139,7 @@ def test_terminal_falls_back_to_ascii_marks() -> None:
 
 
 def test_accept_correct_decision_reasoning_both(database: Path) -> None:
-    status, output = review(database, "a\nd\n4\nq\n")
+    status, output = review(database, "a\nd\n4\n\n\nq\n")
     assert status == 0
     assert stored(database, NEWEST).review_action == "accept"
     assert stored(database, NEWEST).reviewer == "carol"
@@ -159,8 +159,8 @@ def test_accept_correct_decision_reasoning_both(database: Path) -> None:
 
 def test_correct_reasoning_multiline_both_and_decision_by_name(database: Path) -> None:
     answers = ("r\nFirst line of the fix.\nSecond line.\n\n"   # NEWEST: reasoning
-               "b\ndeny\n1\nWrites to prod/db are fine here.\n\n"  # MIDDLE: own decision refused
-               "d\nrequire_attestation\n")                        # OLDEST: by name
+               "b\ndeny\n1\nWrites to prod/db are fine here.\n\n\n\n"  # MIDDLE: own refused
+               "d\nrequire_attestation\n\n\n")                        # OLDEST: by name
     status, output = review(database, answers)
     assert status == 0
     newest = stored(database, NEWEST)
@@ -183,7 +183,7 @@ def test_correct_reasoning_multiline_both_and_decision_by_name(database: Path) -
 
 
 def test_correct_both_writes_decision_and_reasoning(database: Path) -> None:
-    status, _ = review(database, "s\nb\n4\nProduction writes need MFA.\n\nq\n")
+    status, _ = review(database, "s\nb\n4\nProduction writes need MFA.\n\n\n\nq\n")
     assert status == 0
     middle = stored(database, MIDDLE)
     assert (middle.review_action, middle.review_decision, middle.review_reasoning) == (
@@ -203,7 +203,7 @@ def test_skip_and_quit(database: Path) -> None:
 
 def test_invalid_answers_are_asked_again(database: Path) -> None:
     answers = ("x\nhelp\n"         # not a menu choice
-               "d\n9\nmaybe\nallow\nrequire-attestation\n"  # bad number, bad name, own, ok
+               "d\n9\nmaybe\nallow\nrequire-attestation\n\n\n"  # bad number, bad name, own, ok
                "r\nUntrusted actor\nNew reasoning.\n\n"  # two lines: differs from the model
                "q\n")
     status, output = review(database, answers)
@@ -298,7 +298,7 @@ def test_incorrect_mode_shows_only_incorrect(database: Path) -> None:
 
 
 def test_all_mode_includes_reviewed_decisions(database: Path) -> None:
-    review(database, "d\ndeny\nq\n")
+    review(database, "d\ndeny\n\n\nq\n")
     status, output = review(database, "s\na\n", mode="all", reviewer="dave")
     assert status == 0
     assert "Decision 1/3" in output
@@ -407,7 +407,7 @@ def run_cli(arguments: list[str], answers: str, code: str | None = None
 
 
 def test_review_in_a_subprocess_with_piped_input(database: Path) -> None:
-    result = run_cli(["review", "--db", str(database)], "a\nb\n4\nNeeds MFA.\n\ns\n")
+    result = run_cli(["review", "--db", str(database)], "a\nb\n4\nNeeds MFA.\n\n\n\ns\n")
     assert result.returncode == 0, result.stderr
     assert "Reviewed 2, skipped 1; 0 of 3 left" in result.stdout
     assert "✗ INCORRECT" in result.stdout
@@ -426,7 +426,7 @@ def test_review_path_imports_no_qt_torch_or_llama(database: Path) -> None:
             " if m in sys.modules)\n"
             "print('HEAVY:', heavy)\n"
             "sys.exit(status)\n")
-    result = run_cli(["review", "--db", str(database)], "a\nd\n1\nq\n", code)
+    result = run_cli(["review", "--db", str(database)], "a\nd\n1\n\n\nq\n", code)
     assert result.returncode == 0, result.stderr
     assert "HEAVY: []" in result.stdout
     assert stored(database, MIDDLE).review_decision == "allow"
@@ -540,7 +540,7 @@ def test_a_second_opinion_is_blind_to_the_first_review(database: Path) -> None:
         queue.set_overlap_percent(100)
         for claim in queue.claim("bob", 3):
             queue.submit(claim, None, f"Bob's private reasoning for {claim.decision_id}.")
-    _, output = review(database, "d\n2\na\na\n")
+    _, output = review(database, "d\n2\n\n\na\na\n")
     assert "Bob's private reasoning" not in output and "CURRENT REVIEW" not in output
     assert output.count("Second opinion") == 3
     assert [reviewer for _, reviewer in history(database, NEWEST)] == ["bob", "carol"]
@@ -592,3 +592,54 @@ def test_team_command_sets_the_overlap_and_adjudicates_from_piped_input(
     with PolicyDecisionLog(database, create=False) as log:
         assert ReviewTeam(log).final_human_decision(NEWEST) == "deny"
         assert "dana" not in ReviewTeam(log).reviewers()  # adjudicating is not reviewing
+
+
+# --- issue 12 item 10: labels after a decision correction --------------------------------
+
+
+def test_a_decision_correction_asks_for_labels(database: Path) -> None:
+    answers = ("d\n4\n  write_to_production  \nx\nh\n"  # NEWEST: own labels (x re-asked)
+               "d\n1\n=\n=\n"                          # MIDDLE: the model's re-confirmed
+               "d\n3\n\n\n")                           # OLDEST: both skipped
+    status, output = review(database, answers)
+    assert status == 0
+    assert "The model's labels (classification routine_read_access, risk low) were for its " \
+           "decision" in output
+    assert output.count("Please type l, m, h, c, =, or an empty line.") == 1
+    newest, middle, oldest = (stored(database, d) for d in (NEWEST, MIDDLE, OLDEST))
+    assert (newest.review_classification, newest.review_risk_level) == (
+        "write_to_production", "high")
+    assert (middle.review_classification, middle.review_risk_level) == (
+        "routine_read_access", "low")
+    assert (middle.final_classification, middle.final_risk_level) == ("routine_read_access", "low")
+    assert (oldest.review_action, oldest.review_classification, oldest.review_risk_level) == (
+        "correct_decision", None, None)
+    assert (oldest.final_classification, oldest.final_risk_level) == (None, None)
+    with PolicyDecisionLog(database, create=False) as log:
+        [event] = log.get_review_history(NEWEST)
+    assert (event.reviewer, event.review_risk_level) == ("carol", "high")
+
+
+def test_accepts_and_reasoning_fixes_ask_for_no_labels(database: Path) -> None:
+    status, output = review(database, "a\nr\nA new reason.\n\nq\n", mode="all")
+    assert status == 0
+    assert "Classification (" not in output
+    middle = stored(database, MIDDLE)
+    assert middle.review_action == "correct_reasoning"
+    assert middle.final_risk_level == "low"  # the decision stands: the model's labels too
+
+
+def test_labels_in_the_list_mode_and_on_display(database: Path) -> None:
+    status, _ = review(database, "d\n2\nadmin_write\nc\n", mode="all")
+    assert status == 0
+    newest = stored(database, NEWEST)
+    assert (newest.review_classification, newest.review_risk_level) == ("admin_write", "critical")
+    shown = format_decision(newest, 1, 1)
+    review_part = shown[shown.index("--- CURRENT REVIEW ---"):]
+    assert "Classification: admin_write" in review_part and "Risk Level: critical" in review_part
+
+
+def test_end_of_input_at_the_label_prompts_saves_nothing(database: Path) -> None:
+    status, _ = review(database, "d\n4\nsomething\n")
+    assert status == 0
+    assert not stored(database, NEWEST).reviewed
