@@ -189,7 +189,7 @@ class DecisionQueries:
         query = self._D.select()
         for condition in self._where(flt):
             query = query.where(condition)
-        return query.where(self._D.reviewed == 0).count()
+        return query.where(view_condition(self._D, "unreviewed")).count()
 
     def view_counts(self, flt: DecisionFilter) -> dict[str, int]:
         """The count of every view under the filter's other conditions, in one query.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from store_helpers import make_decision
 
-from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.store import PolicyDecisionLog, views
 from policy_desktop.store.views import (
     STATE_COLUMNS,
     VIEWS,
@@ -54,3 +55,22 @@ def test_null_is_in_no_view_but_all_and_unknown_views_are_refused() -> None:
     assert views_of(blank) == ["all"]
     with pytest.raises(ValueError, match="unknown view 'nope'"):
         view_condition(None, "nope")
+
+
+VIEW_SQL = ("reviewed == 0", "reviewed == 1", "decision_correct == 0",
+            "review_action.in_(CORRECTION_ACTIONS)")
+
+
+def _writes_a_view(module: str) -> list[str]:
+    text = (Path(views.__file__).parent / module).read_text(encoding="utf-8")
+    return [pattern for pattern in VIEW_SQL if pattern in text]
+
+
+def test_the_queries_take_the_views_from_views_py() -> None:
+    assert _writes_a_view("queries.py") == []
+
+
+@pytest.mark.xfail(reason="store/log.py still writes the views itself (another engineer's "
+                          "file; the replacement is in the contracts report)")
+def test_the_log_takes_the_views_from_views_py() -> None:
+    assert _writes_a_view("log.py") == []
