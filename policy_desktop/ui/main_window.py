@@ -10,7 +10,6 @@ passed in as :class:`WindowParts`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QInputDialog,
     QMainWindow,
     QMessageBox,
     QTabWidget,
@@ -55,22 +53,22 @@ from policy_desktop.ui.view_counts import ViewCounts
 from policy_desktop.ui.waiting_keys import WaitingKeys
 from policy_desktop.ui.window_actions import (
     SingleKeyGuard,
+    WindowState,
     build_actions,
     build_menus,
+    enable_actions,
     retint_icons,
     single_key_sequences,
     window_key_sequences,
 )
-from policy_desktop.ui.window_dialogs import WindowDialogs
+from policy_desktop.ui.window_dialogs import WindowDialogs, reviewer_name
 from policy_desktop.ui.window_parts import WindowParts
+from policy_desktop.ui.window_state import restore_window_state, save_window_state
 from policy_desktop.vocabulary import DECISIONS
 
 __all__ = ["EMPTY_PAGE", "TABLE_PAGE", "WELCOME_PAGE", "MainWindow", "WindowParts"]
 
 APP_TITLE = "Policy Desktop"
-REVIEW_ACTIONS = ("accept", "commit", "skip", "focus_reasoning", "choose_allow", "choose_deny",
-                  "choose_attestation", "choose_mfa")
-HEADER_STATE = "table_header_v2"  # bump when the columns change: old widths would not fit
 STATUS_MESSAGE_MS = 6000
 IMPORTED = Changes(decisions=True, reviews=True)  # an import stores decisions, merges reviews
 
@@ -277,24 +275,13 @@ class MainWindow(QMainWindow):
         writes.changed.connect(lambda _c: self._update_actions())
 
     def _restore_state(self) -> None:
-        geometry = self.settings.window_state("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        splitter = self.settings.window_state("splitter")
-        if splitter is not None:
-            self.splitter.restoreState(splitter)
-        header = self.settings.window_state(HEADER_STATE)
-        if header is not None:
-            self.table.horizontalHeader().restoreState(header)
+        restore_window_state(self.settings, self, self.splitter,
+                             self.table.horizontalHeader())
         self.table.show_sort(self.filter_bar.filter.sort)
 
     def save_state(self) -> None:
         """Remember geometry, splitter and column widths."""
-        self.settings.set_window_state("geometry", self.saveGeometry())
-        self.settings.set_window_state("splitter", self.splitter.saveState())
-        self.settings.set_window_state(HEADER_STATE,
-                                       self.table.horizontalHeader().saveState())
-        self.settings.sync()
+        save_window_state(self.settings, self, self.splitter, self.table.horizontalHeader())
 
     # --- database --------------------------------------------------------------------
 
@@ -449,14 +436,7 @@ class MainWindow(QMainWindow):
 
     def reviewer_name(self) -> str:
         """The reviewer's name; asked for (and remembered) when not set yet."""
-        if not self.settings.reviewer:
-            name, ok = QInputDialog.getText(
-                self, "Your name", "Your name is recorded with each review:",
-                text=os.environ.get("USER", ""))
-            if ok and name.strip():
-                self.settings.reviewer = name.strip()
-                self.settings.sync()
-        return self.settings.reviewer
+        return reviewer_name(self, self.settings)
 
     def _on_submitted(self, submission: Any) -> None:
         """Write the review in the background and move on at once.
@@ -523,24 +503,14 @@ class MainWindow(QMainWindow):
             self._update_actions()
 
     def _update_actions(self) -> None:
-        a = getattr(self, "actions_by_id", {})
-        reviewing = not self._statistics_visible()  # no hidden reviews from the other tab
-        has_decision = self.feed.shown_id is not None and reviewing
-        for action_id in REVIEW_ACTIONS:
-            if action_id in a:
-                a[action_id].setEnabled(has_decision)
-        has_rows = reviewing and self.current_page() == TABLE_PAGE
-        for action_id in ("next", "previous"):
-            if action_id in a:
-                a[action_id].setEnabled(has_rows)
-        if "undo" in a:
-            a["undo"].setEnabled(self.review_session.can_undo)
-        if "accept_selected" in a:
-            several = len(self.table.selectionModel().selectedRows()) > 1
-            a["accept_selected"].setEnabled(
-                reviewing and several and not self.settings.blind_review)
-        if "import_log" in a:
-            a["import_log"].setEnabled(self.database is not None)
+        if not hasattr(self, "actions_by_id"):
+            return  # still being built
+        reviewing = not self._statistics_visible()
+        enable_actions(self.actions_by_id, WindowState(
+            reviewing=reviewing, has_decision=self.feed.shown_id is not None,
+            has_rows=self.current_page() == TABLE_PAGE, can_undo=self.review_session.can_undo,
+            several_selected=len(self.table.selectionModel().selectedRows()) > 1,
+            blind=self.settings.blind_review, has_database=self.database is not None))
 
     # --- blind review, theme, preferences --------------------------------------------
 

@@ -157,6 +157,37 @@ def build_menus(window: QMainWindow, actions: Mapping[str, QAction],
     return view_actions, sort_actions, toolbar
 
 
+REVIEW_ACTIONS = ("accept", "commit", "skip", "focus_reasoning", "choose_allow", "choose_deny",
+                  "choose_attestation", "choose_mfa")
+"""The actions that review the decision on show."""
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """What the window's actions depend on."""
+
+    reviewing: bool  # the Review tab is on show (no hidden reviews from another tab)
+    has_decision: bool  # the panel shows a decision
+    has_rows: bool  # the table is on show
+    can_undo: bool
+    several_selected: bool
+    blind: bool
+    has_database: bool
+
+
+def enable_actions(actions: Mapping[str, QAction], state: WindowState) -> None:
+    """Enable exactly the actions that make sense in ``state`` (absent ones skipped)."""
+    enabled = {action_id: state.reviewing and state.has_decision
+               for action_id in REVIEW_ACTIONS}
+    enabled.update(next=state.reviewing and state.has_rows,
+                   previous=state.reviewing and state.has_rows, undo=state.can_undo,
+                   accept_selected=state.reviewing and state.several_selected
+                   and not state.blind, import_log=state.has_database)
+    for action_id, on in enabled.items():
+        if action_id in actions:
+            actions[action_id].setEnabled(on)
+
+
 def _key_list(keys: Sequence[str] | str) -> list[str]:
     return [keys] if isinstance(keys, str) else list(keys)
 

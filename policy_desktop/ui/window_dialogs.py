@@ -1,9 +1,26 @@
-"""A window's non-modal dialogs: kept alive while open, and plain-text message boxes."""
+"""A window's non-modal dialogs kept alive while open, plain-text message boxes, and the
+one question every review needs answered first (the reviewer's name)."""
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QDialog, QInputDialog, QMessageBox, QWidget
+
+from policy_desktop.ui.settings import Settings
+
+
+def reviewer_name(parent: QWidget, settings: Settings) -> str:
+    """The reviewer's name; asked for (and remembered) when not set yet ("" if refused)."""
+    if not settings.reviewer:
+        name, ok = QInputDialog.getText(
+            parent, "Your name", "Your name is recorded with each review:",
+            text=os.environ.get("USER", ""))
+        if ok and name.strip():
+            settings.reviewer = name.strip()
+            settings.sync()
+    return settings.reviewer
 
 
 class WindowDialogs:
