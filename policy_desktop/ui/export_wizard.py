@@ -408,18 +408,28 @@ class ResultPage(QWizardPage):
         self.open_folder = QPushButton("Open folder")
         self.create_prompt = QPushButton("Create prompt version from these examples…")
         self.run_suite = QPushButton("Run the suite with it")
+        self.replay = QPushButton("Replay the last 500 reviewed decisions with it")
+        self.replay.setObjectName("replayWithIt")
+        self.replay.setToolTip("Re-decide the newest 500 reviewed decisions with the new "
+                               "prompt version: what would flip, and who is right")
         self.finetune = QPushButton("Fine-tune the model with these corrections…")
         self.finetune.setToolTip("Train a LoRA adapter on the exported chat dataset (minutes "
                                  "to half an hour here), in a background process")
-        for button in (self.open_folder, self.create_prompt, self.run_suite, self.finetune):
-            button.setEnabled(False)
-            buttons.addWidget(button)
-        buttons.addStretch(1)
+        # Two rows: the files, then what to do with the new prompt version or corrections
+        # (five buttons in one row would make the wizard wider than a small screen).
+        next_steps = QHBoxLayout()
+        for row, row_buttons in ((buttons, (self.open_folder, self.create_prompt)),
+                                 (next_steps, (self.run_suite, self.replay, self.finetune))):
+            for button in row_buttons:
+                button.setEnabled(False)
+                row.addWidget(button)
+            row.addStretch(1)
         layout.addWidget(self.status)
         layout.addWidget(self.bar)
         self.files.setMinimumHeight(120)
         layout.addWidget(self.files, 1)
         layout.addLayout(buttons)
+        layout.addLayout(next_steps)
         self.loop_status.setMinimumHeight(self.loop_status.fontMetrics().lineSpacing() * 2 + 4)
         layout.addWidget(self.loop_status)
         self.open_folder.clicked.connect(self._open_folder)
@@ -503,8 +513,10 @@ class ResultPage(QWizardPage):
         self.created_version = version.name
         self.loop_status.setText(f"Created prompt version {version.name} with "
                                  f"{len(version.examples)} examples. Next: run the suite with "
-                                 f"it and compare the run with the previous one.")
+                                 f"it and compare the run with the previous one, or replay "
+                                 f"the newest reviewed decisions with it.")
         self.run_suite.setEnabled(True)
+        self.replay.setEnabled(True)
         self.prompt_version_created.emit(version.name)
         return True
 
@@ -514,10 +526,12 @@ class ExportWizard(QWizard):
 
     Signals:
         run_suite_requested(prompt_version): "Run the suite with it" was clicked.
+        replay_requested(prompt_version): "Replay the last 500 reviewed decisions with it".
         finetune_requested(export_dir): "Fine-tune the model with these corrections".
     """
 
     run_suite_requested = Signal(str)
+    replay_requested = Signal(str)
     finetune_requested = Signal(object)
 
     def __init__(self, database: str, corrections: int, settings: Settings,
@@ -545,6 +559,7 @@ class ExportWizard(QWizard):
                               (PageId.RESULT, self.result_page)):
             self.setPage(page_id, page)
         self.result_page.run_suite.clicked.connect(self._run_suite)
+        self.result_page.replay.clicked.connect(self._replay)
         self.result_page.finetune.clicked.connect(self._finetune)
         self.resize(760, 600)
 
@@ -554,6 +569,13 @@ class ExportWizard(QWizard):
         if version:
             self.accept()
             QTimer.singleShot(0, lambda: self.run_suite_requested.emit(version))
+
+    def _replay(self) -> None:
+        """Close first, then ask for the replay with the new prompt version."""
+        version = self.result_page.created_version
+        if version:
+            self.accept()
+            QTimer.singleShot(0, lambda: self.replay_requested.emit(version))
 
     def _finetune(self) -> None:
         """Close first, then open the training dialog on the export just written."""

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # the dialogs are imported when first opened, off the start-u
     from policy_desktop.ui.export_wizard import ExportWizard
     from policy_desktop.ui.finetune_dialog import FinetuneDialog
     from policy_desktop.ui.main_window import MainWindow
+    from policy_desktop.ui.replay_dialog import ReplayDialog
+    from policy_desktop.ui.replay_worker import ModelFactory
     from policy_desktop.ui.run_dialog import RunDialog
 
 
@@ -37,6 +39,8 @@ class ReviewLoop(QObject):
         self.export_wizard: ExportWizard | None = None
         self.compare_dialog: CompareDialog | None = None
         self.finetune_dialog: FinetuneDialog | None = None
+        self.replay_dialog: ReplayDialog | None = None
+        self.replay_model_factory: ModelFactory | None = None  # None: the real candidates
         self._quit_after_cancel = False
         for signal in (controller.worker.cancelled, controller.worker.finished,
                        controller.worker.failed):
@@ -117,6 +121,7 @@ class ReviewLoop(QObject):
         wizard = ExportWizard(location, corrections, self.settings, parent=self._parent())
         wizard.setWindowFlag(Qt.WindowType.Window, True)
         wizard.run_suite_requested.connect(self.run_suite_with)
+        wizard.replay_requested.connect(self.replay_with)
         wizard.finetune_requested.connect(self.open_finetune)
         wizard.result_page.prompt_version_created.connect(self._prompt_created)
         self.export_wizard = wizard
@@ -161,6 +166,54 @@ class ReviewLoop(QObject):
         dialog.setWindowFlag(Qt.WindowType.Window, True)
         self.compare_dialog = dialog
         dialog.show()
+
+    # --- replay -------------------------------------------------------------------------
+
+    def open_replay(self, *, candidate_prompt: str | None = None,
+                    newest: int | None = None, reviewed_only: bool = False) -> ReplayDialog | None:
+        """Runs → Replay…: re-decide logged decisions, chosen like the table's (its current
+        filter is the starting point), with a candidate prompt version or model."""
+        window = self.window
+        if window is None or window.database is None:
+            return None
+        from policy_desktop.store.queries import DecisionFilter
+        from policy_desktop.ui.replay_dialog import DEFAULT_NEWEST, open_replay_dialog
+
+        if self.replay_dialog is not None and self.replay_dialog.isVisible() \
+                and candidate_prompt is None:
+            self.replay_dialog.raise_()
+            return self.replay_dialog
+        if self.replay_dialog is not None:
+            self.replay_dialog.close()
+        table_filter = DecisionFilter(view="reviewed") if reviewed_only \
+            else window.filter_bar.filter
+        dialog = open_replay_dialog(
+            self._parent(), window.database.location, table_filter=table_filter,
+            candidate_prompt=candidate_prompt,
+            newest=DEFAULT_NEWEST if newest is None else newest,
+            model_factory=self.replay_model_factory)
+        dialog.show_in_table_requested.connect(self.show_replay_decisions)
+        self.replay_dialog = dialog
+        return dialog
+
+    def replay_with(self, prompt_version: str) -> None:
+        """The export wizard's "Replay the last 500 reviewed decisions with it"."""
+        dialog = self.open_replay(candidate_prompt=prompt_version, newest=500,
+                                  reviewed_only=True)
+        if dialog is not None:
+            dialog.start_replay()
+
+    def show_replay_decisions(self, run_id: str, original_ids: list[str],
+                              replay_ids: list[str]) -> None:
+        """A flip-matrix cell's "Show in table": the replay run's decisions in the table
+        (the table cannot filter by a list of ids yet, so the whole replay run)."""
+        window = self.window
+        if window is None:
+            return
+        window.tabs.setCurrentWidget(window.review_pages)
+        window.filter_bar.show_run(run_id, view="all")
+        window.raise_()
+        window.activateWindow()
 
     # --- closing ------------------------------------------------------------------------
 

@@ -39,7 +39,13 @@ from policy_desktop.engine.replay_report import ReplayPair, ReplayReport
 from policy_desktop.store.queries import DecisionFilter
 from policy_desktop.store.replay import ReplaySelection
 from policy_desktop.ui.detail_view import plain_label
-from policy_desktop.ui.replay_worker import ReplayChoices, ReplayController, ReplayJob
+from policy_desktop.ui.replay_worker import (
+    ModelFactory,
+    ReplayChoices,
+    ReplayController,
+    ReplayJob,
+    start_candidate,
+)
 from policy_desktop.vocabulary import LOGGED_DECISIONS
 
 VIEW_CHOICES = (("All decisions", "all"), ("Reviewed only", "reviewed"),
@@ -556,16 +562,23 @@ def open_replay_dialog(parent: QWidget | None, database: str, *,
                        table_filter: DecisionFilter | None = None,
                        candidate_prompt: str | None = None,
                        newest: int = DEFAULT_NEWEST,
-                       controller: ReplayController | None = None) -> ReplayDialog:
+                       controller: ReplayController | None = None,
+                       model_factory: ModelFactory | None = None) -> ReplayDialog:
     """Runs → Replay…: a replay dialog for ``database``, starting from the table's filter.
 
-    Without ``controller`` the dialog starts its own replay thread and ends it (and
+    Without ``controller`` the dialog starts its own replay thread (loading candidates
+    with ``model_factory``, default: a child process or the server) and ends it (and
     itself) when closed, after a replay in progress has stopped.
     """
-    dialog = ReplayDialog(controller or ReplayController(), database,
+    if controller is None:
+        controller = ReplayController(model_factory=model_factory or start_candidate)
+        owned = True
+    else:
+        owned = False
+    dialog = ReplayDialog(controller, database,
                           table_filter=table_filter, candidate_prompt=candidate_prompt,
                           newest=newest, parent=parent)
-    dialog.owns_controller = controller is None
+    dialog.owns_controller = owned
     dialog.setWindowFlag(Qt.WindowType.Window, True)
     dialog.show()
     return dialog
