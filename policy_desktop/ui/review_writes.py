@@ -42,6 +42,8 @@ class ReviewWrites(QObject):
             review that was not saved).
         notice(str, int): a status line and how long it shows (ms).
         failed(str, str, str): a write was not saved (title, text, details).
+        conflicted(str, str): a review was refused because of someone else's claim or
+            review (decision id, the reason); the window has moved on.
     """
 
     changed = Signal(object)
@@ -50,6 +52,7 @@ class ReviewWrites(QObject):
     reselect = Signal(str)
     notice = Signal(str, int)
     failed = Signal(str, str, str)
+    conflicted = Signal(str, str)
 
     def __init__(self, executor: DbExecutor, hold: Callable[[], bool] = lambda: False,
                  parent: QObject | None = None) -> None:
@@ -91,10 +94,25 @@ class ReviewWrites(QObject):
         return self.session.writing(decision_id)
 
     def review(self, decision_id: str, reviewer: str, arguments: dict[str, Any],
-               write: Callable[[PolicyDecisionLog], str] | None = None) -> None:
+               write: Callable[[PolicyDecisionLog], str] | None = None,
+               conflicts: tuple[type[BaseException], ...] = ()) -> bool:
         """Record a review of ``decision_id`` (``mark_reviewed(decision_id,
-        reviewer=…, **arguments)``, or ``write(log)`` when given) in the background."""
-        self.session.begin([decision_id])
+        reviewer=…, **arguments)``, or ``write(log)`` when given) in the background;
+        False (nothing queued) while a review of it is still on its way.
+
+        An error of a ``conflicts`` type is a review refused for someone else's claim
+        or review: told as ``conflicted``, not as a failure to select again."""
+        if not self.session.begin([decision_id]):
+            return False
+
+        def not_saved(error: BaseException) -> None:
+            if isinstance(error, conflicts):
+                self.session.failed([decision_id])
+                self.settle()
+                self.conflicted.emit(decision_id, str(error))
+            else:
+                self._not_saved(decision_id, error)
+
 
         def job(log: PolicyDecisionLog) -> str:
             if write is not None:
@@ -102,7 +120,8 @@ class ReviewWrites(QObject):
             return log.mark_reviewed(decision_id, reviewer=reviewer, **arguments)
 
         self._executor.submit(job, lambda action: self._reviewed(decision_id, action),
-                              lambda error: self._not_saved(decision_id, error))
+                              not_saved)
+        return True
 
     def _reviewed(self, decision_id: str, action: str) -> None:
         self.session.written([decision_id])
@@ -116,12 +135,6 @@ class ReviewWrites(QObject):
         self.settle()
         self.failed.emit("Review not saved",
                          f"The review of {decision_id} could not be saved.", str(error))
-
-    def conflict(self, decision_id: str) -> None:
-        """The review of ``decision_id`` was refused (someone else's claim or review):
-        nothing to undo for it; re-read what is stored."""
-        self.session.failed([decision_id])
-        self.settle()
 
     def accept_all(self, decision_ids: list[str], reviewer: str) -> list[str]:
         """Accept each decision as its own review; return those queued (not in flight)."""
