@@ -21,6 +21,7 @@ from policy_desktop.engine.prompts import PromptVersion, build_prompt
 from policy_desktop.engine.runner import Model
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.replay import ReplaySelection, ReplayStore
+from policy_desktop.store.run_owner import current_process
 
 REPLAY_TAG = "replay"
 
@@ -91,6 +92,9 @@ def check_candidate(log: PolicyDecisionLog, run_id: str, candidate: Candidate) -
     run = log.get_run(run_id)
     if run is None or not ReplayStore(log).is_replay(run_id):
         raise ReplayMismatch(f"{run_id} is not a replay run in {log.display_name}")
+    if run.status == "running" and _owned_elsewhere(run.owner_host, run.owner_pid):
+        raise ReplayMismatch(f"replay {run.run_id} is still running (process {run.owner_pid} "
+                             f"on {run.owner_host}); continue it once it has stopped")
     info = candidate.model.info
     problems = []
     if run.model_name != info.name or run.model_version != info.quantization:
@@ -103,6 +107,11 @@ def check_candidate(log: PolicyDecisionLog, run_id: str, candidate: Candidate) -
         problems.append("another policy text")
     if problems:
         raise ReplayMismatch(f"replay {run.run_id} began with " + "; ".join(problems))
+
+
+def _owned_elsewhere(host: str | None, pid: int | None) -> bool:
+    here = current_process()
+    return (host, pid) != (here.host, here.pid)
 
 
 def continue_replay(log: PolicyDecisionLog, run_id: str, candidate: Candidate, *,

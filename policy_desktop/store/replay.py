@@ -23,7 +23,7 @@ from policy_desktop.store.queries import DecisionFilter, DecisionQueries
 from policy_desktop.store.replay_tables import create_replay_tables, has_replay_tables
 from policy_desktop.store.run_owner import current_process
 
-_CHUNK = 500
+_CHUNK = 200  # rows per statement: 800 parameters, far below any backend's limit
 _PAGE = 500
 
 

@@ -223,3 +223,17 @@ def test_an_empty_selection_is_a_completed_replay_of_nothing(log) -> None:
     report = replay_report(log, run_id)
     assert report.comparison.n == 0 and report.comparison.accuracy_a is None
     assert report.matrix == {} and report.dangerous == []
+
+
+def test_a_replay_still_running_elsewhere_is_not_continued(log) -> None:
+    logged_set(log)
+    model = ScriptedModel()
+    run_id, _ = plan_replay(log, EVERYTHING, candidate(model))
+    Run = log.models.Run
+    Run.update(owner_pid=1, owner_host="elsewhere").where(Run.run_id == run_id).execute()
+    with pytest.raises(ReplayMismatch, match="still running"):
+        continue_replay(log, run_id, candidate(model))
+    assert model.calls == [] and len(log.run_decisions(run_id)) == 0
+    log.finish_run(run_id, "interrupted", {})  # what opening the database does once it died
+    outcome = continue_replay(log, run_id, candidate(model))
+    assert (outcome.status, outcome.done) == ("completed", 8)
