@@ -13,6 +13,7 @@ from policy_desktop.store.views import VIEWS, state_fields, view_condition, view
 
 __all__ = [
     "ALL_VIEWS",
+    "FACETS",
     "FAILURES",
     "SORTS",
     "SORT_ORDER",
@@ -30,6 +31,9 @@ FAILURES = "failures"
 reasoning coverage stays below the run's pass threshold (``DecisionFilter.pass_coverage``)."""
 ALL_VIEWS: tuple[str, ...] = (*VIEWS, FAILURES)
 DEFAULT_PASS_COVERAGE = 0.5  # the evaluator's default, for runs that did not record theirs
+FACETS: tuple[str, ...] = ("model_name", "prompt_version", "run_id")
+"""The filter menus: each a :class:`DecisionFilter` field, a ``Decision`` column and a key of
+:meth:`DecisionQueries.facets`."""
 
 
 @dataclass(frozen=True)
@@ -163,12 +167,10 @@ class DecisionQueries:
             conditions.append(D.decision == flt.decision)
         if flt.expected:
             conditions.append(D.expected_decision == flt.expected)
-        if flt.model_name:
-            conditions.append(D.model_name == flt.model_name)
-        if flt.prompt_version:
-            conditions.append(D.prompt_version == flt.prompt_version)
-        if flt.run_id:
-            conditions.append(D.run_id == flt.run_id)
+        for facet in FACETS:
+            value = getattr(flt, facet)
+            if value:
+                conditions.append(getattr(D, facet) == value)
         return conditions
 
     def _where(self, flt: DecisionFilter) -> list[pw.Expression]:
@@ -299,5 +301,6 @@ class DecisionQueries:
         D = self._D
         pairs = list(D.select(D.model_name, D.prompt_version).distinct().tuples())
         runs = [run.run_id for run in self._log.list_runs()]
-        return {"model_name": sorted({model for model, _ in pairs}),
-                "prompt_version": sorted({prompt for _, prompt in pairs}), "run_id": runs}
+        values = {"model_name": sorted({model for model, _ in pairs}),
+                  "prompt_version": sorted({prompt for _, prompt in pairs}), "run_id": runs}
+        return {facet: values[facet] for facet in FACETS}

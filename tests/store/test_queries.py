@@ -15,6 +15,7 @@ from store_helpers import make_decision, timestamp
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.decision import CORRECTION_ACTIONS
 from policy_desktop.store.queries import (
+    FACETS,
     SORT_ORDER,
     SORTS,
     VIEWS,
@@ -344,3 +345,16 @@ def test_filter_bar_facets_page_in_index_order(log: PolicyDecisionLog) -> None:
             assert "idx_run_timestamp" in plan and "TEMP B-TREE" not in plan, (view, plan)
     counts_plan = _plans(log, lambda: queries.view_counts(DecisionFilter(model_name="phi")))
     assert all("COVERING INDEX idx_statistics" in plan for plan in counts_plan)
+
+
+def test_every_facet_is_a_filter_field_a_column_and_a_menu(log: PolicyDecisionLog) -> None:
+    populate(log, 3)
+    queries = DecisionQueries(log)
+    menus = queries.facets()
+    assert tuple(menus) == FACETS
+    for facet in FACETS:
+        value = menus[facet][0] if menus[facet] else "run_a"  # populate records no runs
+        flt = DecisionFilter(view="all", **{facet: value})
+        rows, _ = queries.page(flt, limit=500)
+        assert rows and all(getattr(row, facet) == value for row in rows), facet
+        assert queries.count(flt) == len(rows)
