@@ -143,3 +143,31 @@ def test_reviewed_newest_selection_and_earlier_report(
     dialog.earlier.activated.emit(1)
     qtbot.waitUntil(lambda: bool(loaded.calls))
     assert dialog.report is not None and dialog.report.run.run_id == run.run_id
+
+
+def test_time_range_and_filters_make_the_selection(
+        qtbot: QtBot, db_path: Path, logged: dict[str, str], replays: ReplayController) -> None:
+    from PySide6.QtCore import QDateTime, QTimeZone
+
+    from policy_desktop.store.replay import ReplayStore
+
+    dialog = ReplayDialog(replays, str(db_path), newest=0,
+                          table_filter=DecisionFilter(view="all", model_name="gemma-original"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.choices is not None)
+    assert dialog.model_filter.currentData() == "gemma-original"  # the table's filter kept
+    qtbot.mouseClick(dialog.since_on, Qt.MouseButton.LeftButton)
+    dialog.until_on.setFocus()
+    qtbot.keyClick(dialog.until_on, Qt.Key.Key_Space)
+    utc = QTimeZone.utc()
+    dialog.since.setDateTime(QDateTime.fromString("2026-03-01T10:02:00Z", Qt.DateFormat.ISODate)
+                             .toTimeZone(utc))
+    dialog.until.setDateTime(QDateTime.fromString("2026-03-01T10:04:00Z", Qt.DateFormat.ISODate)
+                             .toTimeZone(utc))
+    dialog.decision.setCurrentIndex(dialog.decision.findData("allow"))
+    assert dialog.since_on.isChecked() and dialog.until_on.isChecked()
+    selection = dialog.selection()
+    with PolicyDecisionLog(db_path, create=False) as log:
+        chosen = ReplayStore(log).select_originals(selection)
+    assert chosen == [logged["dan"]]  # 10:02-10:04 are cat (deny), dan (allow), eve (MFA)
