@@ -39,6 +39,8 @@ from policy_desktop.ui.import_flow import ImportFlow
 from policy_desktop.ui.live_updates import POLL_INTERVAL_MS, LiveUpdates
 from policy_desktop.ui.panel_feed import PanelFeed
 from policy_desktop.ui.preferences_dialog import PreferencesDialog
+from policy_desktop.ui.queue_desk import QueueDesk
+from policy_desktop.ui.queue_flow import CONFLICTS, QueueFlow
 from policy_desktop.ui.review_pages import EMPTY_PAGE, TABLE_PAGE, WELCOME_PAGE
 from policy_desktop.ui.review_tab import ReviewTab
 from policy_desktop.ui.review_writes import ReviewWrites
@@ -178,6 +180,7 @@ class MainWindow(QMainWindow):
             "focus_reasoning": when_shown(panel.focus_reasoning),
             "undo": self.undo_last_review,
             "toggle_blind": self.toggle_blind_review,
+            "team_queue": lambda: self.queue.set_enabled(not self.queue.desk.enabled),
             "next": self.select_next,
             "previous": self.select_previous,
             "search": self.filter_bar.focus_search,
@@ -221,6 +224,12 @@ class MainWindow(QMainWindow):
         self.model.load_failed.connect(self._on_load_failed)
         # After the window's own slots: the selection moves once the page is chosen.
         self.selection = SelectionKeeper(self.table, self.feed, self._load_panel, self)
+        self.queue = QueueFlow(self.executor, QueueDesk(self.executor, parent=self),
+                               self.selection, self.feed, panel, self.review_pages.queue_bar,
+                               lambda: self.filter_bar.filter, self.reviewer_name,
+                               lambda: self.settings.blind_review, self._status, self)
+        self.queue.enabled_changed.connect(self.actions_by_id["team_queue"].setChecked)
+        self.queue.desk.current_changed.connect(lambda _claim: self._update_actions())
         self.table.selectionModel().selectionChanged.connect(
             lambda *_: self._update_actions())
         self.table.horizontalHeader().sectionClicked.connect(self._on_header_clicked)
@@ -259,6 +268,7 @@ class MainWindow(QMainWindow):
         writes.notice.connect(self._status)
         writes.failed.connect(lambda title, text, details: self.show_message(
             QMessageBox.Icon.Warning, title, text, details))
+        writes.conflicted.connect(self.queue.conflicted)
         self.keys.drained.connect(writes.keys_drained)
         self.keys.dropped.connect(lambda _reason: writes.settle())
         self.keys.dropped.connect(self._status)
@@ -298,6 +308,7 @@ class MainWindow(QMainWindow):
         previous database (if any) stays open, else the welcome panel offers
         File → Open database… and New database….
         """
+        self.queue.stop()  # the claims are given back on the database they were made on
         self.databases.open(database, create=create, remember=remember)
 
     def _on_opened(self, info: OpenedDatabase) -> None:
@@ -308,6 +319,7 @@ class MainWindow(QMainWindow):
             self._status(f"Upgraded the database; the old file is kept as {info.backup_path}")
         self._load_panel(None)
         self.writes.publish(Changes.database_opened())  # every view starts again
+        self.queue.database_opened()
         self.live.start()
         self._update_actions()
         self.database_opened.emit(info.display_name)
@@ -360,6 +372,7 @@ class MainWindow(QMainWindow):
         self.model.set_filter(flt)
         if replace(previous, sort=flt.sort) != flt:  # the order changes no count
             self.counts.refresh()
+        self.queue.sync(restart=True)  # another filter: the claims are given back
 
     def _sync_menu_checks(self) -> None:
         flt = self.filter_bar.filter
@@ -454,9 +467,12 @@ class MainWindow(QMainWindow):
             self._status("Not saved: a reviewer name is needed to record reviews")
             return
         self.feed.forget(decision_id)
-        self.writes.review(decision_id, reviewer, submission.review_arguments())
+        arguments = submission.review_arguments()
+        self.writes.review(decision_id, reviewer, arguments, conflicts=CONFLICTS,
+                           write=self.queue.write_for(decision_id, arguments))
         self._return_focus_to_table()
-        self.selection.move_past(decision_id)
+        if not self.queue.moved_on(decision_id):
+            self.selection.move_past(decision_id)
         self._update_actions()
 
     def _return_focus_to_table(self) -> None:
@@ -466,8 +482,9 @@ class MainWindow(QMainWindow):
             self.table.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _on_skipped(self) -> None:
-        if self.feed.shown_id is not None:
-            self.selection.move_past(self.feed.shown_id)
+        shown = self.feed.shown_id
+        if shown is not None and not self.queue.moved_on(shown, skipped=True):
+            self.selection.move_past(shown)
 
     def accept_selected(self) -> None:
         """Review → Accept all selected…: after a look, accept every selected decision.
@@ -661,6 +678,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.imports.shutdown()
+        self.queue.desk.stop_now()  # the claims go back before the database thread ends
         self.live.stop()
         self.status.stop()
         self.guard.stop()

@@ -101,6 +101,17 @@ class PanelFeed(QObject):
         self._loading_id = decision_id
         self._executor.submit(details_job(decision_id), loaded, failed)
 
+    def show_record(self, decision: PolicyDecision, history: list[ReviewEvent] | None = None
+                    ) -> None:
+        """Show ``decision`` as given, not as stored (a blind second opinion: without the
+        first review), with ``history`` (none by default)."""
+        assert decision.decision_id is not None
+        self.shown_id = decision.decision_id
+        self._loading_id = None
+        self.read_ahead.pop(decision.decision_id, None)
+        self._display((decision, list(history or [])))
+        self._run_follow_up()
+
     def after_next_show(self, follow_up: Callable[[], None]) -> None:
         """Run ``follow_up`` once the next :meth:`show` has put its decision on screen.
 

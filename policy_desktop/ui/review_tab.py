@@ -11,6 +11,7 @@ from policy_desktop.ui.decisions_model import DecisionsModel
 from policy_desktop.ui.decisions_table import DecisionsTable
 from policy_desktop.ui.filter_bar import FilterBar
 from policy_desktop.ui.queue_banner import QueueDoneBanner
+from policy_desktop.ui.queue_bar import QueueBar
 from policy_desktop.ui.review_pages import (
     EMPTY_PAGE,
     TABLE_PAGE,
@@ -24,7 +25,8 @@ from policy_desktop.ui.welcome import EmptyViewMessage, WelcomePanel
 
 
 class ReviewTab(QStackedWidget):
-    """The table and the review panel side by side (a splitter), or the welcome panel.
+    """The table and the review panel side by side (a splitter), or the welcome panel;
+    the team queue's line above the panel.
 
     Args:
         model: the table's rows.
@@ -56,8 +58,15 @@ class ReviewTab(QStackedWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("reviewSplitter")
         self.splitter.setChildrenCollapsible(False)
+        self.queue_bar = QueueBar()  # the team queue's state, above the panel it feeds
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(0)
+        right_layout.addWidget(self.queue_bar)
+        right_layout.addWidget(panel, 1)
         self.splitter.addWidget(left)
-        self.splitter.addWidget(panel)
+        self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setSizes([820, 560])

@@ -47,6 +47,14 @@ class SelectionKeeper(QObject):
 
     # --- moving ------------------------------------------------------------------------
 
+    def show(self, decision_id: str | None) -> None:
+        """Show ``decision_id`` in the panel whether or not the table holds its row."""
+        self._show(decision_id)
+
+    def clear(self) -> None:
+        """Select no row (the panel shows a decision the table does not list)."""
+        self._table.clearSelection()
+
     def select_row(self, row: int) -> bool:
         """Select ``row`` (and show it in the review panel)."""
         return self._table.select_row(row)

@@ -111,6 +111,23 @@ class DbExecutor(QObject):
         """
         self._enqueue(job, on_done, on_error, needs_log=True)
 
+    def call(self, job: Job[T], timeout: float) -> T:
+        """Run ``job(log)`` after the jobs queued before it and wait for its result.
+
+        The GUI thread blocks meanwhile: only for what must be done before the window
+        goes (giving back the team queue's claims), never during work. Raises the job's
+        error, :class:`NoDatabaseError`, or ``TimeoutError`` after ``timeout`` seconds.
+        """
+        if self._closed:
+            raise NoDatabaseError()
+
+        def run() -> T:
+            if self._log is None:
+                raise NoDatabaseError()
+            return job(self._log)
+
+        return self._pool.submit(run).result(timeout)
+
     def _enqueue(self, job: Callable[[Any], Any], on_done: OnDone | None,
                  on_error: OnError | None, *, needs_log: bool) -> None:
         if self._closed:

@@ -58,6 +58,7 @@ ACTION_LOOKS: dict[str, ActionLook] = {
     "skip": ActionLook("S&kip", "skip"),
     "undo": ActionLook("&Undo review", "undo", short="Undo"),
     "toggle_blind": ActionLook("&Blind review", "blind", checkable=True),
+    "team_queue": ActionLook("Work the team &queue", checkable=True),
     "next": ActionLook("&Next decision", "next", short="Next"),
     "previous": ActionLook("&Previous decision", "previous", short="Previous"),
     "search": ActionLook("&Search…", "search"),
@@ -91,7 +92,7 @@ MENUS: dict[str, tuple[str | None, ...]] = {
     "&Edit": ("undo", None, "preferences"),
     "&Review": ("accept", "choose_allow", "choose_deny", "choose_attestation", "choose_mfa",
                 "focus_reasoning", "commit", "skip", None, "accept_selected", None,
-                "toggle_blind"),
+                "toggle_blind", "team_queue"),
     "&Runs": ("run_scenarios", "compare_runs", "prompt_versions", None, "export_training",
               "finetune"),
 }  # fmt: skip
