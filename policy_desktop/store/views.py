@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import peewee as pw
 
@@ -75,7 +75,7 @@ def view_condition(decision: Any, view: str, *,
     if test.values:
         return field.in_(list(test.values))
     column = integer(field) if integer is not None else field
-    return column == test.value
+    return cast(pw.Expression, column == test.value)  # the stubs say bool: it is SQL
 
 
 def views_of(row: dict[str, Any]) -> list[str]:
