@@ -189,12 +189,17 @@ class ReplayStore:
             f"SELECT COUNT(*) FROM replay_runs WHERE run_id = {self._p}", (run_id,)).fetchone()[0])
 
     @guarded_method
+    def replay_run_ids(self) -> set[str]:
+        """The ids of every replay run (for views that show replays apart)."""
+        if not self._tables():
+            return set()
+        return {row[0] for row in self._db.execute_sql("SELECT run_id FROM replay_runs")}
+
+    @guarded_method
     def replay_runs(self) -> list[RunRecord]:
         """The replay runs, newest first."""
-        if not self._tables():
-            return []
-        ids = {row[0] for row in self._db.execute_sql("SELECT run_id FROM replay_runs")}
-        return [run for run in self.log.list_runs() if run.run_id in ids]
+        ids = self.replay_run_ids()
+        return [run for run in self.log.list_runs() if run.run_id in ids] if ids else []
 
     @guarded_method
     def selection(self, run_id: str) -> dict[str, Any]:

@@ -47,6 +47,7 @@ def test_replay_links_every_original_and_leaves_them_untouched(log, db_path) -> 
     assert snapshot(db_path) == before
     store = ReplayStore(log)
     assert store.is_replay(run_id) and store.pending(run_id) == []
+    assert store.replay_run_ids() == {run_id}
     pairs = dict((o.decision_id, a) for o, a in store.pairs(run_id))
     assert set(pairs) == set(ids.values())
     for actor, original_id in ids.items():
