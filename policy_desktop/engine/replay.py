@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -159,34 +160,47 @@ def continue_replay(log: PolicyDecisionLog, run_id: str, candidate: Candidate, *
     return ReplayOutcome(run_id, status, total, done, answered, seconds)
 
 
+def _originals(log: PolicyDecisionLog, pending: list[str],
+               chunk: int = 64) -> Iterator[PolicyDecision]:
+    """The pending originals in plan order, read a chunk at a time."""
+    for start in range(0, len(pending), chunk):
+        ids = pending[start:start + chunk]
+        found = log.get_decisions(ids)
+        yield from (found[i] for i in ids if i in found)
+
+
 def _answer_all(log: PolicyDecisionLog, pending: list[str], candidate: Candidate,
                 record: Callable[[PolicyDecision, ModelAnswer], None],
                 stop: Callable[[], bool], parallel: int) -> None:
-    """Ask for the answers (``parallel`` at a time), record them in plan order."""
-    chunk_size = max(64, parallel * 8)
-    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="replay") as pool:
-        for start in range(0, len(pending), chunk_size):
-            ids = pending[start:start + chunk_size]
-            found = log.get_decisions(ids)
-            originals = [found[i] for i in ids if i in found]
-            if parallel <= 1:
-                for original in originals:
-                    if stop():
-                        raise Cancelled("stopped by request")
-                    record(original, _decide(candidate, original, stop))
-                continue
-            futures: list[Future[ModelAnswer]] = [
-                pool.submit(_decide_unless_stopped, candidate, original, stop)
-                for original in originals]
-            try:
-                for original, future in zip(originals, futures, strict=True):
-                    answer = future.result()
-                    if stop():
-                        raise Cancelled("stopped by request")
-                    record(original, answer)
-            finally:
-                for future in futures:
-                    future.cancel()
+    """Ask for the answers and record them in plan order; with ``parallel`` > 1 keep
+    twice that many requests queued so no slot waits while one answer is recorded."""
+    if parallel <= 1:
+        for original in _originals(log, pending):
+            if stop():
+                raise Cancelled("stopped by request")
+            record(original, _decide(candidate, original, stop))
+        return
+    in_flight: deque[tuple[PolicyDecision, Future[ModelAnswer]]] = deque()
+
+    def record_oldest() -> None:
+        original, future = in_flight.popleft()
+        answer = future.result()
+        if stop():
+            raise Cancelled("stopped by request")
+        record(original, answer)
+
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="replay") as pool:
+        try:
+            for original in _originals(log, pending):
+                in_flight.append((original, pool.submit(_decide_unless_stopped, candidate,
+                                                        original, stop)))
+                if len(in_flight) >= 2 * parallel:
+                    record_oldest()
+            while in_flight:
+                record_oldest()
+        finally:
+            for _, future in in_flight:
+                future.cancel()
 
 
 def _decide(candidate: Candidate, original: PolicyDecision,

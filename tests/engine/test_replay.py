@@ -238,3 +238,26 @@ def test_a_replay_still_running_elsewhere_is_not_continued(log) -> None:
     log.finish_run(run_id, "interrupted", {})  # what opening the database does once it died
     outcome = continue_replay(log, run_id, candidate(model))
     assert (outcome.status, outcome.done) == ("completed", 8)
+
+
+def test_parallel_cancel_keeps_what_was_recorded_and_resumes(log) -> None:
+    logged_set(log)
+    model = ScriptedModel(delay=0.05)
+    run_id, _ = plan_replay(log, EVERYTHING, candidate(model))
+    stop = threading.Event()
+
+    class StopAfterTwo:
+        def replay_started(self, run_id: str, total: int, done: int) -> None: ...
+
+        def decision_replayed(self, done, total, original, answer) -> None:
+            if done == 2:
+                stop.set()
+
+    first = continue_replay(log, run_id, candidate(model), listener=StopAfterTwo(),
+                            should_stop=stop.is_set, parallel=4)
+    assert (first.status, first.done) == ("cancelled", 2)
+    assert len(log.run_decisions(run_id)) == 2
+    second = continue_replay(log, run_id, candidate(model), parallel=4)
+    assert (second.status, second.done, second.answered_now) == ("completed", 8, 6)
+    originals = [o.decision_id for o, _ in ReplayStore(log).pairs(run_id)]
+    assert len(log.run_decisions(run_id)) == 8 and len(set(originals)) == 8
