@@ -9,6 +9,7 @@ from typing import Any
 import peewee as pw
 
 from policy_desktop.store.log import PolicyDecisionLog
+from policy_desktop.store.rows import dict_rows, tuple_rows
 from policy_desktop.store.views import VIEWS, state_fields, view_condition, views_of
 
 __all__ = [
@@ -124,16 +125,6 @@ PageCursor = tuple[Any, str]
 """The sort value and id of the last row of a page; the next page starts after it."""
 
 
-def _dicts(query: Any) -> list[dict[str, Any]]:
-    """The rows of ``query`` as dicts (peewee's stubs type ``.dicts()`` as model rows)."""
-    return list(query.dicts())
-
-
-def _tuples(query: Any) -> list[tuple[Any, ...]]:
-    """The rows of ``query`` as tuples (as :func:`_dicts`)."""
-    return list(query.tuples())
-
-
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -215,7 +206,7 @@ class DecisionQueries:
         for condition in self._facet_conditions(flt):
             query = query.where(condition)
         counts = dict.fromkeys(VIEWS, 0)
-        for group in _dicts(query.group_by(*state)):
+        for group in dict_rows(query.group_by(*state)):
             for view in views_of(group):  # the views' own tests, on the group's values
                 counts[view] += group["count"]
         return counts
@@ -259,7 +250,7 @@ class DecisionQueries:
                 query = query.order_by(key.desc() if descending else key.asc(), order_id)
             if after is not None and position == 0:
                 query = query.where(self._after(key, descending, segment, after))
-            rows.extend(_dicts(query.limit(limit - len(rows))))
+            rows.extend(dict_rows(query.limit(limit - len(rows))))
             if len(rows) >= limit:
                 break
         summaries = [self._summary(row) for row in rows]
@@ -309,7 +300,7 @@ class DecisionQueries:
         ``idx_statistics`` (about 0.1 s for a million decisions).
         """
         D = self._D
-        pairs = _tuples(D.select(D.model_name, D.prompt_version).distinct())
+        pairs = tuple_rows(D.select(D.model_name, D.prompt_version).distinct())
         runs = [run.run_id for run in self._log.list_runs()]
         values = {"model_name": sorted({model for model, _ in pairs}),
                   "prompt_version": sorted({prompt for _, prompt in pairs}), "run_id": runs}
