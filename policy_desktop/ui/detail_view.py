@@ -119,6 +119,16 @@ def undone_event_ids(history: Iterable[ReviewEvent]) -> set[int]:
     return undone
 
 
+def history_labels(event: ReviewEvent) -> str:
+    """The labels a review gave, e.g. ``Classification: docs_write · Risk level: low``."""
+    parts = []
+    if event.review_classification:
+        parts.append(f"Classification: {event.review_classification}")
+    if event.review_risk_level:
+        parts.append(f"Risk level: {event.review_risk_level}")
+    return breakable("  ·  ".join(parts))
+
+
 LONG_TEXT_LIMIT = 600
 """Characters of a value shown before "Show all"; longer values are elided."""
 _BREAK_EVERY = 40
@@ -570,10 +580,16 @@ class DetailView(QWidget):
             font.setStrikeOut(True)
             what_label.setFont(font)
         layout.addWidget(what_label)
+        labels = history_labels(event)
+        if labels:
+            layout.addWidget(plain_label(labels, object_name="historyLabels"))
         if event.review_reasoning:
             reasoning = plain_label(breakable(f"“{event.review_reasoning}”"),
                                     object_name="historyReasoning")
             layout.addWidget(reasoning)
+        if event.comment:
+            comment = LongValue(f"💬 {event.comment}", object_name="historyComment")
+            layout.addWidget(comment)
         if undone:
             entry.setEnabled(False)
         return entry

@@ -7,11 +7,12 @@ and the window records it with ``PolicyDecisionLog.mark_reviewed``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -27,10 +28,12 @@ from policy_desktop.ui.detail_view import DetailView, mute, plain_label
 from policy_desktop.ui.review_form import (
     FormOutcome,
     ReviewForm,
+    describe_labels,
     describe_outcome,
+    dropped_labels,
     form_outcome,
 )
-from policy_desktop.ui.shortcuts import hint
+from policy_desktop.ui.shortcuts import hint, shortcut_for
 from policy_desktop.vocabulary import DECISIONS, UNPARSEABLE
 
 DETAIL_MIN_HEIGHT = 220
@@ -39,19 +42,26 @@ DETAIL_MIN_HEIGHT = 220
 @dataclass(frozen=True)
 class ReviewSubmission:
     """A review to record with ``mark_reviewed(decision_id, reviewer=…, **review_arguments())``;
-    no decision and no reasoning means "accepted as correct"."""
+    no decision and no reasoning means "accepted as correct". The labels are None when not
+    given (see ``PolicyDecision.final_classification``); the comment None when empty."""
 
     decision_id: str
     review_decision: str | None
     review_reasoning: str | None
     blind_decision: str | None
+    review_classification: str | None = None
+    review_risk_level: str | None = None
+    comment: str | None = None
 
     def review_arguments(self) -> dict[str, Any]:
         """Keyword arguments of ``mark_reviewed`` (and ``ReviewQueue.submit``) after the id
         and reviewer: whatever the form recorded, so the window never lists the fields."""
         return {"review_decision": self.review_decision,
                 "review_reasoning": self.review_reasoning,
-                "blind_decision": self.blind_decision}
+                "blind_decision": self.blind_decision,
+                "review_classification": self.review_classification,
+                "review_risk_level": self.review_risk_level,
+                "comment": self.comment}
 
 
 class ReviewPanel(QWidget):
@@ -81,6 +91,7 @@ class ReviewPanel(QWidget):
         self._blind_choice: str | None = None
         self._shown_at = 0.0  # monotonic time the decision on show appeared
         self._reasoning_warned_at: float | None = None  # see _argues_the_old_decision
+        self._known_classifications: set[str] = set()
 
         self.detail = DetailView()
         self.scroll = QScrollArea()
@@ -132,8 +143,21 @@ class ReviewPanel(QWidget):
         self.form.skip_clicked.connect(lambda: self._clicked(self.skip))
         self.form.commit_requested.connect(self.commit)
         self.form.reset_button.clicked.connect(self._reset_reasoning)
+        self.form.labels_edited.connect(self._refresh)
+        self.form.keep_labels_clicked.connect(self.keep_model_labels)
+        self.label_actions = [self._key_action("focus_classification", self.focus_classification),
+                              self._key_action("focus_risk", self.focus_risk)]
         self._refresh()
 
+    def _key_action(self, action_id: str, handler: Callable[[], None]) -> QAction:
+        """The panel's own keys (the window guards single keys in text fields for them)."""
+        action = QAction(shortcut_for(action_id).description, self)
+        action.setObjectName(f"action_{action_id}")
+        action.setShortcuts([QKeySequence(key) for key in shortcut_for(action_id).keys])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(handler)
+        self.addAction(action)
+        return action
     # --- public API ---------------------------------------------------------------------
 
     @property
@@ -161,6 +185,7 @@ class ReviewPanel(QWidget):
         self._blind_choice = None
         self._reasoning_warned_at = None
         self._shown_at = time.monotonic()
+        self.form.comment.clear()
         if decision is None:
             self.stack.setCurrentIndex(0)
             self._refresh()
@@ -197,13 +222,47 @@ class ReviewPanel(QWidget):
         """Whether blind review is on."""
         return self._blind
 
+    def set_known_classifications(self, names: Iterable[str]) -> None:
+        """Classifications the log holds, offered in the form (read off the GUI thread,
+        e.g. with ``policy_desktop.store.labels.known_classifications``)."""
+        self._known_classifications.update(name for name in names if name)
+        if self._decision is not None and self._revealed:
+            self.form.set_label_options(self._decision.classification,
+                                        self._known_classifications)
+
     def accept(self) -> None:
-        """Submit "accepted as correct" (no decision, no reasoning)."""
+        """Submit "accepted as correct" (no decision, no reasoning; labels as the form
+        holds them: none unless the reviewer set some)."""
         if not self._can_accept():
             return
         assert self._decision is not None and self._decision.decision_id is not None
         self.submitted.emit(ReviewSubmission(
-            self._decision.decision_id, None, None, self._blind_choice))
+            self._decision.decision_id, None, None, self._blind_choice,
+            self.form.classification(), self.form.risk_level(), self.form.comment_text()))
+
+    def keep_model_labels(self) -> None:
+        """Confirm the model's classification and risk level (for a corrected decision)."""
+        decision = self._decision
+        if decision is None or not self._revealed:
+            return
+        if decision.classification:
+            self.form.set_classification(decision.classification)
+        if decision.risk_level:
+            self.form.set_risk_level(decision.risk_level)
+        self._refresh()
+
+    def focus_classification(self) -> None:
+        """Put the focus in the classification box (C)."""
+        if self._decision is not None and self._revealed:
+            self.form.classification_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            line = self.form.classification_box.lineEdit()
+            if line is not None:
+                line.selectAll()
+
+    def focus_risk(self) -> None:
+        """Put the focus in the risk level box (L; then L/M/H/C/N choose)."""
+        if self._decision is not None and self._revealed:
+            self.form.risk_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def choose_decision(self, decision: str) -> None:
         """Select one of the four decisions; in blind mode the first choice reveals the answer."""
@@ -244,7 +303,8 @@ class ReviewPanel(QWidget):
                 return  # the second half of a double click is no "keep it anyway"
         self.submitted.emit(ReviewSubmission(
             decision.decision_id, outcome.review_decision, outcome.review_reasoning,
-            self._blind_choice))
+            self._blind_choice, self.form.classification(), self.form.risk_level(),
+            self.form.comment_text()))
 
     def skip(self) -> None:
         """Move on without writing anything."""
@@ -285,7 +345,19 @@ class ReviewPanel(QWidget):
             self.form.set_editor_enabled(
                 False, "Choose a decision first: the editor then starts from the model's "
                        "reasoning.")
+            # Nothing of the model's labels before the choice (not even as an option).
+            self.form.set_label_options(None, ())
+            self.form.set_classification(None)
+            self.form.set_risk_level(None)
+            self.form.set_labels_enabled(False)
             return
+        if decision.classification:
+            self._known_classifications.add(decision.classification)
+        self.form.set_label_options(decision.classification, self._known_classifications)
+        self.form.set_classification(decision.review_classification if decision.reviewed
+                                     else None)
+        self.form.set_risk_level(decision.review_risk_level if decision.reviewed else None)
+        self.form.set_labels_enabled(True)
         self.form.set_chosen_decision(decision.final_decision
                                       if decision.reviewed else decision.decision)
         self.form.set_reasoning_text(
@@ -321,6 +393,7 @@ class ReviewPanel(QWidget):
         self.form.setEnabled(decision is not None)
         self.form.accept_button.setEnabled(self._can_accept())
         self.form.commit_button.setEnabled(self._can_commit())
+        self._refresh_labels_note()
         if decision is None:
             self.form.set_status("")
             return
@@ -341,7 +414,33 @@ class ReviewPanel(QWidget):
                 f"{hint('focus_reasoning')} to rewrite it, or {hint('commit')} again to keep "
                 f"it as it is", note)
             return
-        self.form.set_status(describe_outcome(outcome, decision.decision), note)
+        status = describe_outcome(outcome, decision.decision)
+        labels = describe_labels(decision.classification, decision.risk_level,
+                                 self.form.classification(), self.form.risk_level())
+        self.form.set_status(f"{status}; {labels}" if labels else status, note)
+
+    def _refresh_labels_note(self) -> None:
+        """Say whether the model's labels will stand, and offer to keep them."""
+        decision = self._decision
+        form = self.form
+        keep = False
+        if decision is None or not self._revealed:
+            text = ("Labels are optional; the model's appear after your choice"
+                    if decision is not None else "")
+        else:
+            chosen = form.chosen_decision()
+            dropped = dropped_labels(decision.classification, decision.risk_level,
+                                     form.classification(), form.risk_level())
+            if chosen is None or chosen == decision.decision:
+                text = "The model's labels stand unless you change them (optional)"
+            elif dropped:
+                text = (f"⚠ Not used for the new decision unless confirmed: the model's "
+                        f"{' and '.join(dropped)}")
+                keep = True
+            else:
+                text = "Labels for the new decision: as set here"
+        form.labels_note.setText(text)
+        form.keep_labels_button.setVisible(keep)
 
     def _note(self, decision: PolicyDecision) -> str:
         if self._blind_choice is not None:
@@ -359,4 +458,5 @@ class ReviewPanel(QWidget):
 def _review_state(decision: PolicyDecision) -> tuple[object, ...]:
     """What changes when a decision is reviewed or a review is undone."""
     return (decision.reviewed, decision.review_action, decision.review_timestamp,
-            decision.review_decision, decision.review_reasoning)
+            decision.review_decision, decision.review_reasoning,
+            decision.review_classification, decision.review_risk_level)

@@ -266,3 +266,17 @@ def test_the_seed_s_21_columns_are_unchanged(store_location: str) -> None:
         assert _columns(log, "decisions")[:21] == list(SEED_COLUMNS)
         assert not set(REVIEW_LABEL_COLUMNS) & set(SEED_COLUMNS)
         assert isinstance(log.database, pw.Database)
+
+
+def test_known_classifications_are_the_model_s_and_the_reviewers_by_frequency(
+        store_location: str) -> None:
+    from policy_desktop.store.labels import known_classifications
+
+    with PolicyDecisionLog(store_location) as log:
+        assert known_classifications(log) == []
+        ids = [log.log_decision(make_decision(i, classification=name))
+               for i, name in enumerate(["b_read", "b_read", "a_write", None, "  "])]
+        log.mark_reviewed(ids[3], "allow", reviewer="ann", review_classification="c_admin")
+        log.mark_reviewed(ids[4], "allow", reviewer="ann", review_classification="a_write")
+        assert known_classifications(log) == ["a_write", "b_read", "c_admin"]
+        assert known_classifications(log, limit=1) == ["a_write"]
