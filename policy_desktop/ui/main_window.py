@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 from policy_desktop.paths import default_database
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.queries import FAILURES, VIEWS, DecisionFilter
-from policy_desktop.ui.accept_selected import accept_candidates, ask_to_accept
+from policy_desktop.ui.accept_selected import AcceptSelected
+from policy_desktop.ui.assign_filter import AssignFilter
 from policy_desktop.ui.changes import Changes
 from policy_desktop.ui.database_session import DatabaseSession
 from policy_desktop.ui.decisions_model import MAX_ROWS, PAGE_SIZE, DecisionsModel
@@ -181,6 +182,7 @@ class MainWindow(QMainWindow):
             "undo": self.undo_last_review,
             "toggle_blind": self.toggle_blind_review,
             "team_queue": lambda: self.queue.set_enabled(not self.queue.desk.enabled),
+            "assign_filter": self.assign_filter,
             "next": self.select_next,
             "previous": self.select_previous,
             "search": self.filter_bar.focus_search,
@@ -230,6 +232,10 @@ class MainWindow(QMainWindow):
                                lambda: self.settings.blind_review, self._status, self)
         self.queue.enabled_changed.connect(self.actions_by_id["team_queue"].setChecked)
         self.queue.desk.current_changed.connect(lambda _claim: self._update_actions())
+        self.accepting = AcceptSelected(self, self.table, self.writes, self.feed, self.dialogs,
+                                        self.reviewer_name, self._status)
+        self.assigning = AssignFilter(self.executor, self, self.dialogs, self)
+        self.assigning.assigned.connect(lambda: self.queue.sync(restart=True))
         self.table.selectionModel().selectionChanged.connect(
             lambda *_: self._update_actions())
         self.table.horizontalHeader().sectionClicked.connect(self._on_header_clicked)
@@ -487,28 +493,14 @@ class MainWindow(QMainWindow):
             self.selection.move_past(shown)
 
     def accept_selected(self) -> None:
-        """Review → Accept all selected…: after a look, accept every selected decision.
+        """Review → Accept all selected…: accept every selected unreviewed decision."""
+        if self.database is not None and not self.settings.blind_review:
+            self.accepting.ask()
 
-        Only unreviewed, parseable rows are accepted; each is its own review (Ctrl+Z
-        takes them back one by one). Not in blind review: there every decision needs
-        the reviewer's own choice first.
-        """
-        if self.database is None or self.settings.blind_review:
-            return
-        chosen, skipped = accept_candidates(self.table, self.writes.writing)
-        if not chosen:
-            self._status("Nothing to accept: the selected decisions are reviewed already "
-                         "or could not be parsed")
-            return
-        self._keep(ask_to_accept(self, chosen, skipped, self._accept_all)).open()
-
-    def _accept_all(self, decision_ids: list[str]) -> None:
-        reviewer = self.reviewer_name()
-        if not reviewer:
-            self._status("Not saved: a reviewer name is needed to record reviews")
-            return
-        for decision_id in self.writes.accept_all(decision_ids, reviewer):
-            self.feed.forget(decision_id)
+    def assign_filter(self) -> None:
+        """Review → Assign this filter to a reviewer…: delegate its unreviewed decisions."""
+        if self.database is not None and (by := self.reviewer_name()):
+            self.assigning.ask(self.filter_bar.filter, by)
 
     def undo_last_review(self) -> None:
         """Edit → Undo review: take back the last review made in this window."""

@@ -59,6 +59,7 @@ ACTION_LOOKS: dict[str, ActionLook] = {
     "undo": ActionLook("&Undo review", "undo", short="Undo"),
     "toggle_blind": ActionLook("&Blind review", "blind", checkable=True),
     "team_queue": ActionLook("Work the team &queue", checkable=True),
+    "assign_filter": ActionLook("Assi&gn this filter to a reviewer…"),
     "next": ActionLook("&Next decision", "next", short="Next"),
     "previous": ActionLook("&Previous decision", "previous", short="Previous"),
     "search": ActionLook("&Search…", "search"),
@@ -92,7 +93,7 @@ MENUS: dict[str, tuple[str | None, ...]] = {
     "&Edit": ("undo", None, "preferences"),
     "&Review": ("accept", "choose_allow", "choose_deny", "choose_attestation", "choose_mfa",
                 "focus_reasoning", "commit", "skip", None, "accept_selected", None,
-                "toggle_blind", "team_queue"),
+                "toggle_blind", "team_queue", "assign_filter"),
     "&Runs": ("run_scenarios", "compare_runs", "prompt_versions", None, "export_training",
               "finetune"),
 }  # fmt: skip

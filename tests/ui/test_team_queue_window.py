@@ -278,3 +278,69 @@ def test_a_reviewer_in_another_thread_and_the_window_share_the_queue(
     assert all(len(e) == 1 for e in events.values())  # one review each, nothing twice
     assert sum(1 for e in events.values() if e[0][1] == "ann") == 10
     assert sum(1 for e in events.values() if e[0][1] == "bob") == len(done) > 0
+
+
+@pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise",
+                           "does not support grabbing the keyboard")  # the offscreen popup
+def test_my_queue_hands_out_only_the_decisions_assigned_to_me(
+        qtbot: QtBot, reviewer_window: Any, db_path: Path) -> None:
+    from policy_desktop.store.assignments import Assignments
+    from policy_desktop.store.queries import DecisionFilter
+
+    team_database(db_path, 12)
+    with PolicyDecisionLog(db_path) as log:
+        mine = Assignments(log).assign("ann", DecisionFilter(text="actor00"), by="lead",
+                                       limit=3)
+    assert mine.assigned == 3
+    with PolicyDecisionLog(db_path) as log:
+        assigned = set(Assignments(log).my_queue("ann"))
+    ann = reviewer_window(db_path, "ann")
+    qtbot.waitUntil(lambda: claimed(ann), timeout=WAIT_MS)
+    bar = ann.review_pages.queue_bar
+    assert bar.pool.itemText(1) == "My queue only (3)"
+    qtbot.mouseClick(bar.pool, Qt.MouseButton.LeftButton)  # open the list, pick "My queue"
+    view = bar.pool.view()
+    qtbot.waitUntil(view.isVisible, timeout=WAIT_MS)
+    qtbot.keyClick(view, Qt.Key.Key_Down)
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: claimed(ann) and ann.queue.desk.pool == "mine", timeout=WAIT_MS)
+    assert {c.decision_id for c in ann.queue.desk.claims} == assigned
+    assert {d for d, _ in open_claims(db_path)} == assigned  # the first batch went back
+
+    activate(qtbot, ann)
+    for _ in range(3):
+        press(qtbot, ann, Qt.Key.Key_A)
+    qtbot.waitUntil(lambda: "nothing left" in bar.state.text(), timeout=WAIT_MS)
+    reviewed = {i for i, e in history(db_path).items() if e}
+    assert reviewed == assigned
+
+
+def test_a_filter_is_delegated_to_a_named_reviewer_from_the_review_menu(
+        qtbot: QtBot, make_window: Any, db_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+    from policy_desktop.store.assignments import Assignments
+
+    ids = fill(db_path, 12)  # actor000 … actor011, newest last
+    window = make_window(db_path)
+    window.filter_bar.search.setText("actor01")
+    qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=WAIT_MS)
+    offered: list[list[str]] = []
+
+    def get_item(_parent: Any, _title: str, label: str, items: list[str], *_args: Any
+                 ) -> tuple[str, bool]:
+        offered.append(list(items))
+        assert "text=actor01" in label
+        return "bob", True
+
+    monkeypatch.setattr(QInputDialog, "getItem", get_item)
+    window.actions_by_id["assign_filter"].trigger()
+    qtbot.waitUntil(lambda: any(isinstance(d, QMessageBox) for d in window.dialogs.open),
+                    timeout=WAIT_MS)
+    box = next(d for d in window.dialogs.open if isinstance(d, QMessageBox))
+    assert "2 decisions put in bob's queue." in box.text()
+    with PolicyDecisionLog(db_path) as log:
+        assert set(Assignments(log).my_queue("bob")) == set(ids[10:])
+    assert offered == [[]]  # nobody known yet: any name may be typed
+    box.accept()
