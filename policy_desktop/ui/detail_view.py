@@ -588,7 +588,7 @@ class DetailView(QWidget):
                                     object_name="historyReasoning")
             layout.addWidget(reasoning)
         if event.comment:
-            comment = LongValue(f"💬 {event.comment}", object_name="historyComment")
+            comment = LongValue(f"Comment: {event.comment}", object_name="historyComment")
             layout.addWidget(comment)
         if undone:
             entry.setEnabled(False)
