@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCharts import (
@@ -115,15 +115,23 @@ def chart_view(chart: QChart, min_height: int = 240) -> QChartView:
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar: its label, value and colour."""
+    """One bar: its label, value and colour; ``key`` names the decisions it counts (for
+    a click-through to the table, e.g. a decision or a review action), None = not clickable."""
 
     label: Label
     value: int
     color: QColor
+    key: str | None = None
 
 
-def bar_chart(bars: Sequence[Bar], *, value_title: str = "") -> QChartView:
-    """Vertical bars, one colour each, with the count printed on each bar."""
+def bar_chart(bars: Sequence[Bar], *, value_title: str = "",
+              on_click: Callable[[str], None] | None = None) -> QChartView:
+    """Vertical bars, one colour each, with the count printed on each bar.
+
+    With ``on_click``, a click on a bar that has a ``key`` and a count calls
+    ``on_click(key)`` (the window then filters the table to those decisions), and the
+    pointer over the chart is a pointing hand.
+    """
     chart = _base_chart()
     series = QStackedBarSeries()
     for index, bar in enumerate(bars):
@@ -148,7 +156,19 @@ def bar_chart(bars: Sequence[Bar], *, value_title: str = "") -> QChartView:
     y_axis.setTickCount(ticks)
     y_axis.setLabelFormat("%d")
     _attach_axes(chart, (series,), x_axis, y_axis, value_title)
-    return chart_view(chart)
+    view = chart_view(chart)
+    if on_click is not None:
+        keys = [bar.key if bar.value > 0 else None for bar in bars]
+
+        def clicked(index: int, _bar_set: QBarSet) -> None:
+            if 0 <= index < len(keys) and keys[index] is not None:
+                on_click(keys[index])  # type: ignore[arg-type]
+
+        series.clicked.connect(clicked)
+        if any(key is not None for key in keys):
+            view.setCursor(Qt.CursorShape.PointingHandCursor)
+            view.setToolTip("Click a bar to list those decisions")
+    return view
 
 
 def line_chart(labels: Sequence[Label], values: Sequence[float | None], *,
