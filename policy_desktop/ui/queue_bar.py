@@ -9,10 +9,11 @@ from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QVBoxLayou
 from policy_desktop.store.assignments import QueueCounts
 from policy_desktop.store.review_queue import MINE, NEXT, UNASSIGNED
 
-POOL_LABELS: dict[str, str] = {
-    NEXT: "Next: my queue first, then unassigned",
-    MINE: "My queue only",
-    UNASSIGNED: "Unassigned only",
+POOL_LABELS: dict[str, str] = {NEXT: "Next", MINE: "My queue", UNASSIGNED: "Unassigned"}
+POOL_TIPS: dict[str, str] = {
+    NEXT: "The decisions assigned to you first, then those in nobody's queue",
+    MINE: "Only the decisions a lead assigned to you",
+    UNASSIGNED: "Only the decisions in nobody's queue (and second opinions)",
 }
 
 
@@ -47,8 +48,11 @@ class QueueBar(QFrame):
         self.pool = QComboBox()
         self.pool.setObjectName("queuePool")
         self.pool.setToolTip("Which decisions the team queue hands you")
+        self.pool.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for pool, label in POOL_LABELS.items():
             self.pool.addItem(label, pool)
+            self.pool.setItemData(self.pool.count() - 1, POOL_TIPS[pool],
+                                  Qt.ItemDataRole.ToolTipRole)
         self.pool.activated.connect(lambda index: self.pool_chosen.emit(self.pool.itemData(index)))
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)

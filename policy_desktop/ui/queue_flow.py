@@ -160,6 +160,7 @@ class QueueFlow(QObject):
             self._say_state()
             return
         if claim.second_opinion:  # blind to the first review and to the model's answer
+            self._selection.clear()  # not a row of the table: none looks chosen
             self._panel.set_blind_review(True)
             self._feed.show_record(claim.decision)
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from conftest import real_parts
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 from window_helpers import WAIT_MS, fill, wait_idle
@@ -15,8 +16,6 @@ from policy_desktop.store.errors import ClaimLostError
 from policy_desktop.ui.changes import Changes
 from policy_desktop.ui.review_writes import ReviewWrites
 from policy_desktop.ui.tasks import DbExecutor
-
-from conftest import real_parts
 
 
 def opened(qtbot: QtBot, executor: DbExecutor, path: Path) -> None:

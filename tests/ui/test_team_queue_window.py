@@ -185,6 +185,7 @@ def test_a_second_opinion_hides_the_first_review_and_the_models_answer(
                           if label.isVisible())
     assert "BOB" not in shown_text and "bob" not in shown_text
     assert "second opinion" in ann.review_pages.queue_bar.state.text()
+    assert not ann.table.selectionModel().selectedRows()  # no row looks like the one shown
     assert not ann.settings.blind_review  # the reviewer's own setting is left alone
 
     activate(qtbot, ann)
@@ -297,8 +298,8 @@ def test_my_queue_hands_out_only_the_decisions_assigned_to_me(
     ann = reviewer_window(db_path, "ann")
     qtbot.waitUntil(lambda: claimed(ann), timeout=WAIT_MS)
     bar = ann.review_pages.queue_bar
-    assert bar.pool.itemText(1) == "My queue only (3)"
-    qtbot.mouseClick(bar.pool, Qt.MouseButton.LeftButton)  # open the list, pick "My queue"
+    assert bar.pool.itemText(1) == "My queue (3)"
+    qtbot.mouseClick(bar.pool, Qt.MouseButton.LeftButton)  # open the list: "My queue"
     view = bar.pool.view()
     qtbot.waitUntil(view.isVisible, timeout=WAIT_MS)
     qtbot.keyClick(view, Qt.Key.Key_Down)
