@@ -285,7 +285,8 @@ class ReviewForm(QFrame):
 
         self.comment = QLineEdit()
         self.comment.setObjectName("reviewComment")
-        self.comment.setPlaceholderText("Comment (optional): a note kept with this review")
+        self.comment.setPlaceholderText(
+            f"Comment ({hint('focus_comment')}, optional): a note kept with this review")
         self.comment.setToolTip("Plain text, shown in the review history")
         self.comment.setClearButtonEnabled(True)
         self.comment.installEventFilter(_FieldKeys(self, self.comment))

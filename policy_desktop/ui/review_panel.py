@@ -146,7 +146,8 @@ class ReviewPanel(QWidget):
         self.form.labels_edited.connect(self._refresh)
         self.form.keep_labels_clicked.connect(self.keep_model_labels)
         self.label_actions = [self._key_action("focus_classification", self.focus_classification),
-                              self._key_action("focus_risk", self.focus_risk)]
+                              self._key_action("focus_risk", self.focus_risk),
+                              self._key_action("focus_comment", self.focus_comment)]
         self._refresh()
 
     def _key_action(self, action_id: str, handler: Callable[[], None]) -> QAction:
@@ -258,6 +259,11 @@ class ReviewPanel(QWidget):
             line = self.form.classification_box.lineEdit()
             if line is not None:
                 line.selectAll()
+
+    def focus_comment(self) -> None:
+        """Put the focus in the comment field (M)."""
+        if self._decision is not None:
+            self.form.comment.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def focus_risk(self) -> None:
         """Put the focus in the risk level box (L; then L/M/H/C/N choose)."""

@@ -62,6 +62,7 @@ SHORTCUTS: list[Shortcut] = [
     Shortcut(("L",), "focus_risk",
              "Risk level (optional): then L, M, H or C for low … critical, N for not given",
              True),
+    Shortcut(("M",), "focus_comment", "Comment on the review (optional, plain text)", True),
     Shortcut(("Ctrl+Return", "Ctrl+Enter"), "commit", "Save the review as the form shows it",
              False),
     Shortcut(("S",), "skip", "Skip: move on without saving", True),

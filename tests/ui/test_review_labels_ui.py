@@ -140,8 +140,11 @@ def test_keep_the_model_s_labels_in_one_click(
     assert (form.classification(), form.risk_level()) == ("destructive_admin_action", "high")
     assert form.status.text().endswith("; classification confirmed, risk level confirmed")
     assert not form.keep_labels_button.isVisibleTo(window)
-    form.comment.setFocus()
-    qtbot.keyClicks(form.comment, "<b>MFA</b> for docs writes after hours")
+    window.table.setFocus()
+    press(qtbot, window, Qt.Key.Key_M)
+    assert window.focusWidget() is form.comment
+    qtbot.keyClicks(form.comment, "<b>MFA</b> for docs writes after hours")  # a, s typed
+    assert not stored(db_path, only).reviewed
     qtbot.mouseClick(form.commit_button, Qt.MouseButton.LeftButton)  # reasoning prompt
     qtbot.mouseClick(form.commit_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
@@ -152,6 +155,14 @@ def test_keep_the_model_s_labels_in_one_click(
     with PolicyDecisionLog(db_path) as log:
         [event] = log.get_review_history(only)
     assert event.comment == "<b>MFA</b> for docs writes after hours"
+    panel = panel_of(window)
+    with PolicyDecisionLog(db_path) as log:
+        panel.show_decision(log.get_decision(only), log.get_review_history(only))
+    [shown] = [label.text() for label in panel.detail.findChildren(QLabel)
+               if label.objectName() == "historyComment"]
+    assert shown == "Comment: <b>MFA</b> for docs writes after hours"  # plain text
+    assert all(label.textFormat() == Qt.TextFormat.PlainText
+               for label in panel.detail.findChildren(QLabel, "historyComment"))
 
 
 def test_blind_review_hides_the_model_s_labels_until_the_choice(
