@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
@@ -30,7 +31,7 @@ class ImportFlow(QObject):
     ended = Signal()
     imported = Signal()
 
-    def __init__(self, window: QWidget, keep: Callable[[QWidget], QWidget],
+    def __init__(self, window: QWidget, keep: Callable[[Any], Any],
                  warn: Callable[[str, str, str], object]) -> None:
         super().__init__(window)
         self._window = window

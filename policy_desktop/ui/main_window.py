@@ -64,7 +64,7 @@ from policy_desktop.ui.window_actions import (
     single_key_sequences,
     window_key_sequences,
 )
-from policy_desktop.ui.window_dialogs import WindowDialogs, reviewer_name
+from policy_desktop.ui.window_dialogs import W, WindowDialogs, reviewer_name
 from policy_desktop.ui.window_parts import WindowParts
 from policy_desktop.ui.window_state import restore_window_state, save_window_state
 from policy_desktop.vocabulary import DECISIONS
@@ -633,7 +633,7 @@ class MainWindow(QMainWindow):
         """A window-modal, plain-text message box that does not block."""
         return self.dialogs.message(icon, title, text, details)
 
-    def _keep(self, dialog: QWidget) -> QWidget:
+    def _keep(self, dialog: W) -> W:
         return self.dialogs.keep(dialog)
 
     def _status(self, text: str, timeout: int = STATUS_MESSAGE_MS) -> None:

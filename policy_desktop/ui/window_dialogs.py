@@ -4,11 +4,14 @@ one question every review needs answered first (the reviewer's name)."""
 from __future__ import annotations
 
 import os
+from typing import TypeVar
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QInputDialog, QMessageBox, QWidget
 
 from policy_desktop.ui.settings import Settings
+
+W = TypeVar("W", bound=QWidget)
 
 
 def reviewer_name(parent: QWidget, settings: Settings) -> str:
@@ -34,7 +37,7 @@ class WindowDialogs:
         self._window = window
         self.open: list[QWidget] = []
 
-    def keep(self, dialog: QWidget) -> QWidget:
+    def keep(self, dialog: W) -> W:
         """Hold ``dialog`` until it is finished (a non-modal dialog has no other owner)."""
         self.open.append(dialog)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
