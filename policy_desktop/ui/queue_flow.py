@@ -156,6 +156,7 @@ class QueueFlow(QObject):
 
     def _show(self, claim: Claim | None) -> None:
         if claim is None:
+            self._selection.pin(None)
             self._panel.set_blind_review(self._blind())
             self._say_state()
             return
@@ -163,7 +164,9 @@ class QueueFlow(QObject):
             self._selection.clear()  # not a row of the table: none looks chosen
             self._panel.set_blind_review(True)
             self._feed.show_record(claim.decision)
+            self._selection.pin(claim.decision_id)
         else:
+            self._selection.pin(None)
             if not self._selection.select_decision(claim.decision_id):
                 self._selection.clear()
             self._selection.show(claim.decision_id)

@@ -37,6 +37,9 @@ class SelectionKeeper(QObject):
         self._feed = feed
         self._show = show
         self._after_refresh: str | None = None
+        self._pinned: str | None = None
+        self._merging = False
+        self._model.about_to_merge.connect(self._merge_starts)
         self._model.reloaded.connect(self._reloaded)
         self._model.refreshed.connect(self._refreshed)
         table.selectionModel().currentRowChanged.connect(self._current_changed)
@@ -54,6 +57,12 @@ class SelectionKeeper(QObject):
     def clear(self) -> None:
         """Select no row (the panel shows a decision the table does not list)."""
         self._table.clearSelection()
+
+    def pin(self, decision_id: str | None) -> None:
+        """The panel shows ``decision_id``, which no row stands for (a blind second
+        opinion): re-read rows moving the current row do not replace it; the reviewer's
+        own move does (None: nothing pinned)."""
+        self._pinned = decision_id
 
     def select_row(self, row: int) -> bool:
         """Select ``row`` (and show it in the review panel)."""
@@ -88,12 +97,20 @@ class SelectionKeeper(QObject):
 
     # --- keeping the place ----------------------------------------------------------------
 
+    def _merge_starts(self) -> None:
+        self._merging = True
+
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self._pinned is not None:
+            if self._merging and self._pinned == self._feed.shown_id:
+                return  # rows came or went: the pinned decision stays on show
+            self._pinned = None
         decision_id = self._model.decision_id(current.row()) if current.isValid() else None
         if decision_id != self._feed.shown_id:
             self._show(decision_id)
 
     def _reloaded(self, _revision: int) -> None:
+        self._pinned = None  # another filter: its first row
         self._table.scrollToTop()
         target, self._after_refresh = self._after_refresh, None
         if not self.select_decision(target):
@@ -102,6 +119,7 @@ class SelectionKeeper(QObject):
                 self._show(None)
 
     def _refreshed(self, _revision: int) -> None:
+        self._merging = False
         target, self._after_refresh = self._after_refresh, None
         if target is not None:
             if not self.select_decision(target):
@@ -109,5 +127,6 @@ class SelectionKeeper(QObject):
                 self._show(target, force=True)
             elif target == self._feed.shown_id:
                 self._show(target, force=True)
-        elif not self._table.currentIndex().isValid() and self._model.rowCount():
+        elif not self._table.currentIndex().isValid() and self._model.rowCount() \
+                and self._pinned is None:
             self.select_row(0)

@@ -345,3 +345,33 @@ def test_a_filter_is_delegated_to_a_named_reviewer_from_the_review_menu(
         assert set(Assignments(log).my_queue("bob")) == set(ids[10:])
     assert offered == [[]]  # nobody known yet: any name may be typed
     box.accept()
+
+
+def test_a_second_opinion_stays_on_show_while_other_reviewers_change_the_table(
+        qtbot: QtBot, reviewer_window: Any, db_path: Path) -> None:
+    team_database(db_path, 6, overlap=100.0)
+    with PolicyDecisionLog(db_path) as log:  # bob gives the first review of one
+        queue = ReviewQueue(log)
+        [first] = queue.claim("bob", 1)
+        queue.submit(first, "deny")
+        queue.release("bob")
+    ann = reviewer_window(db_path, "ann")
+    qtbot.waitUntil(lambda: claimed(ann), timeout=WAIT_MS)
+    claim = ann.queue.desk.current
+    assert claim is not None and claim.second_opinion
+    qtbot.waitUntil(lambda: ann.shown_decision is not None
+                    and ann.shown_decision.decision_id == claim.decision_id, timeout=WAIT_MS)
+    current_row = ann.model.decision_id(ann.table.currentIndex().row())
+    assert current_row is not None and current_row != claim.decision_id
+    with PolicyDecisionLog(db_path) as log:  # carl reviews the table's current row
+        log.mark_reviewed(current_row, reviewer="carl")
+    qtbot.waitUntil(lambda: ann.model.row_of(current_row) < 0, timeout=WAIT_MS)
+    wait_idle(qtbot, ann)
+    assert ann.shown_decision is not None
+    assert ann.shown_decision.decision_id == claim.decision_id  # still the second opinion
+    assert ann.panel.is_blind_review()  # type: ignore[attr-defined]
+
+    activate(qtbot, ann)
+    press(qtbot, ann, Qt.Key.Key_J)  # her own move: the table's row again
+    assert ann.shown_decision is not None
+    assert ann.shown_decision.decision_id == ann.selected_decision_id()
