@@ -229,6 +229,7 @@ class MainWindow(QMainWindow):
         self.queue = QueueFlow(self.executor, QueueDesk(self.executor, parent=self),
                                self.selection, self.feed, panel, self.review_pages.queue_bar,
                                lambda: self.filter_bar.filter, self.reviewer_name,
+                               lambda: self.settings.reviewer,
                                lambda: self.settings.blind_review, self._status, self)
         self.queue.enabled_changed.connect(self.actions_by_id["team_queue"].setChecked)
         self.queue.desk.current_changed.connect(lambda _claim: self._update_actions())

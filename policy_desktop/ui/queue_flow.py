@@ -57,6 +57,7 @@ class QueueFlow(QObject):
         bar: the queue's line above the panel.
         current_filter: the window's filter.
         reviewer: the reviewer's name (asked for when unknown; "" when refused).
+        known_reviewer: the reviewer's name if known, never asking ("" if not).
         blind: whether the reviewer chose blind review.
         report: a status-bar line.
         parent: the owner.
@@ -70,8 +71,8 @@ class QueueFlow(QObject):
     def __init__(self, executor: DbExecutor, desk: QueueDesk, selection: SelectionKeeper,
                  feed: PanelFeed, panel: Any, bar: QueueBar,
                  current_filter: Callable[[], DecisionFilter], reviewer: Callable[[], str],
-                 blind: Callable[[], bool], report: Callable[[str], None],
-                 parent: QObject | None = None) -> None:
+                 known_reviewer: Callable[[], str], blind: Callable[[], bool],
+                 report: Callable[[str], None], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._executor = executor
         self.desk = desk
@@ -81,6 +82,7 @@ class QueueFlow(QObject):
         self._bar = bar
         self._filter = current_filter
         self._reviewer = reviewer
+        self._known_reviewer = known_reviewer
         self._blind = blind
         self._report = report
         desk.current_changed.connect(self._show)
@@ -92,26 +94,31 @@ class QueueFlow(QObject):
     # --- on and off -------------------------------------------------------------------
 
     def set_enabled(self, enabled: bool) -> None:
-        """Review → Team queue: work the shared queue in queue views (or not)."""
+        """Review → Team queue: work the shared queue in queue views (or not); the
+        reviewer's name is asked for if it is not known yet."""
         self.desk.enabled = enabled
         self.enabled_changed.emit(enabled)
         self.sync()
 
     def database_opened(self) -> None:
-        """Work the queue when the new database's team already does (else as chosen)."""
+        """Work the queue when the new database's team already does (else as chosen);
+        opening never asks for a name: without one the line says how to start."""
         def found(team: bool) -> None:
-            if team and not self.desk.enabled:
+            if not team or self.desk.enabled:
+                self.sync(ask=False)
+            elif self._known_reviewer():
                 self.set_enabled(True)
             else:
-                self.sync()
+                self._bar.show_state("A team works this database's queue: Review → Work the "
+                                     "team queue to join it")
 
-        self._executor.submit(_uses_team_queue, found, lambda _error: self.sync())
+        self._executor.submit(_uses_team_queue, found, lambda _error: self.sync(ask=False))
 
     def stop(self) -> None:
         """Give the claims back (another database is about to open)."""
         self.desk.stop()
 
-    def sync(self, *, restart: bool = False) -> None:
+    def sync(self, *, restart: bool = False, ask: bool = True) -> None:
         """Work the queue exactly when it is on and the filter is a queue view;
         ``restart`` gives the claims back first (the filter changed)."""
         wanted = self.desk.enabled and is_queue_view(self._filter())
@@ -120,9 +127,10 @@ class QueueFlow(QObject):
         if not wanted:
             self._bar.stop()
             return
-        reviewer = self._reviewer()
+        reviewer = self._reviewer() if ask else self._known_reviewer()
         if not reviewer:
-            self._bar.show_state("Team queue: a reviewer name is needed to claim decisions")
+            self._bar.show_state("Team queue: your name is needed to claim decisions "
+                                 "(Edit → Preferences)")
             return
         self._bar.show_state("Team queue: claiming decisions…")
         self.desk.start(reviewer)

@@ -375,3 +375,28 @@ def test_a_second_opinion_stays_on_show_while_other_reviewers_change_the_table(
     press(qtbot, ann, Qt.Key.Key_J)  # her own move: the table's row again
     assert ann.shown_decision is not None
     assert ann.shown_decision.decision_id == ann.selected_decision_id()
+
+
+def test_opening_a_team_database_without_a_name_asks_nothing_until_joining(
+        qtbot: QtBot, reviewer_window: Any, db_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QInputDialog
+
+    team_database(db_path, 6)
+    asked: list[str] = []
+
+    def get_text(*_args: Any, **_kwargs: Any) -> tuple[str, bool]:
+        asked.append("name")
+        return "dana", True
+
+    monkeypatch.setattr(QInputDialog, "getText", get_text)
+    window = reviewer_window(db_path, "")
+    bar = window.review_pages.queue_bar
+    qtbot.waitUntil(lambda: "Work the team queue to join" in bar.state.text(), timeout=WAIT_MS)
+    assert asked == [] and open_claims(db_path) == []
+    assert not window.actions_by_id["team_queue"].isChecked()
+
+    window.actions_by_id["team_queue"].trigger()
+    qtbot.waitUntil(lambda: claimed(window), timeout=WAIT_MS)
+    assert asked == ["name"] and window.settings.reviewer == "dana"
+    assert {r for _, r in open_claims(db_path)} == {"dana"}
