@@ -90,3 +90,25 @@ def test_shutdown_joins_the_thread_and_drops_queued_jobs(
     assert not [t for t in threading.enumerate() if t.name.startswith("policy-db")]
     executor.submit(lambda log: log.revision(), delivered.append)  # ignored, no error
     executor.shutdown()
+
+
+def test_a_call_waits_for_the_jobs_before_it_and_returns_on_the_calling_thread(
+        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
+    import pytest
+
+    ids = fill(db_path, 2)
+    with pytest.raises(NoDatabaseError):
+        executor.call(lambda log: log.revision(), 5.0)  # nothing open yet
+    executor.open(str(db_path))
+    executor.submit(lambda log: log.mark_reviewed(ids[0], reviewer="ann"))  # queued first
+    def reviewed(log: PolicyDecisionLog) -> bool:
+        decision = log.get_decision(ids[0])
+        return decision is not None and decision.reviewed
+
+    assert executor.call(reviewed, 5.0) is True  # the job queued before it has run
+    with pytest.raises(KeyError):
+        executor.call(lambda log: {}["missing"], 5.0)  # the job's own error
+    qtbot.waitUntil(lambda: executor.idle, timeout=WAIT_MS)
+    executor.shutdown()
+    with pytest.raises(NoDatabaseError):
+        executor.call(lambda log: log.revision(), 5.0)
