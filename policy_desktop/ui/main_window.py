@@ -55,6 +55,7 @@ from policy_desktop.ui.theme import Theme
 from policy_desktop.ui.view_counts import ViewCounts
 from policy_desktop.ui.waiting_keys import WaitingKeys
 from policy_desktop.ui.window_actions import (
+    LOOP_ACTIONS,
     SingleKeyGuard,
     WindowState,
     build_actions,
@@ -204,12 +205,9 @@ class MainWindow(QMainWindow):
             handlers[action_id] = when_shown(lambda d=decision: panel.choose_decision(d))
         if self.parts.statistics_view is None:
             del handlers["statistics"]
-        loop = self.parts.loop
-        if loop is not None:
-            handlers.update(run_scenarios=loop.open_run_dialog,
-                            export_training=loop.open_export_wizard,
-                            compare_runs=loop.open_compare,
-                            finetune=lambda: loop.open_finetune())
+        if self.parts.loop is not None:
+            handlers.update({action_id: getattr(self.parts.loop, method)
+                             for action_id, method in LOOP_ACTIONS.items()})
         return handlers
 
     def _connect(self) -> None:

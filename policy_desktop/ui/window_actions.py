@@ -88,6 +88,13 @@ STANDARD_KEYS: dict[str, QKeySequence.StandardKey] = {
 }
 
 
+LOOP_ACTIONS: dict[str, str] = {
+    "run_scenarios": "open_run_dialog", "export_training": "open_export_wizard",
+    "compare_runs": "open_compare", "finetune": "open_finetune",
+}  # fmt: skip
+"""Actions served by the window's ``ReviewLoop``: action id -> its method (no arguments).
+A new one is a line here, its look in :data:`ACTION_LOOKS` and its place in :data:`MENUS`."""
+
 MENUS: dict[str, tuple[str | None, ...]] = {
     "&File": ("open_database", "new_database", None, "import_log", None, "quit"),
     "&Edit": ("undo", None, "preferences"),
