@@ -117,6 +117,9 @@ def test_a_worker_given_no_service_starts_and_closes_its_own(tmp_path: Path,
                      model_path=broken)
         with qtbot.waitSignal(failed.arrived, timeout=30_000):
             runs.start(job)
+        # Let run() return: a shutdown while the worker is busy skips its release()
+        # (tests/ui/test_worker_thread.py, xfail until WorkerThread is fixed).
+        qtbot.wait(300)
         evaluator = runs.worker._evaluator(job)
         assert isinstance(evaluator._embedder, ProcessEmbedder)
     finally:
