@@ -19,6 +19,12 @@ Bulk: the same ``--rows`` decisions (ids and timestamps set) go through
 ``psycopg2.extras.execute_values`` (same INSERT, same batch size, JSON serialisation in
 the timed part) into another; the two runs alternate ``--repeat`` times and the best of
 each is compared. Goal: raw_time / store_time >= 0.5.
+
+Figures (``--part figures``): ``--decisions`` decisions, each reviewed by one of four
+reviewers, the overlap sample (``--overlap``) a second time blind, 1 % undone and
+reviewed again (written with plain SQL, as the queue would leave them); then the
+Statistics tab's team figures (agreement, the adjudication queue's size, each
+reviewer's figures) are timed, best of ``--repeat``, on SQLite and on the server.
 """
 
 from __future__ import annotations
@@ -218,6 +224,95 @@ def reviewers_part(args: argparse.Namespace) -> None:
                               args.overlap)
 
 
+def _fill_team(log: PolicyDecisionLog, count: int, overlap: float) -> None:
+    """``count`` reviewed decisions as a team of four leaves them (plain SQL, fast)."""
+    import random
+
+    from policy_desktop.store.review_queue import ReviewQueue, in_overlap
+    from policy_desktop.vocabulary import DECISIONS
+
+    rng = random.Random(7)
+    items = list(decisions(count, seed=5, reviews=False))
+    log.log_decisions(items)
+    queue = ReviewQueue(log)
+    queue.set_overlap_percent(overlap)
+    names = ["ann", "bob", "carl", "dora"]
+    reviews: list[tuple[Any, ...]] = []
+    claims: list[tuple[Any, ...]] = []
+    second = 0
+    for index, item in enumerate(items):
+        decision_id, model = item.decision_id, item.decision
+        first = names[index % 4]
+        moment = 1_770_000_000.0 + index * 30.0
+
+        def stamp(offset: float, base: float = moment) -> str:
+            from datetime import UTC, datetime
+            return datetime.fromtimestamp(base + offset, UTC).isoformat()
+
+        answer = model if rng.random() < 0.7 else rng.choice(DECISIONS)
+        action = "accept" if answer == model else "correct_decision"
+        reviews.append((decision_id, first, action, answer, stamp(0)))
+        if rng.random() < 0.01:
+            reviews.append((decision_id, first, "undo", None, stamp(5)))
+            reviews.append((decision_id, first, action, answer, stamp(9)))
+        shared = in_overlap(str(decision_id), overlap)
+        claims.append((decision_id, 0, first, int(shared), moment, moment + 300, 1))
+        if shared:
+            other = names[(index + 1 + second % 3) % 4]
+            second += 1
+            theirs = answer if rng.random() < 0.8 else rng.choice(DECISIONS)
+            reviews.append((decision_id, other, "accept" if theirs == model
+                            else "correct_decision", theirs, stamp(15)))
+            claims.append((decision_id, 1, other, 1, moment, moment + 300, 1))
+    p = log.database.param
+    with log.write_transaction():
+        cursor = log.database.cursor()
+        cursor.executemany(
+            "INSERT INTO reviews (decision_id, reviewer, action, review_decision, timestamp) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p})", reviews)
+        cursor.executemany(
+            "INSERT INTO review_claims (decision_id, slot, reviewer, overlap, claimed, "
+            f"expires, done) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})", claims)
+        log.database.execute_sql("UPDATE decisions SET reviewed = 1")
+
+
+def _time_figures(log: PolicyDecisionLog, label: str, repeat: int) -> None:
+    from policy_desktop.store.team import ReviewTeam
+
+    parts = {
+        "agreement": lambda team: team.agreement(),
+        "disagreements": lambda team: len(team.disagreements()),
+        "reviewer figures": lambda team: team.reviewer_figures(),
+    }
+    try:
+        from policy_desktop.store.team_statistics import collect_team_statistics
+        parts["whole tab (team part)"] = lambda team: collect_team_statistics(team.log)
+    except ImportError:
+        pass
+    for name, part in parts.items():
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            part(ReviewTeam(log))
+            times.append(time.perf_counter() - started)
+        print(f"  {label:<10}  {name:<22}  {min(times) * 1000:8.0f} ms")
+
+
+def figures_part(args: argparse.Namespace) -> None:
+    import tempfile
+
+    print(f"Team figures of {args.decisions:,} reviewed decisions, {args.overlap:g}% overlap "
+          f"sample, four reviewers (best of {args.repeat})")
+    with tempfile.TemporaryDirectory() as folder, PolicyDecisionLog(
+            str(Path(folder) / "figures.db")) as log:
+        _fill_team(log, args.decisions, args.overlap)
+        _time_figures(log, "SQLite", args.repeat)
+    if args.db.startswith("postgres"):
+        with fresh_database(args.db) as url, PolicyDecisionLog(url) as log:
+            _fill_team(log, args.decisions, args.overlap)
+            _time_figures(log, "PostgreSQL", args.repeat)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -225,13 +320,16 @@ def main() -> int:
                         help="a PostgreSQL URL whose user may create databases")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--part", choices=("reviewers", "bulk", "all"), default="all")
+    parser.add_argument("--part", choices=("reviewers", "bulk", "figures", "all"), default="all")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--reviewers", default="2,4,8", help="reviewer process counts")
     parser.add_argument("--decisions", type=int, default=20_000,
                         help="decisions in each reviewer queue")
     parser.add_argument("--overlap", type=float, default=10.0, help="overlap sample in %%")
     args = parser.parse_args()
+    if args.part == "figures":
+        figures_part(args)
+        return 0
     if args.part in ("reviewers", "all"):
         reviewers_part(args)
     if args.part == "reviewers":

@@ -153,3 +153,54 @@ def test_training_data_sees_the_adjudicated_answer_and_not_an_open_disagreement(
         team.adjudicate(ids[2], "dana", "deny")
         [again] = [d for d in team.resolved(log.iter_corrections()) if d.decision_id == ids[2]]
         assert (again.review_decision, again.review_action) == ("deny", "correct_decision")
+
+
+def test_figures_counted_in_sql_match_the_review_stack_with_undos(store_location: str) -> None:
+    """Most decisions are counted in SQL, those with an undo through the stack: both
+    together give what the history says (a reference computed from it here)."""
+    import random
+
+    from policy_desktop.store.decision import CORRECTION_ACTIONS
+    from policy_desktop.vocabulary import DECISIONS
+
+    rng = random.Random(4)
+    with PolicyDecisionLog(store_location) as log:
+        decisions = [make_decision(i) for i in range(40)]
+        log.log_decisions(decisions)
+        queue = ReviewQueue(log)
+        queue.set_overlap_percent(50)
+        names = ["ann", "bob", "cy"]
+        for _ in range(6):
+            for name in names:
+                for claim in queue.claim(name, 4):
+                    queue.submit(claim, rng.choice(DECISIONS))
+        for decision in decisions[::3]:
+            current = log.get_decision(decision.decision_id or "")
+            if current is not None and current.reviewer:
+                log.undo_review(decision.decision_id or "", current.reviewer)
+                if rng.random() < 0.5:  # reviewed again outside the queue
+                    log.mark_reviewed(decision.decision_id or "", rng.choice(DECISIONS),
+                                      None, current.reviewer)
+        expected_reviews: dict[str, int] = {}
+        expected_corrections: dict[str, int] = {}
+        for decision in decisions:
+            stack = []
+            for event in log.get_review_history(decision.decision_id or ""):
+                if event.action == "undo":
+                    if stack:
+                        stack.pop()
+                else:
+                    stack.append(event)
+            for event in stack:
+                name = event.reviewer or ""
+                expected_reviews[name] = expected_reviews.get(name, 0) + 1
+                expected_corrections[name] = expected_corrections.get(name, 0) + (
+                    event.action in CORRECTION_ACTIONS)
+        team = ReviewTeam(log)
+        figures = team.reviewer_figures()
+        agreement, awaiting, same_figures = team.overview()
+        assert same_figures == figures and agreement == team.agreement()
+        assert awaiting == len(team.disagreements())
+        assert agreement.overall.units > 5
+    assert {f.name: f.reviews for f in figures} == expected_reviews
+    assert {f.name: f.corrections for f in figures} == expected_corrections
