@@ -1,15 +1,20 @@
-"""The statistics tab: counts, training readiness, and charts of decisions and reviews.
+"""The statistics tab: counts, training readiness, charts of decisions and reviews, and
+the review team's agreement and per-reviewer figures.
 
-The window gathers a :class:`~policy_desktop.store.analytics.StatisticsData` on
-its database thread and hands it to :meth:`StatisticsView.set_data`.
+Either the window gathers a :class:`~policy_desktop.store.analytics.StatisticsData`
+(or a :class:`~policy_desktop.store.team_statistics.TeamStatisticsData`) on its database
+thread and hands it to :meth:`StatisticsView.set_data`, or the view is bound to the
+database thread once (:meth:`StatisticsView.bind`) and the window calls
+:meth:`StatisticsView.refresh` on every change.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -28,6 +33,8 @@ from PySide6.QtWidgets import (
 
 from policy_desktop.store.analytics import RunAccuracy, StatisticsData
 from policy_desktop.store.decision import parse_timestamp
+from policy_desktop.store.log import PolicyDecisionLog
+from policy_desktop.store.team_statistics import TeamStatistics, collect_statistics_with_team
 from policy_desktop.ui.charts import Bar, bar_chart, line_chart, matrix_table
 from policy_desktop.ui.decision_style import (
     DECISION_GLYPHS,
@@ -35,6 +42,14 @@ from policy_desktop.ui.decision_style import (
     decision_short_label,
 )
 from policy_desktop.ui.detail_view import clear_layout, local_time, mute, plain_label
+from policy_desktop.ui.team_figures import (
+    by_month_table,
+    by_type_table,
+    coefficient,
+    pairs_table,
+    reviewers_table,
+    share,
+)
 from policy_desktop.vocabulary import DECISIONS, TRAINING_GATE, UNPARSEABLE
 
 MAX_RUNS_IN_CHART = 15
@@ -168,25 +183,49 @@ class Figure(QFrame):
         self.detail.setText(detail)
 
 
+class Submitter(Protocol):
+    """The database thread (:class:`~policy_desktop.ui.tasks.DbExecutor`)."""
+
+    def submit(self, job: Callable[[PolicyDecisionLog], Any],
+               on_done: Callable[[Any], None] | None = ...,
+               on_error: Callable[[BaseException], None] | None = ...) -> None: ...
+
+
 class StatisticsView(QWidget):
-    """The statistics tab: call :meth:`set_data` whenever the numbers change.
+    """The statistics tab: :meth:`bind` it once and call :meth:`refresh` on every change
+    (or hand it data with :meth:`set_data`).
 
     Signals:
         cell_clicked(expected, decided): the reviewer clicked a confusion-matrix cell
             and wants to see those decisions.
+        refreshed(): the numbers of a :meth:`refresh` are on show.
+        refresh_failed(str): a :meth:`refresh` could not compute the numbers (the
+            message is shown on the tab too).
     """
 
     cell_clicked = Signal(str, str)
+    refreshed = Signal()
+    refresh_failed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("statisticsView")
         self._data: StatisticsData | None = None
+        self._executor: Submitter | None = None
+        self._collect: Callable[[PolicyDecisionLog], StatisticsData] = (
+            collect_statistics_with_team)
+        self._computing = False
+        self._again = False
+        self._stale = False
         page = QWidget()
         page.setObjectName("statisticsPage")
         layout = QVBoxLayout(page)
         layout.setContentsMargins(20, 16, 20, 20)
         layout.setSpacing(14)
+
+        self.problem = plain_label(object_name="statisticsProblem")
+        self.problem.setVisible(False)
+        layout.addWidget(self.problem)
 
         figures = QHBoxLayout()
         figures.setSpacing(12)
@@ -221,6 +260,7 @@ class StatisticsView(QWidget):
         self.readiness.set_widgets(readiness_row)
         self.readiness.empty.setMinimumHeight(0)
         layout.addWidget(self.readiness)
+        layout.addWidget(self._build_team())
 
         self.distribution = Card("Decision distribution", "What the model answered")
         self.review_types = Card("Reviews by change type",
@@ -259,11 +299,103 @@ class StatisticsView(QWidget):
                      self.flips, self.runs):
             card.set_empty("Loading…")
 
+    def _build_team(self) -> QWidget:
+        """The review team's cards (hidden until someone has a name on the team)."""
+        self.team_section = QWidget()
+        self.team_section.setObjectName("teamSection")
+        section = QVBoxLayout(self.team_section)
+        section.setContentsMargins(0, 0, 0, 0)
+        section.setSpacing(14)
+        self.agreement = Card("Agreement between reviewers",
+                              "Decisions of the overlap sample, answered twice without seeing "
+                              "the other answer")
+        row = QHBoxLayout()
+        row.setSpacing(12)
+        self.kappa = Figure("Cohen's κ")
+        self.kappa.value.setObjectName("agreementKappa")
+        self.alpha = Figure("Krippendorff's α")
+        self.alpha.value.setObjectName("agreementAlpha")
+        self.observed = Figure("Answers that matched")
+        self.observed.value.setObjectName("agreementObserved")
+        self.awaiting = Figure("Awaiting adjudication")
+        self.awaiting.value.setObjectName("awaitingAdjudication")
+        for figure in (self.kappa, self.alpha, self.observed, self.awaiting):
+            row.addWidget(figure, 1)
+        self._agreement_figures = QWidget()
+        self._agreement_figures.setLayout(row)
+        row.setContentsMargins(0, 4, 0, 4)
+        card_layout = self.agreement.layout()
+        assert isinstance(card_layout, QVBoxLayout)
+        card_layout.insertWidget(2, self._agreement_figures)  # above the tables, kept
+        self.reviewers_card = Card("Reviewers",
+                                   "Alphabetical: what each reviewer did, not a ranking")
+        section.addWidget(self.agreement)
+        section.addWidget(self.reviewers_card)
+        self.team_section.setVisible(False)
+        return self.team_section
+
     # --- public API -----------------------------------------------------------------------
 
+    def bind(self, executor: Submitter,
+             collect: Callable[[PolicyDecisionLog], StatisticsData] | None = None) -> None:
+        """Compute on ``executor`` (the database thread) from now on; ``collect``: what
+        to compute (default: the seed's statistics and the team's figures)."""
+        self._executor = executor
+        if collect is not None:
+            self._collect = collect
+
+    def refresh(self) -> None:
+        """Recompute everything off the GUI thread and show it: the one call for any
+        change (reviews, decisions, assignments). While the tab is hidden it only marks
+        itself stale (recomputed when shown); calls during a computation are folded into
+        one more. Does nothing before :meth:`bind`."""
+        if self._executor is None:
+            return
+        if not self.isVisible():
+            self._stale = True
+            return
+        if self._computing:
+            self._again = True
+            return
+        self._computing = True
+        self._stale = False
+        self._executor.submit(self._collect, self._computed, self._failed)
+
+    @property
+    def stale(self) -> bool:
+        """True when a change arrived while hidden (the next show recomputes)."""
+        return self._stale
+
+    def _computed(self, data: StatisticsData) -> None:
+        self._computing = False
+        self.problem.setVisible(False)
+        self.set_data(data)
+        self.refreshed.emit()
+        if self._again:
+            self._again = False
+            self.refresh()
+
+    def _failed(self, error: BaseException) -> None:
+        self._computing = False
+        message = f"Cannot compute statistics: {error}"
+        self.problem.setText(message)
+        self.problem.setVisible(True)
+        self.refresh_failed.emit(message)
+        if self._again:
+            self._again = False
+            self.refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Recompute numbers that went stale while the tab was hidden."""
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
     def set_data(self, data: StatisticsData) -> None:
-        """Show ``data`` (replaces everything shown before)."""
+        """Show ``data`` (replaces everything shown before); its team figures when it
+        carries them (``TeamStatisticsData``)."""
         self._data = data
+        self._show_team(getattr(data, "team", None))
         self._show_statistics(data.statistics)
         self._show_distribution(data.statistics)
         self._show_review_types(data.corrections_by_type)
@@ -284,6 +416,41 @@ class StatisticsView(QWidget):
         return self._data
 
     # --- parts ------------------------------------------------------------------------------
+
+    def _show_team(self, team: TeamStatistics | None) -> None:
+        if team is None or not team.has_team:
+            self.team_section.setVisible(False)
+            return
+        self.team_section.setVisible(True)
+        overall = team.agreement.overall
+        if overall.units:
+            self.agreement.set_subtitle(
+                f"The {team.overlap_percent:g}% overlap sample: {overall.units:,} decision"
+                f"{'' if overall.units == 1 else 's'} answered twice without seeing the "
+                "other answer")
+            self.kappa.set(coefficient(overall.kappa, overall),
+                           "two reviewers per decision; 1 = always agree, 0 = chance")
+            self.alpha.set(coefficient(overall.alpha, overall),
+                           "the same for any number of reviewers")
+            self.observed.set(share(overall.observed), "of the pairs of answers")
+            self.awaiting.set(f"{team.awaiting_adjudication:,}",
+                              "disagreements to settle (policy-desktop team adjudicate)")
+            by_type, by_month = by_type_table(team), by_month_table(team)
+            self._agreement_figures.setVisible(True)
+            self.agreement.set_widgets(
+                mute(plain_label("By the model's decision")), by_type,
+                mute(plain_label("Over time (the month each pair of answers was completed)")),
+                by_month, mute(plain_label("Each pair of reviewers")), pairs_table(team))
+        else:
+            self.agreement.set_subtitle("")
+            self._agreement_figures.setVisible(False)
+            self.agreement.set_empty(
+                f"No decision of the {team.overlap_percent:g}% overlap sample has two answers "
+                "yet (policy-desktop team overlap sets the share)")
+        if team.reviewers:
+            self.reviewers_card.set_widgets(reviewers_table(team, local_time))
+        else:
+            self.reviewers_card.set_empty("Nobody has reviewed yet")
 
     def _show_statistics(self, stats: dict[str, Any]) -> None:
         total = int(stats.get("total", 0))
