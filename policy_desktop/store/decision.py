@@ -244,7 +244,7 @@ def to_values(decision: PolicyDecision) -> list[Any]:
 
 def from_row(row: dict[str, Any]) -> PolicyDecision:
     """Rebuild a :class:`PolicyDecision` from stored column values."""
-    values = {name: row.get(name) for name in DECISION_FIELDS}
+    values: dict[str, Any] = {name: row.get(name) for name in DECISION_FIELDS}
     if row.get(TEXT_TIMESTAMP_COLUMN):
         values["timestamp"] = row[TEXT_TIMESTAMP_COLUMN]
     values["situation"] = json.loads(values["situation"]) if values["situation"] else {}
@@ -454,7 +454,7 @@ def check_decision(decision: PolicyDecision) -> None:
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
                 value):
             raise InvalidRecordError(f"{name} must be a number, not {_shown(value)}")
-        if name in _UNIT_INTERVAL and not 0.0 <= value <= 1.0:
+        if name in _UNIT_INTERVAL and not 0.0 <= float(value) <= 1.0:
             raise InvalidRecordError(f"{name} must be between 0 and 1, not {value}")
     for name in _INT_FIELDS:
         value = record[name]

@@ -20,10 +20,9 @@ from policy_desktop.store.decision import (
 )
 from policy_desktop.store.errors import InvalidRecordError
 from policy_desktop.store.failures import translated
-from policy_desktop.store.log import PolicyDecisionLog
+from policy_desktop.store.log import DUMP_SELECTIONS, PolicyDecisionLog
 
 IMPORT_BATCH = 5_000
-DUMP_SELECTIONS = ("all", "unreviewed", "incorrect", "corrections")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import peewee as pw
 
 from policy_desktop.store.failures import guarded_method
 from policy_desktop.store.log import PolicyDecisionLog
+from policy_desktop.store.rows import tuple_rows
 
 KNOWN_LIMIT = 200
 """Classifications offered at most (the most frequent)."""
@@ -21,7 +22,7 @@ def known_classifications(log: PolicyDecisionLog, limit: int = KNOWN_LIMIT) -> l
         count = pw.fn.COUNT(pw.SQL("*"))
         query = (Decision.select(column, count).where(column.is_null(False))
                  .group_by(column).order_by(count.desc()).limit(scanned))
-        for name, number in query.tuples():
+        for name, number in tuple_rows(query):
             if isinstance(name, str) and name.strip():
                 counts[name.strip()] = counts.get(name.strip(), 0) + number
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))

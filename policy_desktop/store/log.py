@@ -37,8 +37,10 @@ from policy_desktop.store.errors import (
 )
 from policy_desktop.store.failures import explain, guarded_iterator, guarded_method
 from policy_desktop.store.migrations import ensure_schema
+from policy_desktop.store.rows import dict_rows, iter_dict_rows, tuple_rows
 from policy_desktop.store.run_owner import ProcessIdentity, current_process, is_gone
 from policy_desktop.store.schema import ALL_COLUMNS, STORED_COLUMNS, BoundModels, bind_models
+from policy_desktop.store.views import view_condition
 from policy_desktop.vocabulary import DECISIONS, TRAINING_GATE
 
 BATCH_SIZE = 10_000
@@ -53,6 +55,8 @@ WRITE_LOCK_KEY = 0x706F6C6963790002
 """PostgreSQL advisory lock of :meth:`PolicyDecisionLog.write_transaction`."""
 _ID_ATTEMPTS = 8
 """Fresh random suffixes tried for a generated id before it gets 16 hex digits."""
+# peewee's stubs leave out the module's wrapper that turns driver errors into peewee's own
+_DRIVER_ERRORS: pw.ExceptionWrapper = pw.__exception_wrapper__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class RunRecord:
     heartbeat: str | None = None
 
 
+DUMP_SELECTIONS: tuple[str, ...] = ("all", "unreviewed", "incorrect", "corrections")
+"""The views :meth:`PolicyDecisionLog.iter_decisions` (and ``dump``) stream."""
 RUN_STATUSES: tuple[str, ...] = ("running", "completed", "cancelled", "failed", "interrupted")
 STALE_RUN_SECONDS = 24 * 3600
 """A ``running`` run of another host (or of an older build, without an owner) that has
@@ -264,9 +270,9 @@ class PolicyDecisionLog:
         the history events of new decisions; ``reviews`` events for stored decisions.
         """
         try:
-            with self.write_transaction(), pw.__exception_wrapper__:
+            with self.write_transaction(), _DRIVER_ERRORS:
                 try:
-                    with self._db.atomic(), pw.__exception_wrapper__:
+                    with self._db.atomic(), _DRIVER_ERRORS:
                         self._insert_many(self._insert_sql, batch.rows)
                 except pw.IntegrityError:
                     if not batch.generated:
@@ -334,7 +340,7 @@ class PolicyDecisionLog:
         for start in range(0, len(ids), 500):
             query = Decision.select(Decision.decision_id).where(
                 Decision.decision_id.in_(ids[start:start + 500]))
-            found += [row[0] for row in query.tuples()]
+            found += [row[0] for row in tuple_rows(query)]
         return found
 
     @contextmanager
@@ -380,8 +386,8 @@ class PolicyDecisionLog:
     def get_decision(self, decision_id: str) -> PolicyDecision | None:
         """The decision with this id, or None."""
         Decision = self._m.Decision
-        row = Decision.select().where(Decision.decision_id == decision_id).dicts().first()
-        return from_row(row) if row else None
+        rows = dict_rows(Decision.select().where(Decision.decision_id == decision_id).limit(1))
+        return from_row(rows[0]) if rows else None
 
     @guarded_method
     def get_decisions(self, decision_ids: Iterable[str]) -> dict[str, PolicyDecision]:
@@ -391,7 +397,7 @@ class PolicyDecisionLog:
         found: dict[str, PolicyDecision] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            for row in Decision.select().where(Decision.decision_id.in_(chunk)).dicts():
+            for row in dict_rows(Decision.select().where(Decision.decision_id.in_(chunk))):
                 found[row["decision_id"]] = from_row(row)
         return found
 
@@ -403,16 +409,15 @@ class PolicyDecisionLog:
         query = query.order_by(Decision.timestamp.desc(), Decision.decision_id.desc())
         if limit is not None:
             query = query.limit(limit)
-        return [from_row(row) for row in query.dicts()]
+        return [from_row(row) for row in dict_rows(query)]
 
     def get_unreviewed_decisions(self, limit: int | None = None) -> list[PolicyDecision]:
         """Decisions nobody has reviewed yet, newest first."""
-        Decision = self._m.Decision
-        return self._newest(Decision.reviewed == 0, limit)
+        return self._newest(view_condition(self._m.Decision, "unreviewed"), limit)
 
     def get_incorrect_decisions(self, limit: int | None = None) -> list[PolicyDecision]:
         """Decisions that did not match their expected decision, newest first."""
-        return self._newest(self._m.Decision.decision_correct == 0, limit)
+        return self._newest(view_condition(self._m.Decision, "incorrect"), limit)
 
     def get_all_decisions(self, limit: int | None = None) -> list[PolicyDecision]:
         """Every decision, newest first."""
@@ -433,32 +438,27 @@ class PolicyDecisionLog:
             Decision.timestamp.desc(), Decision.decision_id.desc())
         if limit is not None:
             query = query.limit(limit)
-        for row in query.dicts().iterator():
+        for row in iter_dict_rows(query):
             yield from_row(row)
 
     @guarded_method
     def count_corrections(self) -> int:
         """How many decisions have been corrected by a reviewer."""
         Decision = self._m.Decision
-        return Decision.select().where(Decision.review_action.in_(CORRECTION_ACTIONS)).count()
+        return Decision.select().where(view_condition(Decision, "corrections")).count()
 
     @guarded_iterator
     def iter_decisions(self, where: str = "all") -> Iterator[PolicyDecision]:
         """Stream decisions oldest first; ``where`` is a :data:`DUMP_SELECTIONS` name."""
-        Decision = self._m.Decision
-        conditions = {
-            "all": None,
-            "unreviewed": Decision.reviewed == 0,
-            "incorrect": Decision.decision_correct == 0,
-            "corrections": Decision.review_action.in_(CORRECTION_ACTIONS),
-        }
-        if where not in conditions:
+        if where not in DUMP_SELECTIONS:
             raise ValueError(f"unknown selection {where!r}")
+        Decision = self._m.Decision
+        condition = view_condition(Decision, where)
         query = Decision.select()
-        if conditions[where] is not None:
-            query = query.where(conditions[where])
+        if condition is not None:
+            query = query.where(condition)
         query = query.order_by(Decision.timestamp, Decision.decision_id)
-        for row in query.dicts().iterator():
+        for row in iter_dict_rows(query):
             yield from_row(row)
 
     # --- review -----------------------------------------------------------------------
@@ -562,7 +562,7 @@ class PolicyDecisionLog:
             blind=bool(row["blind"]), blind_decision=row["blind_decision"],
             review_classification=row["review_classification"],
             review_risk_level=row["review_risk_level"], comment=row["comment"],
-        ) for row in query.dicts()]
+        ) for row in dict_rows(query)]
 
     def _effective_events(self, decision_id: str) -> list[ReviewEvent]:
         stack: list[ReviewEvent] = []
@@ -597,7 +597,7 @@ class PolicyDecisionLog:
         query = Review.select(Review.decision_id).where(Review.action != UNDO_ACTION)
         if reviewer is not None:
             query = query.where(Review.reviewer == reviewer)
-        for row in query.order_by(Review.id.desc()).limit(50).dicts():
+        for row in dict_rows(query.order_by(Review.id.desc()).limit(50)):
             events = self._effective_events(row["decision_id"])
             if events:
                 return events[-1]
@@ -627,7 +627,7 @@ class PolicyDecisionLog:
                                 "evaluated"), 0)
         distribution: dict[str, int] = {}
         actions: dict[str, int] = {}
-        for decision, reviewed, action, correct, count in query.tuples():
+        for decision, reviewed, action, correct, count in tuple_rows(query):
             distribution[decision] = distribution.get(decision, 0) + count
             totals["total"] += count
             if reviewed:
@@ -644,8 +644,8 @@ class PolicyDecisionLog:
                     totals["correct"] += count
         corrections = totals["corrections"]
         Run = self._m.Run
-        runs = {status: count for status, count in Run.select(
-            Run.status, pw.fn.COUNT(pw.SQL("*"))).group_by(Run.status).tuples()}
+        runs = {status: count for status, count in tuple_rows(Run.select(
+            Run.status, pw.fn.COUNT(pw.SQL("*"))).group_by(Run.status))}
         return {
             "runs": dict(sorted(runs.items())),
             **totals,
@@ -713,9 +713,9 @@ class PolicyDecisionLog:
         an owner, when it has logged nothing for ``stale_after`` seconds.
         """
         Run = self._m.Run
-        running = list(Run.select(Run.run_id, Run.started, Run.owner_host, Run.owner_pid,
-                                  Run.owner_start, Run.heartbeat).where(
-            Run.status == "running").dicts())
+        running = dict_rows(Run.select(Run.run_id, Run.started, Run.owner_host, Run.owner_pid,
+                                       Run.owner_start, Run.heartbeat).where(
+            Run.status == "running"))
         if not running:
             return []
         now = datetime.now(UTC)
@@ -737,11 +737,10 @@ class PolicyDecisionLog:
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run with this id (a unique prefix is enough), or None."""
         Run = self._m.Run
-        row = Run.select().where(Run.run_id == run_id).dicts().first()
-        if row is None:
-            matches = list(Run.select().where(Run.run_id.startswith(run_id)).limit(2).dicts())
-            row = matches[0] if len(matches) == 1 else None
-        return _run_record(row) if row else None
+        matches = dict_rows(Run.select().where(Run.run_id == run_id).limit(1))
+        if not matches:
+            matches = dict_rows(Run.select().where(Run.run_id.startswith(run_id)).limit(2))
+        return _run_record(matches[0]) if len(matches) == 1 else None
 
     @guarded_method
     def list_runs(self, limit: int | None = None) -> list[RunRecord]:
@@ -750,7 +749,7 @@ class PolicyDecisionLog:
         query = Run.select().order_by(Run.started.desc())
         if limit is not None:
             query = query.limit(limit)
-        return [_run_record(row) for row in query.dicts()]
+        return [_run_record(row) for row in dict_rows(query)]
 
     @guarded_method
     def run_decisions(self, run_id: str) -> list[PolicyDecision]:
@@ -758,7 +757,7 @@ class PolicyDecisionLog:
         Decision = self._m.Decision
         query = Decision.select().where(Decision.run_id == run_id).order_by(
             Decision.timestamp, Decision.decision_id)
-        return [from_row(row) for row in query.dicts()]
+        return [from_row(row) for row in dict_rows(query)]
 
 
 class _Batch:

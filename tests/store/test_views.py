@@ -70,7 +70,5 @@ def test_the_queries_take_the_views_from_views_py() -> None:
     assert _writes_a_view("queries.py") == []
 
 
-@pytest.mark.xfail(reason="store/log.py still writes the views itself (another engineer's "
-                          "file; the replacement is in the contracts report)")
 def test_the_log_takes_the_views_from_views_py() -> None:
     assert _writes_a_view("log.py") == []
