@@ -150,10 +150,9 @@ class Assignments:
             if not has_team_tables(self._db):  # (CREATE INDEX locks its table even when there)
                 create_team_tables(self._db)
             self._lock_out_claims()
-            for name in (reviewer, by):
-                self._db.execute_sql(
-                    f"INSERT INTO reviewers (name, added) VALUES ({p}, {p}) "
-                    "ON CONFLICT (name) DO NOTHING", (name, created))
+            self._db.execute_sql(  # the reviewer joins the team's list (the lead need not)
+                f"INSERT INTO reviewers (name, added) VALUES ({p}, {p}) "
+                "ON CONFLICT (name) DO NOTHING", (reviewer, created))
             self._db.execute_sql(
                 "INSERT INTO assignments (id, reviewer, filter, assigned_by, created) "
                 f"VALUES ({p}, {p}, {p}, {p}, {p})",
