@@ -61,3 +61,43 @@ def test_a_dead_child_is_replaced_by_the_next_call() -> None:
         assert remote.pid not in (None, first) and remote.starts == 2  # a fresh child served
     finally:
         remote.close()
+
+
+@pytest.mark.slow
+def test_the_torch_child_dies_with_a_killed_parent() -> None:
+    """Issue 13: a killed GUI left its ~750 MB embedding child running with PPID 1."""
+    import os
+    import time
+
+    script = (
+        "import time\n"
+        "from policy_desktop.engine.embedding_process import ProcessEmbedder\n"
+        "e = ProcessEmbedder()\n"
+        "assert e.encode(['a reasoning']).shape == (1, 384)\n"
+        "print(e.pid, flush=True)\n"
+        "time.sleep(600)\n")
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                          text=True) as parent:
+        try:
+            assert parent.stdout is not None
+            child = int(parent.stdout.readline())
+            with open(f"/proc/{child}/stat", encoding="ascii") as stat:
+                assert int(stat.read().rsplit(")", 1)[1].split()[1]) == parent.pid
+        finally:
+            parent.kill()  # SIGKILL: no atexit, no close()
+            parent.wait(timeout=30)
+
+    def running() -> bool:
+        try:
+            with open(f"/proc/{child}/stat", encoding="ascii") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 20
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    still = running()
+    if still:
+        os.kill(child, 9)
+    assert not still, "the embedding child outlived its parent"
