@@ -7,6 +7,7 @@ database so several logs can be open in one process without global state.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import peewee as pw
 
@@ -16,6 +17,9 @@ SCHEMA_VERSION = 4
 and runs record their owner process and a heartbeat; 4 = reviewers correct classification
 and risk level (``review_classification``, ``review_risk_level`` on decisions and review
 events) and a review event may carry a ``comment``."""
+
+
+_M = TypeVar("_M", bound=pw.Model)
 
 
 class _Unbound(pw.Model):
@@ -191,18 +195,19 @@ class BoundModels:
         return [self.Decision, self.Review, self.Run, self.Meta]
 
 
-def _bound(model: type[pw.Model], database: pw.Database) -> type[pw.Model]:
+def _bound(model: type[_M], database: pw.Database) -> type[_M]:
     meta = type("Meta", (), {"database": database, "table_name": model._meta.table_name})
-    return type(model.__name__, (model,), {"Meta": meta, "__module__": __name__})
+    # type() with ``model`` as the only base makes a subclass of it; mypy sees a plain type
+    return cast(type[_M], type(model.__name__, (model,), {"Meta": meta, "__module__": __name__}))
 
 
 def bind_models(database: pw.Database) -> BoundModels:
     """Model classes bound to ``database`` (fresh subclasses; nothing global is changed)."""
     return BoundModels(
-        Decision=_bound(DecisionRow, database),  # type: ignore[arg-type]
-        Review=_bound(ReviewRow, database),  # type: ignore[arg-type]
-        Run=_bound(RunRow, database),  # type: ignore[arg-type]
-        Meta=_bound(MetaRow, database),  # type: ignore[arg-type]
+        Decision=_bound(DecisionRow, database),
+        Review=_bound(ReviewRow, database),
+        Run=_bound(RunRow, database),
+        Meta=_bound(MetaRow, database),
     )
 
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCharts import (
-    QAbstractAxis,
     QAbstractBarSeries,
     QAbstractSeries,
     QBarCategoryAxis,
@@ -161,8 +160,9 @@ def bar_chart(bars: Sequence[Bar], *, value_title: str = "",
         keys = [bar.key if bar.value > 0 else None for bar in bars]
 
         def clicked(index: int, _bar_set: QBarSet) -> None:
-            if 0 <= index < len(keys) and keys[index] is not None:
-                on_click(keys[index])  # type: ignore[arg-type]
+            key = keys[index] if 0 <= index < len(keys) else None
+            if key is not None:
+                on_click(key)
 
         series.clicked.connect(clicked)
         if any(key is not None for key in keys):
@@ -208,13 +208,14 @@ def line_chart(labels: Sequence[Label], values: Sequence[float | None], *,
     return chart_view(chart)
 
 
-def _attach_axes(chart: QChart, series: Sequence[QAbstractSeries], x_axis: QAbstractAxis,
+def _attach_axes(chart: QChart, series: Sequence[QAbstractSeries], x_axis: QBarCategoryAxis,
                  y_axis: QValueAxis, value_title: str) -> None:
     """Style both axes, title the value axis, and attach every series to them."""
     if value_title:
         y_axis.setTitleText(chart_text(value_title))
-    for axis, alignment in ((x_axis, Qt.AlignmentFlag.AlignBottom),
-                            (y_axis, Qt.AlignmentFlag.AlignLeft)):
+    axes: tuple[tuple[QBarCategoryAxis | QValueAxis, Qt.AlignmentFlag], ...] = (
+        (x_axis, Qt.AlignmentFlag.AlignBottom), (y_axis, Qt.AlignmentFlag.AlignLeft))
+    for axis, alignment in axes:
         _style_axis(axis)
         chart.addAxis(axis, alignment)
         for one in series:

@@ -198,9 +198,10 @@ def refresh_layouts(widget: QWidget) -> None:
     """
     for layout in widget.findChildren(QLayout):
         layout.invalidate()
-    if widget.layout() is not None:
-        widget.layout().invalidate()
-        widget.layout().activate()
+    own = widget.layout()
+    if own is not None:
+        own.invalidate()
+        own.activate()
     widget.updateGeometry()
 
 
@@ -208,10 +209,13 @@ def clear_layout(layout: QLayout) -> None:
     """Remove and delete every widget and sub-layout of ``layout``."""
     while layout.count():
         item = layout.takeAt(0)
-        if item.widget() is not None:
-            item.widget().deleteLater()
-        elif item.layout() is not None:
-            clear_layout(item.layout())
+        if item is None:
+            break
+        child, inner = item.widget(), item.layout()
+        if child is not None:
+            child.deleteLater()
+        elif inner is not None:
+            clear_layout(inner)
 
 
 class Section(QFrame):
