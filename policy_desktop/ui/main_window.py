@@ -205,8 +205,9 @@ class MainWindow(QMainWindow):
             handlers[action_id] = when_shown(lambda d=decision: panel.choose_decision(d))
         if self.parts.statistics_view is None:
             del handlers["statistics"]
-        if self.parts.loop is not None:
-            handlers.update({action_id: getattr(self.parts.loop, method)
+        loop = self.parts.loop
+        if loop is not None:  # looked up when triggered: a loop may offer fewer dialogs
+            handlers.update({action_id: lambda m=method: getattr(loop, m)()
                              for action_id, method in LOOP_ACTIONS.items()})
         return handlers
 
