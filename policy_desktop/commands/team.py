@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from policy_desktop.store.assignments import Assignment
     from policy_desktop.store.queries import DecisionFilter
-    from policy_desktop.store.team import ReviewerFigures
+    from policy_desktop.store.team import ReviewedBy, ReviewerFigures
 
 HELP = ("the review team: overlap sample, reviewer list, assigned queues, adjudication of "
         "disagreements")
@@ -62,7 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     overlap.add_argument("percent", nargs="?", type=float)
     add = actions.add_parser("add", help="put a reviewer on the team's list")
     add.add_argument("name")
-    actions.add_parser("list", help="the team's reviewers with their work, alphabetically")
+    listing_team = actions.add_parser(
+        "list", help="the team's reviewers with their work, alphabetically; with a NAME, "
+                     "what that reviewer reviewed")
+    listing_team.add_argument("name", nargs="?", metavar="NAME")
+    listing_team.add_argument("--limit", type=int, default=20, metavar="N",
+                              help="with NAME: their latest N reviews (default 20)")
     assign = actions.add_parser(
         "assign", help="delegate the unreviewed decisions of a filter to one reviewer")
     assign.add_argument("--reviewer", required=True, metavar="NAME",
@@ -114,6 +119,18 @@ def format_team(figures: list[ReviewerFigures], open_by_reviewer: dict[str, int]
     return "\n".join(lines)
 
 
+def format_reviews_by(name: str, reviews: list[ReviewedBy]) -> str:
+    """What one reviewer reviewed, newest first."""
+    if not reviews:
+        return f"{name} has not reviewed anything."
+    lines = [f"Latest reviews by {name} (newest first):"]
+    for r in reviews:
+        state = "" if r.in_effect else "  (undone)"
+        lines.append(f"  {r.timestamp[:19]}  {r.decision_id}  {r.action:<17}  "
+                     f"{r.review_decision or '-'}{state}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from policy_desktop.commands.common import guarded, open_log
     from policy_desktop.store.assignments import Assignments, describe_filter
@@ -131,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
             elif args.team_action == "add":
                 ReviewTeam(log).add_reviewer(args.name)
                 print(f"{args.name} is on the team's list")
+            elif args.team_action == "list" and args.name:
+                print(format_reviews_by(args.name, ReviewTeam(log).reviews_by(
+                    args.name, args.limit)))
             elif args.team_action == "list":
                 assigned: dict[str, int] = {}
                 for a in Assignments(log).assignments():

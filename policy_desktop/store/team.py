@@ -72,6 +72,18 @@ class ReviewerFigures:
         return 3600 / self.median_seconds if self.median_seconds else None
 
 
+@dataclass(frozen=True)
+class ReviewedBy:
+    """One review a reviewer gave (for "who reviewed what")."""
+
+    decision_id: str
+    action: str
+    review_decision: str | None
+    timestamp: str
+    in_effect: bool
+    """False once undone."""
+
+
 @dataclass
 class _Answers:
     """Each overlap decision's answers by reviewer, and the model's decision."""
@@ -123,6 +135,33 @@ class ReviewTeam:
             self._db.execute_sql(
                 f"INSERT INTO reviewers (name, added) VALUES ({self._p}, {self._p}) "
                 "ON CONFLICT (name) DO NOTHING", (name, now_iso()))
+
+    @guarded_method
+    def reviews_by(self, name: str, limit: int = 20) -> list[ReviewedBy]:
+        """What ``name`` reviewed: their latest ``limit`` review events, newest first,
+        each marked whether it is still in effect (not undone)."""
+        p = self._p
+        rows = self._db.execute_sql(
+            "SELECT id, decision_id, action, review_decision, timestamp FROM reviews "
+            f"WHERE reviewer = {p} AND action <> {p} ORDER BY id DESC LIMIT {p}",
+            (name, UNDO_ACTION, limit)).fetchall()
+        ids = sorted({row[1] for row in rows})
+        in_effect: set[int] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start:start + _CHUNK]
+            stacks: dict[str, list[int]] = defaultdict(list)
+            for event_id, decision_id, action in self._db.execute_sql(
+                    "SELECT id, decision_id, action FROM reviews WHERE decision_id IN "
+                    f"({', '.join([p] * len(chunk))}) ORDER BY decision_id, id", tuple(chunk)):
+                stack = stacks[decision_id]
+                if action == UNDO_ACTION:
+                    if stack:
+                        stack.pop()
+                else:
+                    stack.append(event_id)
+            in_effect |= {event_id for stack in stacks.values() for event_id in stack}
+        return [ReviewedBy(decision_id, action, answer, timestamp, event_id in in_effect)
+                for event_id, decision_id, action, answer, timestamp in rows]
 
     # --- answers -------------------------------------------------------------------------
 

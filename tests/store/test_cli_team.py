@@ -102,3 +102,24 @@ def test_team_list_shows_work_and_open_assignments_alphabetically(
     zed = rows[2].split()
     assert zed[1:4] == ["0", "0", "2"]
     assert "not a ranking" in rows[-1]
+
+
+def test_team_list_name_shows_what_that_reviewer_reviewed(
+        store_location: str, capsys: pytest.CaptureFixture[str]) -> None:
+    decisions = _logged(store_location, 4)
+    with PolicyDecisionLog(store_location, create=False) as log:
+        queue = ReviewQueue(log)
+        queue.set_overlap_percent(0)
+        claims = queue.claim("ann", 3)
+        for claim in claims:
+            queue.submit(claim, "deny")
+        log.undo_review(claims[0].decision_id, "ann")
+    assert main(["team", "--db", store_location, "list", "ann", "--limit", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Latest reviews by ann (newest first):"
+    shown = {line.split()[1]: line for line in lines[1:]}
+    assert set(shown) == {c.decision_id for c in claims} and set(shown) <= set(decisions)
+    assert shown[claims[0].decision_id].endswith("(undone)")
+    assert not shown[claims[1].decision_id].endswith("(undone)")
+    assert main(["team", "--db", store_location, "list", "nobody"]) == 0
+    assert capsys.readouterr().out.strip() == "nobody has not reviewed anything."
