@@ -27,14 +27,14 @@ APP_NAME = "Policy Desktop"
 
 def default_parts(loop: ReviewLoop | None = None) -> WindowParts:
     """The review panel, statistics view, shortcut list and run/export loop of the real app."""
-    from policy_desktop.store.analytics import collect_statistics
+    from policy_desktop.store.team_statistics import collect_statistics_with_team
     from policy_desktop.ui.review_panel import ReviewPanel
     from policy_desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog, is_text_input
     from policy_desktop.ui.statistics_view import StatisticsView
 
     return WindowParts(
         review_panel=ReviewPanel(), shortcuts=SHORTCUTS, is_text_input=is_text_input,
-        statistics_view=StatisticsView(), collect_statistics=collect_statistics,
+        statistics_view=StatisticsView(), collect_statistics=collect_statistics_with_team,
         shortcuts_dialog=lambda parent: ShortcutsDialog(parent, SHORTCUTS), loop=loop)
 
 

@@ -1,5 +1,10 @@
 """The Statistics tab as a subscriber of the window's changes: re-computed on the
-database thread when it is on show, else marked stale until it is shown again."""
+database thread when it is on show, else marked stale until it is shown again.
+
+A view with its own ``bind(executor, collect)`` and ``refresh()`` (the real
+:class:`~policy_desktop.ui.statistics_view.StatisticsView`) keeps that bookkeeping
+itself: each change is one ``refresh()``. Any other view gets ``set_data`` from here.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +42,10 @@ class StatisticsFeed(QObject):
         self._report = report
         self.stale = True
         self._open = False
+        self._self_refreshing = callable(getattr(view, "bind", None)) and callable(
+            getattr(view, "refresh", None))
+        if self._self_refreshing:
+            view.bind(executor, collect)
 
     def apply(self, changes: Changes) -> None:
         """Subscriber of ``changed``: stale after any change; recomputed at once only when
@@ -45,18 +54,24 @@ class StatisticsFeed(QObject):
             return
         if changes.opened:
             self._open = True
+        if self._self_refreshing:
+            self._view.refresh()  # hidden: it only marks itself stale
+            return
         self.stale = True
         if changes.facets and self._visible():
             self.refresh()
 
     def shown(self) -> None:
         """The tabs changed: compute when the view came into sight stale."""
-        if self._visible() and self.stale:
+        if not self._self_refreshing and self._visible() and self.stale:
             self.refresh()
 
     def refresh(self) -> None:
         """Compute the statistics now (nothing before a database is open)."""
         if not self._open:
+            return
+        if self._self_refreshing:
+            self._view.refresh()
             return
         self.stale = False
         self._executor.submit(self._collect, self._view.set_data,

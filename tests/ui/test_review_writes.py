@@ -121,3 +121,24 @@ def test_the_statistics_tab_subscribes_to_changes(
     computed = len(stats.data)
     window.show_statistics()  # stale since the review: computed again when shown
     qtbot.waitUntil(lambda: len(stats.data) == computed + 1, timeout=WAIT_MS)
+
+
+def test_the_real_statistics_tab_refreshes_itself_on_each_change(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    from policy_desktop.store.team_statistics import collect_statistics_with_team
+    from policy_desktop.ui.statistics_view import StatisticsView
+
+    fill(db_path, 4)
+    parts = real_parts()
+    view = StatisticsView()
+    parts.statistics_view = view
+    parts.collect_statistics = collect_statistics_with_team
+    window = make_window(db_path, parts=parts)
+    assert view.data is None and view.stale  # hidden: marked, not computed
+    window.show_statistics()
+    qtbot.waitUntil(lambda: view.data is not None
+                    and view.data.statistics["total"] == 4, timeout=WAIT_MS)
+    assert hasattr(view.data, "team")  # the team's figures come with it
+    fill(db_path, 2)  # another process logs two more while the tab is on show
+    qtbot.waitUntil(lambda: view.data is not None
+                    and view.data.statistics["total"] == 6, timeout=WAIT_MS)
