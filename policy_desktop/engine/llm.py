@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 from policy_desktop.engine.answer_parsing import parse_answer
 from policy_desktop.engine.bundled_model import bundled_model_path
 from policy_desktop.engine.gguf import ModelFileError, ModelInfo, read_model_info
+from policy_desktop.engine.prompts import PROMPT_SEPARATOR
 from policy_desktop.engine.skeleton_decoder import (
     ANSWER_PRIMER,
     Cancelled,
@@ -67,7 +68,6 @@ __all__ = [
     "scan_string_piece",
 ]
 
-PROMPT_SEPARATOR: Final = "\n\n"
 PREFILL_CHUNK: Final = 128
 """Prompt tokens evaluated per llama.cpp call; ``should_stop`` is polled between chunks."""
 _CONTEXT_MARGIN: Final = 8

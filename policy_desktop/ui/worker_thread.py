@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+
+class _Releaser(QObject):
+    """On the worker's thread: release the worker, then end the thread's event loop.
+
+    Quitting from there, after ``release()``, is what makes the release certain: a
+    ``quit()`` from the GUI thread while the worker is still busy ends the loop before it
+    gets to the queued release.
+    """
+
+    def __init__(self, worker: QObject) -> None:
+        super().__init__()
+        self._worker = worker
+
+    @Slot()
+    def release_and_quit(self) -> None:
+        try:
+            self._worker.release()  # type: ignore[attr-defined]
+        finally:
+            QThread.currentThread().quit()
 
 
 class WorkerThread(QObject):
@@ -21,8 +41,10 @@ class WorkerThread(QObject):
         self._thread = QThread()
         self._thread.setObjectName(name)
         self.worker = worker
+        self._releaser = _Releaser(worker)
         worker.moveToThread(self._thread)
-        self._release_requested.connect(worker.release)  # type: ignore[attr-defined]
+        self._releaser.moveToThread(self._thread)
+        self._release_requested.connect(self._releaser.release_and_quit)
         self._thread.start()
 
     def cancel(self) -> None:
@@ -34,6 +56,5 @@ class WorkerThread(QObject):
         if not self._thread.isRunning():
             return True
         self.cancel()
-        self._release_requested.emit()
-        self._thread.quit()
+        self._release_requested.emit()  # queued after the current job; quits after release
         return self._thread.wait(timeout_ms)

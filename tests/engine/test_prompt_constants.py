@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import policy_desktop
 from policy_desktop.engine import llm, prompts, skeleton_decoder
 from policy_desktop.engine.answer_parsing import parse_answer
@@ -31,8 +29,6 @@ def test_answer_primer_is_defined_once_and_reexported() -> None:
     assert skeleton_decoder.ANSWER_PRIMER is prompts.ANSWER_PRIMER is llm.ANSWER_PRIMER
 
 
-@pytest.mark.xfail(reason="engine/llm.py still assigns its own PROMPT_SEPARATOR (not this "
-                          "change's file: it should import it from engine.prompts)")
 def test_prompt_separator_is_defined_once() -> None:
     assert _definitions("PROMPT_SEPARATOR") == ["engine/prompts.py"]
 

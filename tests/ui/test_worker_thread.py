@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from PySide6.QtCore import QObject, Signal, Slot
 
 from policy_desktop.ui.worker_thread import WorkerThread
@@ -40,9 +39,6 @@ class _Controller(WorkerThread):
         self._go.connect(self.worker.work)
 
 
-@pytest.mark.xfail(reason="WorkerThread.shutdown quits the thread's loop from the GUI thread: "
-                          "a worker busy at that moment never runs its queued release() (the "
-                          "fix is in the contracts report)")
 def test_shutdown_while_the_worker_is_busy_still_releases() -> None:
     for _ in range(20):
         controller = _Controller()
