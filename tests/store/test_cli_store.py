@@ -36,7 +36,7 @@ def jsonl(*records: dict[str, object] | str) -> str:
     return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records)
 
 
-def populated(path: Path, corrections: int = 0, extra: int = 3) -> list[str]:
+def populated(path: Path | str, corrections: int = 0, extra: int = 3) -> list[str]:
     """A database with ``corrections`` corrected and ``extra`` unreviewed decisions."""
     with PolicyDecisionLog(path) as log:
         ids = [log.log_decision(make_decision(i, decision="allow", timestamp=timestamp(i)))
@@ -57,13 +57,14 @@ def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = N
 # --- stats ----------------------------------------------------------------------------------------
 
 
-def test_stats_prints_the_statistics_view(db_path: Path, capsys: pytest.CaptureFixture[str]
-                                          ) -> None:
-    populated(db_path, corrections=2, extra=3)
-    assert main(["stats", "--db", str(db_path)]) == 0
+def test_stats_prints_the_statistics_view(store_location: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    populated(store_location, corrections=2, extra=3)
+    assert main(["stats", "--db", store_location]) == 0
     out = capsys.readouterr().out
     assert "DECISION LOG STATISTICS" in out
-    assert f"Database: {db_path}" in out
+    with PolicyDecisionLog(store_location, create=False) as log:
+        assert f"Database: {log.display_name}" in out  # (a server's password masked)
     for text in ("Total decisions: 5", "Reviewed: 2", "Unreviewed: 3", "Corrections: 2",
                  "allow", "Accuracy: "):
         assert text in out
@@ -71,16 +72,18 @@ def test_stats_prints_the_statistics_view(db_path: Path, capsys: pytest.CaptureF
         "Training readiness: 2 corrections; 48 more needed")
 
 
-def test_stats_says_ready_at_the_gate(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    populated(db_path, corrections=50, extra=0)
-    assert main(["stats", "--db", str(db_path)]) == 0
+def test_stats_says_ready_at_the_gate(store_location: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    populated(store_location, corrections=50, extra=0)
+    assert main(["stats", "--db", store_location]) == 0
     last = capsys.readouterr().out.rstrip("\n").splitlines()[-1]
     assert last == "Training readiness: 50 corrections; ready for export"
 
 
-def test_stats_of_an_empty_log(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    PolicyDecisionLog(db_path).close()
-    assert main(["stats", "--db", str(db_path)]) == 0
+def test_stats_of_an_empty_log(store_location: str,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    PolicyDecisionLog(store_location).close()
+    assert main(["stats", "--db", store_location]) == 0
     out = capsys.readouterr().out
     assert "Total decisions: 0" in out and "Accuracy: n/a" in out
     assert out.rstrip().endswith("Training readiness: 0 corrections; 50 more needed")
