@@ -282,3 +282,22 @@ def test_reviewer_processes_keep_to_their_queues(store_location: str, reviewers:
             if kind in ("deny", "allow") and owner[decision_id] in names[:2]:
                 assert set(handed_after[decision_id]) == {owner[decision_id]}
         assert log.get_statistics()["unreviewed"] == 0
+
+
+def test_a_team_database_from_before_assignments_gets_their_tables(store_location: str) -> None:
+    from policy_desktop.store.team_tables import ASSIGNMENT_TABLES, TEAM_TABLES
+
+    with PolicyDecisionLog(store_location) as log:
+        ids = list(_log(log, 4))
+        with log.write_transaction():  # the first team release's tables only
+            for statement in TEAM_TABLES:
+                if not any(name in statement for name in ASSIGNMENT_TABLES):
+                    log.database.execute_sql(statement)
+        assert not set(ASSIGNMENT_TABLES) & set(log.database.get_tables())
+        queue = _queue(log)  # opening the queue adds them
+        assert set(ASSIGNMENT_TABLES) <= set(log.database.get_tables())
+        assert len(queue.claim("ann", 10)) == 4
+        result = Assignments(log).assign("bob", DecisionFilter(), by="lead")
+        assert (result.assigned, result.claims_withdrawn) == (4, 4)
+        assert queue.claim("ann", 10) == []
+        assert set(ids) == {c.decision_id for c in queue.claim("bob", 10)}
