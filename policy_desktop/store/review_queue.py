@@ -91,7 +91,8 @@ class Claim:
 def _blind(decision: PolicyDecision) -> PolicyDecision:
     """The decision without any earlier human review (the model's answer stays)."""
     return replace(decision, reviewed=False, review_decision=None, review_reasoning=None,
-                   review_timestamp=None, reviewer=None, review_action=None)
+                   review_timestamp=None, reviewer=None, review_action=None,
+                   review_classification=None, review_risk_level=None)
 
 
 class ReviewQueue:

@@ -326,8 +326,9 @@ class ReviewTeam:
     def resolved(self, decisions: Iterable[PolicyDecision]) -> Iterator[PolicyDecision]:
         """``decisions`` (e.g. :meth:`PolicyDecisionLog.iter_corrections`) as training data
         should see them: an adjudicated one carries the adjudicated decision (its action
-        derived again; the reasoning kept only when the latest review chose that decision);
-        an overlap decision still awaiting adjudication is left out; others unchanged."""
+        derived again; the reasoning and labels kept only when the latest review chose that
+        decision); an overlap decision still awaiting adjudication is left out; others
+        unchanged."""
         answers = self._overlap_answers().by_decision
         batch: list[PolicyDecision] = []
         for decision in decisions:
@@ -347,8 +348,13 @@ class ReviewTeam:
                 if len(set(answers.get(decision_id, {}).values())) <= 1:
                     yield decision
                 continue
-            reasoning = decision.review_reasoning if decision.review_decision == final else None
+            # The latest review's reasoning and labels were chosen for its own answer:
+            # they travel only when the adjudication agrees with it.
+            same = decision.review_decision == final
+            reasoning = decision.review_reasoning if same else None
             yield replace(decision, review_decision=final, review_reasoning=reasoning,
+                          review_classification=decision.review_classification if same else None,
+                          review_risk_level=decision.review_risk_level if same else None,
                           review_action=derive_review_action(
                               decision.decision, decision.reasoning, final, reasoning))
 

@@ -138,14 +138,16 @@ def test_the_overlap_sample_gets_a_blind_second_review_by_someone_else(
         queue.set_overlap_percent(100)
         [first] = queue.claim("ann", 1)
         assert not first.second_opinion
-        queue.submit(first, "deny", "Ann's reasons.")
+        queue.submit(first, "deny", "Ann's reasons.", review_classification="ann_label",
+                     review_risk_level="critical")
         assert queue.claim("ann", 1) == []  # never one's own second opinion
         [second] = queue.claim("bob", 1)
         assert second.second_opinion and second.decision_id == only
-        # Blind: nothing of Ann's review travels with the claim.
+        # Blind: nothing of Ann's review travels with the claim, her labels included.
         shown = second.decision
         assert (shown.reviewed, shown.review_decision, shown.review_reasoning,
                 shown.reviewer) == (0, None, None, None)
+        assert (shown.review_classification, shown.review_risk_level) == (None, None)
         queue.submit(second, "allow")
         assert queue.claim("carol", 1) == []  # two reviews are enough
         reviewers = [e.reviewer for e in log.get_review_history(only)]

@@ -155,6 +155,25 @@ def test_training_data_sees_the_adjudicated_answer_and_not_an_open_disagreement(
         assert (again.review_decision, again.review_action) == ("deny", "correct_decision")
 
 
+def test_an_adjudicated_decision_does_not_carry_labels_chosen_for_another_answer(
+        store_location: str) -> None:
+    with PolicyDecisionLog(store_location) as log:
+        ids = _two_reviewers(log)
+        # bob's latest review of ids[2] (allow) came with his labels for "allow".
+        log.mark_reviewed(ids[2], "allow", None, "bob", review_classification="routine_read",
+                          review_risk_level="low")
+        team = ReviewTeam(log)
+        team.adjudicate(ids[2], "dana", "deny")
+        [resolved] = [d for d in team.resolved(log.iter_corrections())
+                      if d.decision_id == ids[2]]
+        assert resolved.review_decision == "deny"
+        assert (resolved.review_classification, resolved.review_risk_level) == (None, None)
+        assert (resolved.final_classification, resolved.final_risk_level) == (None, None)
+        team.adjudicate(ids[2], "dana", "allow")  # the answer the labels were chosen for
+        [kept] = [d for d in team.resolved(log.iter_corrections()) if d.decision_id == ids[2]]
+        assert (kept.final_classification, kept.final_risk_level) == ("routine_read", "low")
+
+
 def test_figures_counted_in_sql_match_the_review_stack_with_undos(store_location: str) -> None:
     """Most decisions are counted in SQL, those with an undo through the stack: both
     together give what the history says (a reference computed from it here)."""
