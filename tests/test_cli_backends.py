@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import pytest
-
 from policy_desktop.store import PolicyDecisionLog
 from policy_desktop.store.assignments import Assignments
 from policy_desktop.store.review_queue import ReviewQueue
@@ -115,9 +113,6 @@ def test_a_refused_command_never_shows_the_password(store_location: str) -> None
     assert password is None or ":***@" in missing.stderr
 
 
-@pytest.mark.xfail(os.environ.get("POLICY_DESKTOP_TEST_DB", "").startswith("postgres"),
-                   strict=True, reason="psycopg2's message keeps its newline: the store's "
-                   "open error is two lines on a server (reported; not the team engineer's file)")
 def test_a_refused_command_is_one_line(store_location: str) -> None:
     missing = _refused(store_location)
     assert len(missing.stderr.strip().splitlines()) == 1, missing.stderr

@@ -13,8 +13,10 @@ T = TypeVar("T")
 
 
 def error(message: str) -> None:
-    """Print a one-line error for the person at the terminal."""
-    print(f"policy-desktop: error: {message}", file=sys.stderr)
+    """Print a one-line error for the person at the terminal (a driver's multi-line
+    message, such as psycopg2's, is joined into one line)."""
+    text = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"policy-desktop: error: {text}", file=sys.stderr)
 
 
 @contextmanager

@@ -117,8 +117,8 @@ def test_a_worker_given_no_service_starts_and_closes_its_own(tmp_path: Path,
                      model_path=broken)
         with qtbot.waitSignal(failed.arrived, timeout=30_000):
             runs.start(job)
-        # Let run() return: a shutdown while the worker is busy skips its release()
-        # (tests/ui/test_worker_thread.py, xfail until WorkerThread is fixed).
+        # Let run() return before the shutdown (tests/ui/test_worker_thread.py covers a
+        # shutdown while the worker is still busy).
         qtbot.wait(300)
         evaluator = runs.worker._evaluator(job)
         assert isinstance(evaluator._embedder, ProcessEmbedder)
