@@ -288,6 +288,7 @@ class MainWindow(QMainWindow):
                                              self.parts.collect_statistics,
                                              self._statistics_visible, self._status, self)
             writes.changed.connect(self.statistics.apply)
+        writes.changed.connect(lambda _c: self.queue.desk.recount())
         writes.changed.connect(lambda _c: self._update_actions())
 
     def _restore_state(self) -> None:

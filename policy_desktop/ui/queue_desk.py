@@ -201,6 +201,20 @@ class QueueDesk(QObject):
 
         self._executor.submit(job, claimed, failed)
 
+    def recount(self) -> None:
+        """Count the pools again (reviews or assignments changed) while working the queue."""
+        if self.reviewer is None:
+            return
+        reviewer, generation = self.reviewer, self._generation
+
+        def counted(counts: QueueCounts) -> None:
+            if generation == self._generation:
+                self.counts = counts
+                self.counted.emit(counts)
+
+        self._executor.submit(lambda log: Assignments(log).counts(reviewer), counted,
+                              lambda e: self.failed.emit(f"Cannot count the queue: {e}"))
+
     def _renew_if_worked(self) -> None:
         if self.reviewer is None or not self._worked:
             return

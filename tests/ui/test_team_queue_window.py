@@ -309,11 +309,14 @@ def test_my_queue_hands_out_only_the_decisions_assigned_to_me(
     assert {d for d, _ in open_claims(db_path)} == assigned  # the first batch went back
 
     activate(qtbot, ann)
-    for _ in range(3):
+    press(qtbot, ann, Qt.Key.Key_A)
+    qtbot.waitUntil(lambda: bar.pool.itemText(1) == "My queue (2)", timeout=WAIT_MS)
+    for _ in range(2):
         press(qtbot, ann, Qt.Key.Key_A)
     qtbot.waitUntil(lambda: "nothing left" in bar.state.text(), timeout=WAIT_MS)
     reviewed = {i for i, e in history(db_path).items() if e}
     assert reviewed == assigned
+    qtbot.waitUntil(lambda: bar.pool.itemText(1) == "My queue (0)", timeout=WAIT_MS)
 
 
 def test_a_filter_is_delegated_to_a_named_reviewer_from_the_review_menu(
