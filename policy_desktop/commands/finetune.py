@@ -1,5 +1,7 @@
 """``policy-desktop finetune``: train a LoRA adapter on the reviewed corrections and register
-it as a model version; ``policy-desktop finetune list`` shows the registered ones."""
+it as a model version, then decide the held-out reviewed decisions again with the old and the
+tuned model (McNemar's test); ``finetune list`` shows the registered models and
+``finetune compare --name NAME`` repeats a model's comparison."""
 
 from __future__ import annotations
 
@@ -8,13 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-HELP = "fine-tune the local model on the reviewed corrections (LoRA), or list tuned models"
+HELP = ("fine-tune the local model on the reviewed corrections (LoRA) and compare it with the "
+        "old one on held-out reviews, or list tuned models")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``finetune`` options."""
-    parser.add_argument("action", nargs="?", choices=("train", "list"), default="train",
-                        help="train (the default) or list the registered models")
+    parser.add_argument("action", nargs="?", choices=("train", "list", "compare"),
+                        default="train",
+                        help="train (the default), list the registered models, or compare "
+                             "a registered model with the old one on its held-out reviews")
     parser.add_argument("--name", help="name of the new model version (required to train)")
     parser.add_argument("--from", dest="export_dir", metavar="EXPORT_DIR",
                         help="train on an existing export folder instead of the database")
@@ -25,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-corrections", type=int, metavar="N",
                         help="training gate (at least 50)")
     parser.add_argument("--replace", action="store_true", help="replace a model of that name")
+    parser.add_argument("--no-compare", action="store_true",
+                        help="after training, skip deciding the held-out reviewed decisions "
+                             "again with the old and the tuned model")
+    parser.add_argument("--compare-prompt", metavar="VERSION",
+                        help="the old model's prompt version in the comparison (default: the "
+                             "default prompt)")
     group = parser.add_argument_group("training settings")
     for flag, kind, text in (
             ("--epochs", int, "passes over the training split (default 3)"),
@@ -37,14 +48,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             ("--patience", int, "validations without improvement before stopping (default 2)"),
             ("--validation", float, "held-out share of each decision (default 0.2)"),
             ("--seed", int, "seed of the split, shuffling and initialisation (default 0)"),
-            ("--threads", int, "CPU threads (default: all cores)")):
+            ("--threads", int, "CPU threads (default: all cores)"),
+            ("--lora-layers", int, "adapt only the last N decoder layers (default: all)")):
         group.add_argument(flag, type=kind, metavar="N" if kind is int else "X", help=text)
+    group.add_argument("--full-answer", action="store_true",
+                       help="train on the whole corrected answer, reasoning included (default: "
+                            "the decision only, several times cheaper per step)")
 
 
 _SETTING_FLAGS = {"epochs": "epochs", "rank": "rank", "alpha": "alpha",
                   "learning_rate": "learning_rate", "batch_size": "batch_size",
                   "max_steps": "max_steps", "eval_every": "eval_every", "patience": "patience",
-                  "validation": "validation_fraction", "seed": "seed", "threads": "threads"}
+                  "validation": "validation_fraction", "seed": "seed", "threads": "threads",
+                  "lora_layers": "lora_layers"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,10 +71,10 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list()
     if not args.name:
-        error("finetune needs --name NAME for the new model version")
+        error(f"finetune {args.action} needs --name NAME")
         return 1
     try:
-        return _train(args)
+        return _compare_registered(args) if args.action == "compare" else _train(args)
     except (StoreError, ValueError, OSError) as problem:  # gate, data, registry, settings
         error(str(problem))
         return 1
@@ -69,6 +85,8 @@ def _settings(args: argparse.Namespace) -> Any:
 
     chosen = {field: getattr(args, flag) for flag, field in _SETTING_FLAGS.items()
               if getattr(args, flag) is not None}
+    if args.full_answer:
+        chosen["decision_only"] = False
     return TrainSettings(**chosen)
 
 
@@ -121,7 +139,61 @@ def _train(args: argparse.Namespace) -> int:
     print(f"  base {choice.base_model}\n  adapter {choice.lora_path}\n"
           f"  logged as {choice.model_name!r} / {choice.model_version!r}, "
           f"prompt {choice.prompt_version}")
+    if not args.no_compare:
+        from policy_desktop.finetune.pipeline import validation_split
+
+        _compare(model, validation_split(request).examples, args)
+    print(f"Run the scenario suite with it: policy-desktop run --model {model.name} --full")
     return 0
+
+
+def _compare(model: Any, examples: Any, args: argparse.Namespace) -> bool:
+    """Decide ``examples`` with the old and the tuned model; print and save the result.
+
+    A failure is reported and returns False (a trained model stays registered).
+    """
+    from policy_desktop.commands.common import error
+    from policy_desktop.engine.model_process import ModelProcessError
+    from policy_desktop.finetune import comparison
+
+    cases = comparison.cases_from_examples(examples)
+    if not cases:
+        print("No held-out reviewed decisions to compare on.")
+        return True
+
+    def progress(label: str, done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            print(f"  {label}: {done}/{total}", flush=True)
+
+    try:
+        old, new = comparison.deciders(model, n_threads=args.threads,
+                                       old_prompt_version=args.compare_prompt)
+        print(f"Deciding the {len(cases)} held-out reviewed decisions again: {old.label}, "
+              f"then {new.label}…", flush=True)
+        result = comparison.compare(old, new, cases, on_progress=progress)
+    except (ValueError, OSError, ModelProcessError) as problem:
+        error(f"the comparison failed: {problem}")
+        return False
+    for line in comparison.describe(result):
+        print(line)
+    print(f"  saved in {comparison.save(model, result)}")
+    return True
+
+
+def _compare_registered(args: argparse.Namespace) -> int:
+    """``finetune compare --name NAME``: the model's held-out reviews (``validation_ids`` of
+    its ``model.json``) from the database or ``--from``, decided by old and new again."""
+    from policy_desktop.commands.common import error
+    from policy_desktop.finetune.registry import ModelRegistry
+
+    model = ModelRegistry().get(args.name)
+    held = set(model.record.get("training_data", {}).get("validation_ids") or [])
+    data = _data(args)
+    examples = [e for e in data.examples if e.decision_id in held]
+    if held and not examples:
+        error(f"none of {args.name!r}'s {len(held)} held-out decisions is in this database")
+        return 1
+    return 0 if _compare(model, examples, args) else 1
 
 
 def _print_event(event: Any) -> None:

@@ -8,13 +8,19 @@ from typing import Any
 from policy_desktop.finetune.lora_gguf import TARGET_MODULES
 
 
-def apply_lora(model: Any, *, rank: int, alpha: float, dropout: float = 0.0) -> Any:
-    """``model`` wrapped by PEFT with a fresh LoRA adapter (B starts at zero)."""
+def apply_lora(model: Any, *, rank: int, alpha: float, dropout: float = 0.0,
+               last_layers: int | None = None) -> Any:
+    """``model`` wrapped by PEFT with a fresh LoRA adapter (B starts at zero), on every
+    decoder layer or on the last ``last_layers`` of them."""
     from peft import LoraConfig, get_peft_model
 
+    layers = None
+    if last_layers is not None:
+        count = int(model.config.num_hidden_layers)
+        layers = list(range(max(0, count - last_layers), count))
     # PEFT annotates lora_alpha as int but scales by alpha / r in floating point.
     config = LoraConfig(r=rank, lora_alpha=alpha,  # type: ignore[arg-type]
-                        lora_dropout=dropout,
+                        lora_dropout=dropout, layers_to_transform=layers,
                         target_modules=list(TARGET_MODULES), bias="none", task_type="CAUSAL_LM")
     with warnings.catch_warnings():
         # peft 0.21 reads transformers' deprecated is_gradient_checkpointing alias

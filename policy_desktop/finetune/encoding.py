@@ -4,7 +4,7 @@ the answer's rest as mid-sequence fragments (no BOS, no added leading space)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,11 +42,16 @@ def fragment_tokens(tokenizer: Any, text: str) -> list[int]:
 
 
 class Encoder:
-    """Encodes examples for one tokenizer and system prompt (the shared part cached)."""
+    """Encodes examples for one tokenizer and system prompt (the shared part cached).
 
-    def __init__(self, tokenizer: Any, system: str, max_length: int) -> None:
+    With ``decision_only`` the answer is cut after the decision's closing quote.
+    """
+
+    def __init__(self, tokenizer: Any, system: str, max_length: int, *,
+                 decision_only: bool = False) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.decision_only = decision_only
         bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
         shared = system + PROMPT_SEPARATOR if system else ""
         self.shared = bos + (fragment_tokens(tokenizer, shared) if shared else [])
@@ -60,13 +65,16 @@ class Encoder:
         """Prompt and answer tokens; an over-long prompt loses its start (after BOS)."""
         prompt = self.prompt(example.situation)
         answer = fragment_tokens(self.tokenizer, example.answer.removeprefix(ANSWER_PRIMER))
+        label_tokens = self._label_tokens(answer, example.decision)
+        if self.decision_only:  # the decision and the token closing it, as in the full line
+            answer = answer[:label_tokens + 1]
         excess = len(prompt) + len(answer) - self.max_length
         if excess > 0:
             keep = 1 if self.shared[:1] == prompt[:1] and self.tokenizer.bos_token_id is not None \
                 else 0
             prompt = prompt[:keep] + prompt[keep + excess:]
         return Encoded(prompt=tuple(prompt), answer=tuple(answer), decision=example.decision,
-                       label_tokens=self._label_tokens(answer, example.decision))
+                       label_tokens=label_tokens)
 
     def _label_tokens(self, answer: list[int], decision: str) -> int:
         for count in range(1, len(answer) + 1):
@@ -103,6 +111,27 @@ class LabelPaths:
         maximal = tuple(sorted(f for f in needed
                                if not any(g != f and g[:len(f)] == f for g in needed)))
         return cls(tokens=tokens, depth=depth, feeds=maximal)
+
+    def choose(self, logp: Callable[[str, int], Callable[[int], float]]) -> str:
+        """The label the engine's skeleton decoder picks: greedily, token by token.
+
+        ``logp(label, j)`` gives the log-probability function of the ``j``-th token after
+        the primer given ``label``'s first ``j`` tokens. As grammar-constrained greedy
+        decoding (``engine.skeleton_decoder``): the best first token among the labels',
+        then among the labels sharing it the best next token, until one label is left —
+        not the label with the best summed score, which can differ when a shared first
+        token (``require``) splits its probability between two labels.
+        """
+        candidates = list(self.tokens)
+        position = 0
+        while len(candidates) > 1:
+            def score(label: str, j: int = position) -> float:
+                return logp(label, j)(self.tokens[label][j])
+
+            best = self.tokens[max(candidates, key=score)][position]
+            candidates = [c for c in candidates if self.tokens[c][position] == best]
+            position += 1
+        return candidates[0]
 
     def feed_for(self, label: str) -> int:
         """Index in :attr:`feeds` of a run that contains this label's needed prefix."""

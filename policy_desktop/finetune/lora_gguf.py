@@ -111,3 +111,10 @@ def read_lora_alpha(path: Path | str) -> float:
     reader = gguf.GGUFReader(str(path))
     field = reader.fields["adapter.lora.alpha"]
     return float(field.parts[field.data[0]][0])
+
+
+def read_lora_tensor_names(path: Path | str) -> list[str]:
+    """The tensor names of an adapter file (``blk.<layer>.<tensor>.lora_a|b``)."""
+    import gguf
+
+    return [tensor.name for tensor in gguf.GGUFReader(str(path)).tensors]

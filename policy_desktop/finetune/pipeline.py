@@ -47,6 +47,11 @@ def prepare_job(request: FinetuneRequest, base_sha256: str) -> TrainJob:
     return replace(job, work_dir=folder)
 
 
+def validation_split(request: FinetuneRequest) -> TrainingSet:
+    """The reviewed decisions the request holds out of training (as :func:`prepare_job`)."""
+    return request.data.split(request.settings.validation_fraction, request.settings.seed)[1]
+
+
 def model_record(request: FinetuneRequest, job: TrainJob, outcome: TrainOutcome
                  ) -> dict[str, Any]:
     """``model.json`` content (the registry adds the adapter's hash and the log names)."""

@@ -28,6 +28,12 @@ class TrainSettings:
         decision_weight: weight of the decision's tokens in the answer loss (the reasoning
             that follows is easy to learn and would otherwise swamp the one choice that
             matters).
+        decision_only: train on the decision alone (its tokens and closing quote), not on
+            the rest of the answer: a step costs far less (the 262k-word output layer runs
+            for a few positions, the sequences are shorter), and the decision is what the
+            adapter is for; the tuned model's reasoning is then the base model's.
+        lora_layers: adapt only the last N decoder layers (``None``: all): the backward
+            pass stops below them.
     """
 
     rank: int = 16
@@ -44,6 +50,8 @@ class TrainSettings:
     threads: int | None = None
     max_length: int = 512
     decision_weight: float = 5.0
+    decision_only: bool = True
+    lora_layers: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("rank", "epochs", "batch_size", "patience", "max_length"):
@@ -53,6 +61,8 @@ class TrainSettings:
             raise ValueError("decision_weight must be positive")
         if self.learning_rate <= 0:
             raise ValueError("learning_rate must be positive")
+        if self.lora_layers is not None and self.lora_layers < 1:
+            raise ValueError("lora_layers must be at least 1")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError("max_steps must be at least 1")
         if self.eval_every is not None and self.eval_every < 1:

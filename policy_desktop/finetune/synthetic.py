@@ -9,8 +9,11 @@ matches, so the label is the policy's answer, not the generator's intention.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from policy_desktop.vocabulary import situation_fingerprint
 
 DESTRUCTIVE = ("delete", "drop", "wipe", "truncate", "purge", "force_push")
 SECRET_EXFILTRATION = ("export", "copy", "print", "send")
@@ -63,6 +66,11 @@ class LabelledSituation:
     def risk_level(self) -> str:
         """The policy's risk level for the deciding rule."""
         return RISK[self.rule]
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the situation with its team context (equal for the same request)."""
+        return situation_fingerprint({**self.situation, "team_context": self.team_context})
 
 
 def _off_hours(time: str) -> bool:
@@ -242,9 +250,26 @@ def generate(count: int, seed: int = 0) -> list[LabelledSituation]:
         situation, context = draw.situation(rule)
         if first_rule(situation, context) != rule:
             continue
-        key = repr(sorted(situation.items())) + context
-        if key in seen:
+        item = LabelledSituation(situation=situation, team_context=context, rule=rule)
+        if item.fingerprint in seen:
             continue
-        seen.add(key)
-        result.append(LabelledSituation(situation=situation, team_context=context, rule=rule))
+        seen.add(item.fingerprint)
+        result.append(item)
     return result
+
+
+def split(items: Sequence[LabelledSituation], first: int, second: int
+          ) -> tuple[list[LabelledSituation], list[LabelledSituation]]:
+    """The first ``first`` items and the next ``second`` ones (each balanced over the
+    decisions, as :func:`generate` deals them in turn), checked to share no situation.
+
+    Raises:
+        ValueError: fewer than ``first + second`` items, or a situation in both parts.
+    """
+    if len(items) < first + second:
+        raise ValueError(f"{len(items)} situations cannot be split into {first} + {second}")
+    head, tail = list(items[:first]), list(items[first:first + second])
+    shared = {i.fingerprint for i in head} & {i.fingerprint for i in tail}
+    if shared:
+        raise ValueError(f"{len(shared)} situations are in both parts")
+    return head, tail

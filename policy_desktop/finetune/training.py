@@ -9,7 +9,8 @@ settings continues from it.
 
 Two things keep a CPU step cheap: the 262k-word output layer is applied only where an
 answer token is predicted (not at every prompt position), and validation accuracy scores
-the four decisions from one forward pass per example (:class:`~.encoding.LabelPaths`).
+the four decisions from one forward pass per example (:class:`~.encoding.LabelPaths`),
+choosing as the engine's skeleton decoder does (greedy along the labels' tokens).
 """
 
 from __future__ import annotations
@@ -155,30 +156,50 @@ class Batches:
         weight = torch.tensor(weights)
         return (losses * weight).sum() / weight.sum()
 
-    def label_scores(self, items: Sequence[Encoded], paths: LabelPaths) -> list[dict[str, float]]:
-        """Each example's log-probability of every decision (one forward per example)."""
+    def label_scores(self, items: Sequence[Encoded], paths: LabelPaths
+                     ) -> list[tuple[dict[str, float], str]]:
+        """Each example's log-probability of every decision (summed over the tokens that
+        tell it apart) and the decision the engine would pick (:meth:`LabelPaths.choose`),
+        from one forward pass per example and feed."""
         import torch
 
         sequences = [list(i.prompt) + list(feed) for i in items for feed in paths.feeds]
         hidden = self.hidden(sequences)
-        scores = []
+        results = []
         for index, item in enumerate(items):
             base_row = index * len(paths.feeds)
-            result = {}
+            logp: dict[int, Any] = {}
+
+            def row_logp(row: int, item: Encoded = item, logp: dict[int, Any] = logp) -> Any:
+                if row not in logp:
+                    depth = max(len(f) for f in paths.feeds) + 1
+                    cols = [len(item.prompt) - 1 + j for j in range(depth)]
+                    logp[row] = torch.log_softmax(self.logits(hidden[row, cols]), dim=-1)
+                return logp[row]
+
+            scores = {}
             for label, tokens in paths.tokens.items():
-                row = base_row + paths.feed_for(label)
-                depth = paths.depth[label]
-                cols = [len(item.prompt) - 1 + j for j in range(depth)]
-                logp = torch.log_softmax(self.logits(hidden[row, cols]), dim=-1)
-                result[label] = float(sum(logp[j, tokens[j]] for j in range(depth)))
-            scores.append(result)
-        return scores
+                table = row_logp(base_row + paths.feed_for(label))
+                scores[label] = float(sum(table[j, tokens[j]] for j in range(paths.depth[label])))
+
+            def at(label: str, j: int, base: int = base_row) -> Any:
+                table = row_logp(base + paths.feed_for(label))
+                return lambda token: float(table[j, token])
+
+            results.append((scores, paths.choose(at)))
+        return results
 
 
 def evaluate(batches: Batches, items: Sequence[Encoded], paths: LabelPaths,
-             batch_size: int, decision_weight: float = 1.0) -> Score | None:
+             batch_size: int, decision_weight: float = 1.0, *,
+             decision_loss: bool = False) -> Score | None:
     """Validation loss (weighted as in training) and decision accuracy (``None`` without
-    validation examples)."""
+    validation examples).
+
+    With ``decision_loss`` the loss is the negative log-probability of the expected
+    decision's distinguishing tokens, read from the forward pass that scores the labels
+    (one pass per example instead of two; used when only the decision is trained).
+    """
     import torch
 
     if not items:
@@ -191,10 +212,14 @@ def evaluate(batches: Batches, items: Sequence[Encoded], paths: LabelPaths,
         with torch.no_grad():
             for start in range(0, len(items), batch_size):
                 chunk = items[start:start + batch_size]
-                loss = batches.answer_loss(chunk, decision_weight)
-                total_loss += float(loss.detach()) * len(chunk)
-                for item, scores in zip(chunk, batches.label_scores(chunk, paths), strict=True):
-                    hit = int(max(scores, key=scores.__getitem__) == item.decision)
+                if not decision_loss:
+                    loss = batches.answer_loss(chunk, decision_weight)
+                    total_loss += float(loss.detach()) * len(chunk)
+                for item, (scores, chosen) in zip(chunk, batches.label_scores(chunk, paths),
+                                                  strict=True):
+                    if decision_loss:
+                        total_loss -= scores[item.decision]
+                    hit = int(chosen == item.decision)
                     right += hit
                     per[item.decision].append(hit)
     finally:
@@ -229,8 +254,9 @@ def train(job: TrainJob, emit: EmitFn, should_stop: StopFn) -> TrainOutcome:
                                        on_status=lambda text: emit(Status(text)))
     model.config.use_cache = False
     peft_model = apply_lora(model, rank=settings.rank, alpha=settings.alpha,
-                            dropout=settings.dropout)
-    encoder = Encoder(tokenizer, job.train.system, settings.max_length)
+                            dropout=settings.dropout, last_layers=settings.lora_layers)
+    encoder = Encoder(tokenizer, job.train.system, settings.max_length,
+                      decision_only=settings.decision_only)
     train_items = [encoder.encode(e) for e in job.train.examples]
     val_items = [encoder.encode(e) for e in job.validation.examples]
     paths = LabelPaths.of(tokenizer)
@@ -255,7 +281,7 @@ def train(job: TrainJob, emit: EmitFn, should_stop: StopFn) -> TrainOutcome:
     else:
         emit(Status("Validating the base model…"))
         before = evaluate(batches, val_items, paths, settings.batch_size,
-                          settings.decision_weight)
+                          settings.decision_weight, decision_loss=settings.decision_only)
         state = {"key": job.key(), "step": 0, "before": before, "best": before,
                  "best_step": 0, "best_lora": lora_state(peft_model), "stale": 0,
                  "history": []}
@@ -299,7 +325,7 @@ def train(job: TrainJob, emit: EmitFn, should_stop: StopFn) -> TrainOutcome:
                       seconds_left=sum(recent) / len(recent) * (total - step)))
         if step % eval_every == 0 or step == total:
             score = evaluate(batches, val_items, paths, settings.batch_size,
-                             settings.decision_weight)
+                             settings.decision_weight, decision_loss=settings.decision_only)
             improved = _record(state, step, loss_value, score, peft_model)
             if score is not None:
                 emit(Validation(step=step, loss=score.loss, accuracy=score.accuracy,

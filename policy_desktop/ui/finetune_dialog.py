@@ -4,6 +4,12 @@ reviewed decisions in the background and registers it as a new model version.
 Construct it with the database (and optionally an export folder, a base GGUF and default
 settings); *Start* trains, *Cancel* stops after the current step (a later *Start* with the
 same name and settings resumes), closing while training cancels first.
+
+Once a model is registered the dialog offers the comparison that matters: *Compare with the
+old model* decides the held-out reviewed decisions (never trained on) again with the old
+model and the tuned one and shows old vs new accuracy per decision with McNemar's exact
+test and a 95 % interval; *Run the suite with the tuned model* asks the window to run the
+full scenario suite with it (``suiteRequested``).
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -41,6 +50,10 @@ def _percent(value: float) -> str:
     return f"{value * 100:.1f} %"
 
 
+def _maybe_percent(value: float | None) -> str:
+    return "–" if value is None else _percent(value)
+
+
 def _duration(seconds: float) -> str:
     if seconds < 0:
         return "estimating…"
@@ -53,20 +66,26 @@ class FinetuneDialog(QDialog):
 
     Signals:
         modelRegistered(name): a new model version is registered.
+        suiteRequested(name): run the full scenario suite with that model.
     """
 
     modelRegistered = Signal(str)
+    suiteRequested = Signal(str)
 
     def __init__(self, database: str, *, base_model: Path | None = None,
                  export_dir: Path | None = None, settings: TrainSettings | None = None,
-                 default_name: str = "tuned-v1", parent: QWidget | None = None) -> None:
+                 default_name: str = "tuned-v1", compare_prompt: str | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fine-tune the model with these corrections")
         self._database = database
         self._base_model = base_model
         self._export_dir = export_dir
         self._settings = settings or TrainSettings()
+        self._compare_prompt = compare_prompt
         self._running = False
+        self._comparing = False
+        self._model_name: str | None = None
         self._close_when_done = False
         self.before: float | None = None
         self.controller = FinetuneController(self)
@@ -77,6 +96,9 @@ class FinetuneDialog(QDialog):
         worker.validated.connect(self._validated)
         worker.finished.connect(self._finished)
         worker.failed.connect(self._failed)
+        worker.compareProgress.connect(self._compare_progress)
+        worker.compared.connect(self._compared)
+        worker.compareFailed.connect(self._compare_failed)
 
         self.name_edit = QLineEdit(default_name)
         self.epochs = QSpinBox()
@@ -95,39 +117,64 @@ class FinetuneDialog(QDialog):
         self.step_label = _plain("")
         self.validation_label = _plain("")
         self.start_button = QPushButton("Start")
-        self.cancel_button = QPushButton("Cancel training")
+        self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        self.compare_button = QPushButton("Compare with the old model")
+        self.compare_button.setToolTip(
+            "Decide the held-out reviewed decisions (never trained on) again with the old "
+            "model and the tuned one; McNemar's exact test on the pairs")
+        self.suite_button = QPushButton("Run the suite with the tuned model")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.addButton(self.start_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.reject)
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
+        self.compare_button.clicked.connect(self.compare)
+        self.suite_button.clicked.connect(self._request_suite)
         self.name_edit.textChanged.connect(self._update_buttons)
+
+        self.comparison_label = _plain("")
+        self.comparison_table = QTableWidget(0, 5)
+        self.comparison_table.setHorizontalHeaderLabels(
+            ["Reviewed decision", "Cases", "Old model", "Tuned model", "McNemar p"])
+        self.comparison_table.verticalHeader().setVisible(False)
+        self.comparison_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.Stretch)
+        self.comparison_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.comparison_table.setVisible(False)
+        after = QDialogButtonBox()
+        after.addButton(self.compare_button, QDialogButtonBox.ButtonRole.ActionRole)
+        after.addButton(self.suite_button, QDialogButtonBox.ButtonRole.ActionRole)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         for widget in (self.data_label, self.status_label, self.progress_bar, self.step_label,
-                       self.validation_label):
+                       self.validation_label, after, self.comparison_label,
+                       self.comparison_table):
             layout.addWidget(widget)
         layout.addWidget(buttons)
-        self.resize(560, 300)
+        self.resize(640, 320)
+        self._update_buttons()  # a button box shows what it is given
 
     @property
     def running(self) -> bool:
-        """Whether a training is under way."""
-        return self._running
+        """Whether a training or a comparison is under way."""
+        return self._running or self._comparing
 
     def start(self) -> None:
         """Start (or resume) training with the name and epochs shown."""
         name = self.name_edit.text().strip()
-        if self._running or not name:
+        if self.running or not name:
             return
         settings = TrainSettings.from_dict({**self._settings.to_dict(),
                                             "epochs": self.epochs.value()})
         self._running = True
+        self._model_name = None
         self.before = None
         self.validation_label.setText("")
+        self.comparison_label.setText("")
+        self.comparison_table.setVisible(False)
         self.step_label.setText("")
         self._update_buttons()
         self.status_label.setText("Starting…")
@@ -136,18 +183,43 @@ class FinetuneDialog(QDialog):
                                             export_dir=self._export_dir))
 
     def cancel(self) -> None:
-        """Stop after the current step; the checkpoint stays for a resume."""
-        if self._running:
+        """Stop after the current step (the checkpoint stays for a resume), or stop the
+        comparison after the current decision."""
+        if self.running:
             self.controller.cancel()
             self.cancel_button.setEnabled(False)
-            self.status_label.setText("Cancelling after the current step…")
+            self.status_label.setText("Cancelling after the current step…" if self._running
+                                      else "Cancelling the comparison…")
+
+    def compare(self) -> None:
+        """Decide the new model's held-out reviews with the old and the tuned model."""
+        if self.running or self._model_name is None:
+            return
+        self._comparing = True
+        self._update_buttons()
+        self.comparison_table.setVisible(False)
+        self.comparison_label.setText("")
+        self.status_label.setText("Starting the comparison…")
+        self.controller.compare(self._model_name, self._compare_prompt)
+
+    def _request_suite(self) -> None:
+        if self._model_name is not None:
+            self.suiteRequested.emit(self._model_name)
 
     def _update_buttons(self) -> None:
-        idle = not self._running
+        idle = not self.running
         self.start_button.setEnabled(idle and bool(self.name_edit.text().strip()))
-        self.cancel_button.setEnabled(self._running)
+        self.cancel_button.setEnabled(not idle)
         self.name_edit.setEnabled(idle)
         self.epochs.setEnabled(idle)
+        trained = self._model_name is not None
+        held = self.controller.finetune_worker.held_out_count(self._model_name) if trained else 0
+        self.compare_button.setVisible(trained)
+        self.compare_button.setEnabled(idle and held > 0)
+        self.compare_button.setText(f"Compare with the old model on {held} held-out reviews"
+                                    if trained else "Compare with the old model")
+        self.suite_button.setVisible(trained)
+        self.suite_button.setEnabled(idle)
 
     def _status(self, text: str) -> None:
         self.status_label.setText(text)
@@ -173,6 +245,7 @@ class FinetuneDialog(QDialog):
 
     def _finished(self, outcome: Any, model: Any) -> None:
         self._running = False
+        self._model_name = model.name if model is not None else None
         self._update_buttons()
         if model is None:
             self.status_label.setText(f"Cancelled at step {outcome.steps} of "
@@ -189,6 +262,44 @@ class FinetuneDialog(QDialog):
         if self._close_when_done:
             self.reject()
 
+    def _compare_progress(self, label: str, done: int, total: int) -> None:
+        self.progress_bar.setRange(0, total)
+        self.progress_bar.setValue(done)
+        self.status_label.setText(f"Comparing: {label}, {done} of {total} decided")
+
+    def _compared(self, comparison: Any) -> None:
+        from policy_desktop.finetune.comparison import describe
+
+        self._comparing = False
+        self._update_buttons()
+        overall = comparison.paired()
+        self.status_label.setText("Comparison done (saved with the model).")
+        self.comparison_label.setText("\n".join(describe(comparison)[:2]))
+        rows = [("All", overall), *comparison.per_decision().items()]
+        self.comparison_table.setRowCount(len(rows))
+        for row, (label, value) in enumerate(rows):
+            cells = [label, str(value.n), _maybe_percent(value.accuracy_a),
+                     _maybe_percent(value.accuracy_b), f"{value.p_value:.3g}"]
+            for column, text in enumerate(cells):
+                self.comparison_table.setItem(row, column, QTableWidgetItem(text))
+        table = self.comparison_table
+        table.resizeRowsToContents()
+        table.setFixedHeight(table.horizontalHeader().height() + 2 * table.frameWidth()
+                             + sum(table.rowHeight(r) for r in range(table.rowCount())))
+        table.setVisible(True)
+        self.adjustSize()
+        self._close_if_asked()
+
+    def _compare_failed(self, message: str) -> None:
+        self._comparing = False
+        self._update_buttons()
+        self.status_label.setText(message)
+        self._close_if_asked()
+
+    def _close_if_asked(self) -> None:
+        if self._close_when_done:
+            self.reject()
+
     def _failed(self, message: str) -> None:
         self._running = False
         self._update_buttons()
@@ -197,8 +308,9 @@ class FinetuneDialog(QDialog):
             self.reject()
 
     def _defer_close(self) -> bool:
-        """Mid-training, cancel and close once the child has stopped; True if deferred."""
-        if not self._running:
+        """Mid-training or comparison, cancel and close once the child has stopped; True if
+        deferred."""
+        if not self.running:
             return False
         self._close_when_done = True
         self.cancel()

@@ -2,7 +2,10 @@
 
 The worker builds the training set with its own database connection and runs
 :func:`~policy_desktop.finetune.pipeline.finetune`, whose training happens in a spawned
-child process (torch never enters the GUI process); events arrive here as signals.
+child process (torch never enters the GUI process); events arrive here as signals. After a
+training it keeps the held-out reviewed decisions of the new model, so :meth:`compare`
+can decide them again with the old and the tuned model (llama.cpp in model child
+processes, :mod:`policy_desktop.finetune.comparison`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class FinetuneWorker(QObject):
         finished(outcome, model): a ``TrainOutcome`` and the ``RegisteredModel``, or None
             for the model when the training was cancelled (its checkpoint is kept).
         failed(message).
+        compareProgress(label, done, total): decisions made by one side of the comparison.
+        compared(comparison): a ``Comparison`` (old vs tuned on the held-out reviews).
+        compareFailed(message): the comparison failed or was cancelled.
     """
 
     status = Signal(str)
@@ -49,10 +55,14 @@ class FinetuneWorker(QObject):
     validated = Signal(int, float, float, bool)
     finished = Signal(object, object)
     failed = Signal(str)
+    compareProgress = Signal(str, int, int)
+    compared = Signal(object)
+    compareFailed = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
         self._stop = threading.Event()
+        self._held_out: dict[str, tuple[Any, Any]] = {}  # name -> (model, examples)
 
     def request_stop(self) -> None:
         """Ask a running training to stop after its step (safe from any thread)."""
@@ -75,9 +85,39 @@ class FinetuneWorker(QObject):
             request = FinetuneRequest(data=data, base_model=base, name=order.name,
                                       settings=order.settings, overwrite=order.overwrite)
             outcome, model = finetune(request, self._relay, self._stop.is_set)
+            if model is not None:
+                from policy_desktop.finetune.pipeline import validation_split
+
+                self._held_out[model.name] = (model, validation_split(request).examples)
             self.finished.emit(outcome, model)
         except Exception as error:  # shown in the dialog
             self.failed.emit(str(error) or type(error).__name__)
+
+    def held_out_count(self, name: str) -> int:
+        """How many held-out reviewed decisions the model ``name`` can be compared on."""
+        return len(self._held_out.get(name, (None, ()))[1])
+
+    @Slot(str, object)
+    def compare(self, name: str, old_prompt_version: str | None = None) -> None:
+        """Decide the held-out reviews of ``name`` with the old and the tuned model (the
+        old one with ``old_prompt_version``, by default the default prompt)."""
+        from policy_desktop.finetune import comparison
+
+        self._stop.clear()
+        try:
+            model, examples = self._held_out[name]
+            old, new = comparison.deciders(model, old_prompt_version=old_prompt_version)
+            self.status.emit(f"Comparing on {len(examples)} held-out reviewed decisions…")
+            result = comparison.compare(old, new, comparison.cases_from_examples(examples),
+                                        on_progress=self.compareProgress.emit,
+                                        should_stop=self._stop.is_set,
+                                        on_status=self.status.emit)
+            comparison.save(model, result)
+            self.compared.emit(result)
+        except comparison.ComparisonCancelled:
+            self.compareFailed.emit("Comparison cancelled.")
+        except Exception as error:  # shown in the dialog
+            self.compareFailed.emit(f"Comparison failed: {error or type(error).__name__}")
 
     def _data(self, order: FinetuneOrder) -> Any:
         from policy_desktop.finetune.dataset import build_training_set, load_export
@@ -113,12 +153,18 @@ class FinetuneController(WorkerThread):
     """Owns the fine-tuning thread and its worker for one dialog."""
 
     _trainRequested = Signal(object)
+    _compareRequested = Signal(str, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         self.finetune_worker = FinetuneWorker()
         super().__init__(self.finetune_worker, "policy-desktop-finetune", parent)
         self._trainRequested.connect(self.finetune_worker.train)
+        self._compareRequested.connect(self.finetune_worker.compare)
 
     def train(self, order: FinetuneOrder) -> None:
         """Queue a training on the worker's thread."""
         self._trainRequested.emit(order)
+
+    def compare(self, name: str, old_prompt_version: str | None = None) -> None:
+        """Queue the old-vs-tuned comparison of a model this worker trained."""
+        self._compareRequested.emit(name, old_prompt_version)

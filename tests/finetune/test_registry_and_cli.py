@@ -17,6 +17,7 @@ from policy_desktop.finetune.registry import (
     models_dir,
     resolve_model,
 )
+from policy_desktop.vocabulary import DECISIONS, UNPARSEABLE
 
 
 @pytest.fixture(autouse=True)
@@ -78,10 +79,14 @@ def test_finetune_command_trains_registers_and_lists(
     log, ids = reviewed_log(db_path, 50)
     log.close()
     base = write_base_gguf(tiny_model(), tmp_path / "tiny.gguf")
+    # the old side uses the short prompt too: the tiny vocabulary spells the policy out in
+    # more tokens than its context holds
     status = main(["--db", str(db_path), "finetune", "--name", "tiny-v1", "--model", str(base),
-                   "--epochs", "1", "--rank", "4", "--threads", "1", "--batch-size", "8"])
-    out = capsys.readouterr().out
-    assert status == 0, out
+                   "--epochs", "1", "--rank", "4", "--threads", "1", "--batch-size", "8",
+                   "--compare-prompt", "v3_tuned_short"])
+    captured = capsys.readouterr()
+    out = captured.out
+    assert status == 0, out + captured.err
     assert "Training 'tiny-v1' on 50 reviewed decisions" in out
     assert "step 6/6" in out and "Validation accuracy" in out  # 41 training examples / 8
     record = ModelRegistry().get("tiny-v1").record
@@ -92,6 +97,21 @@ def test_finetune_command_trains_registers_and_lists(
     assert record["base_model"]["sha256"] == file_sha256(base)
     assert record["settings"]["rank"] == 4 and record["result"]["steps"] == 6
     assert record["prompt_version"] == "v3_tuned_short"
+    assert "Deciding the 9 held-out reviewed decisions again: base + v3_tuned_short, then " \
+           "tiny-v1 + v3_tuned_short" in out
+    assert "McNemar exact p = " in out
+    assert "Run the scenario suite with it: policy-desktop run --model tiny-v1 --full" in out
+    compared = json.loads((ModelRegistry().get("tiny-v1").folder / "comparison.json")
+                          .read_text(encoding="utf-8"))
+    validation_ids = record["training_data"]["validation_ids"]
+    assert [d["id"] for d in compared["decisions"]] == validation_ids
+    assert compared["cases"] == 9 and compared["overall"]["n"] == 9
+    # a random tiny model may run out of tokens inside its reasoning (unparseable)
+    answers = {*DECISIONS, UNPARSEABLE}
+    assert all(d["old"] in answers and d["new"] in answers for d in compared["decisions"])
+    assert all(d["expected"] in DECISIONS for d in compared["decisions"])
+    right_new = sum(d["new"] == d["expected"] for d in compared["decisions"])
+    assert compared["overall"]["accuracy_new"] == pytest.approx(right_new / 9)
 
     assert main(["finetune", "list"]) == 0
     listed = capsys.readouterr().out

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-from policy_desktop.finetune.synthetic import RULE_DECISIONS, first_rule, generate
+import pytest
+
+from policy_desktop.finetune.synthetic import (
+    RULE_DECISIONS,
+    LabelledSituation,
+    first_rule,
+    generate,
+    split,
+)
 from policy_desktop.vocabulary import DECISIONS
 
 
@@ -44,3 +52,25 @@ def test_the_rules_apply_in_the_policy_order() -> None:
     assert first_rule(_s(action="read", mfa_verified=False, time="Sunday 11:00")) == 10
     assert first_rule(_s(role="maintainer", **production)) == 9
     assert first_rule(_s(role="admin", action="purge")) == 9
+
+
+def test_split_parts_are_balanced_and_share_no_situation() -> None:
+    items = generate(40, seed=3)
+    train, held = split(items, 24, 16)
+    assert Counter(i.decision for i in train) == {d: 6 for d in DECISIONS}
+    assert Counter(i.decision for i in held) == {d: 4 for d in DECISIONS}
+    assert not {i.fingerprint for i in train} & {i.fingerprint for i in held}
+    twin = train[0]
+    with pytest.raises(ValueError, match="1 situations are in both parts"):
+        split([*train, twin, *held], 24, 17)
+    with pytest.raises(ValueError, match="cannot be split"):
+        split(items, 30, 11)
+
+
+def test_the_fingerprint_covers_the_team_context() -> None:
+    item = generate(1, seed=0)[0]
+    other = LabelledSituation(situation=dict(item.situation),
+                              team_context=item.team_context + " Other.", rule=item.rule)
+    assert item.fingerprint != other.fingerprint
+    assert item.fingerprint == LabelledSituation(dict(item.situation), item.team_context,
+                                                 item.rule).fingerprint

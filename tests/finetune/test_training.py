@@ -168,3 +168,29 @@ def test_the_decision_tokens_weigh_more_in_the_loss(tiny_gguf: Path) -> None:
     labels = torch.cat([ce[:n] for ce, n in per_token])
     assert plain == pytest.approx(float(everything.mean()), rel=1e-4)
     assert weighted == pytest.approx(float(labels.mean()), rel=1e-3)
+
+
+def test_decision_only_trains_the_decision_and_its_closing_token(tiny_gguf: Path) -> None:
+    from policy_desktop.finetune.base_model import load_base_model
+    from policy_desktop.finetune.encoding import Encoder
+
+    _model, tokenizer = load_base_model(tiny_gguf)
+    for example in tiny_sets()[0].examples[:4]:
+        full = Encoder(tokenizer, "Decide.", 512).encode(example)
+        short = Encoder(tokenizer, "Decide.", 512, decision_only=True).encode(example)
+        assert short.prompt == full.prompt and short.label_tokens == full.label_tokens
+        assert short.answer == full.answer[:full.label_tokens + 1]
+        assert tokenizer.decode(list(short.answer)).startswith(example.decision + '"')
+
+
+def test_lora_on_the_last_layers_only(tiny_gguf: Path, tmp_path: Path) -> None:
+    from tiny_gemma import LAYERS
+
+    from policy_desktop.finetune.lora_gguf import read_lora_tensor_names
+
+    settings = TrainSettings(**{**FAST.to_dict(), "epochs": 1, "lora_layers": 2})
+    outcome = train(job(tiny_gguf, tmp_path / "work", settings), lambda _e: None,
+                    lambda: False)
+    assert outcome.adapter_path is not None
+    layers = {int(name.split(".")[1]) for name in read_lora_tensor_names(outcome.adapter_path)}
+    assert layers == {LAYERS - 2, LAYERS - 1}

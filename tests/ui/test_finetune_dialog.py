@@ -44,7 +44,10 @@ def dialog(qtbot: QtBot, tmp_path: Path, db_path: Path) -> FinetuneDialog:
     base = tiny.write_base_gguf(tiny.tiny_model(), tmp_path / "tiny.gguf")
     settings = TrainSettings(rank=4, alpha=8.0, epochs=1, batch_size=4, threads=1,
                              learning_rate=5e-3)
-    shown = FinetuneDialog(str(db_path), base_model=base, settings=settings)
+    # the old side of the comparison uses the short prompt: the tiny vocabulary spells the
+    # policy out in more tokens than its context holds
+    shown = FinetuneDialog(str(db_path), base_model=base, settings=settings,
+                           compare_prompt="v3_tuned_short")
     qtbot.addWidget(shown)
     shown.show()
     return shown
@@ -81,3 +84,42 @@ def test_train_cancel_resume_and_register(qtbot: QtBot, dialog: FinetuneDialog) 
     assert dialog.progress_bar.value() == dialog.progress_bar.maximum() == 11  # 41 / 4
     assert ModelRegistry().names() == ["tiny-ui"]
     assert not dialog.running and dialog.start_button.isEnabled()
+
+
+def test_after_training_compare_with_the_old_model_and_offer_the_suite(
+        qtbot: QtBot, dialog: FinetuneDialog) -> None:
+    import json
+
+    worker = dialog.controller.finetune_worker
+    assert not dialog.compare_button.isVisible() and not dialog.suite_button.isVisible()
+    dialog.name_edit.clear()
+    qtbot.keyClicks(dialog.name_edit, "tiny-cmp")
+    with qtbot.waitSignals([dialog.modelRegistered], timeout=TRAINING):
+        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert dialog.compare_button.isVisible() and dialog.compare_button.isEnabled()
+    assert dialog.compare_button.text() == "Compare with the old model on 9 held-out reviews"
+
+    compared = GuiRelay(worker.compared)
+    with qtbot.waitSignal(compared.arrived, timeout=TRAINING):
+        qtbot.mouseClick(dialog.compare_button, Qt.MouseButton.LeftButton)
+        assert dialog.running and not dialog.compare_button.isEnabled()
+    assert not dialog.running
+    saved = json.loads((ModelRegistry().get("tiny-cmp").folder / "comparison.json")
+                       .read_text(encoding="utf-8"))
+    record = ModelRegistry().get("tiny-cmp").record
+    assert [d["id"] for d in saved["decisions"]] == record["training_data"]["validation_ids"]
+    table = dialog.comparison_table
+    assert table.isVisible() and table.item(0, 0).text() == "All"
+    assert table.item(0, 1).text() == "9"
+    overall = saved["overall"]
+    assert table.item(0, 2).text() == f"{overall['accuracy_old'] * 100:.1f} %"
+    assert table.item(0, 3).text() == f"{overall['accuracy_new'] * 100:.1f} %"
+    assert table.item(0, 4).text() == f"{overall['p_value']:.3g}"
+    per = saved["per_decision"]
+    assert [table.item(r, 0).text() for r in range(1, table.rowCount())] == list(per)
+    assert "McNemar exact p = " in dialog.comparison_label.text()
+    dialog.grab().save("/tmp/finetune_dialog_compared.png")
+
+    with qtbot.waitSignal(dialog.suiteRequested, timeout=5_000) as asked:
+        qtbot.mouseClick(dialog.suite_button, Qt.MouseButton.LeftButton)
+    assert asked.args == ["tiny-cmp"]
