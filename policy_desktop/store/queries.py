@@ -8,7 +8,9 @@ from typing import Any
 
 import peewee as pw
 
+from policy_desktop.store.decision import REVIEW_ACTIONS
 from policy_desktop.store.log import PolicyDecisionLog
+from policy_desktop.store.replay_answers import ids_condition, replay_condition
 from policy_desktop.store.rows import dict_rows, tuple_rows
 from policy_desktop.store.views import VIEWS, state_fields, view_condition, views_of
 
@@ -89,8 +91,16 @@ class DecisionFilter:
     sort: str = "newest"
     pass_coverage: float = DEFAULT_PASS_COVERAGE  # the ``failures`` view's threshold
     expected: str | None = None  # the scenario's expected decision (a confusion-matrix cell)
+    review_action: str | None = None  # the current review action (a review-type bar)
+    decision_ids: tuple[str, ...] | None = None  # exactly these decisions (None: no such limit)
+    exclude_replays: bool = False  # leave replay answers out (the statistics' own counts)
 
     def __post_init__(self) -> None:
+        if self.decision_ids is not None and not isinstance(self.decision_ids, tuple):
+            object.__setattr__(self, "decision_ids", tuple(self.decision_ids))
+        if self.review_action is not None and self.review_action not in REVIEW_ACTIONS:
+            raise ValueError(f"unknown review action {self.review_action!r}; choose one of "
+                             f"{', '.join(REVIEW_ACTIONS)}")
         if self.view not in ALL_VIEWS:
             raise ValueError(f"unknown view {self.view!r}; choose one of {', '.join(ALL_VIEWS)}")
         if self.sort not in SORTS:
@@ -157,9 +167,9 @@ class DecisionQueries:
             return ~passed
         return view_condition(D, view, integer=integer)
 
-    def _facet_conditions(self, flt: DecisionFilter) -> list[pw.Expression]:
+    def _facet_conditions(self, flt: DecisionFilter) -> list[pw.Node]:
         D = self._D
-        conditions: list[pw.Expression] = []
+        conditions: list[pw.Node] = []
         text = flt.text.strip()
         if text:
             conditions.append(D.situation.contains(text) | D.reasoning.contains(text)
@@ -168,13 +178,22 @@ class DecisionQueries:
             conditions.append(D.decision == flt.decision)
         if flt.expected:
             conditions.append(D.expected_decision == flt.expected)
+        if flt.review_action:
+            conditions.append(D.review_action == flt.review_action)
+        if flt.decision_ids is not None:
+            conditions.append(ids_condition(self._log.database, D.decision_id, flt.decision_ids)
+                              if flt.decision_ids else pw.SQL("1 = 0"))
+        if flt.exclude_replays:
+            production = replay_condition(self._log.database, D, replays=False)
+            if production is not None:
+                conditions.append(production)
         for facet in FACETS:
             value = getattr(flt, facet)
             if value:
                 conditions.append(getattr(D, facet) == value)
         return conditions
 
-    def _where(self, flt: DecisionFilter) -> list[pw.Expression]:
+    def _where(self, flt: DecisionFilter) -> list[pw.Node]:
         steer = bool(flt.run_id) and isinstance(self._log.database, pw.SqliteDatabase)
         view = self._view_condition(flt.view, steer_to_run=steer,
                                     pass_coverage=flt.pass_coverage)

@@ -19,6 +19,7 @@ from PySide6.QtCharts import (
     QBarSet,
     QChart,
     QChartView,
+    QLegend,
     QLineSeries,
     QScatterSeries,
     QStackedBarSeries,
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
 ACCENT = QColor("#3a6fb0")
 GOOD = QColor("#3b8a4a")
 BAD = QColor("#c0453a")
+MARKED = QColor("#c27a12")  # the marked points of a line chart (replay runs)
 
 
 Label = str | tuple[str, ...]
@@ -172,30 +174,45 @@ def bar_chart(bars: Sequence[Bar], *, value_title: str = "",
 
 
 def line_chart(labels: Sequence[Label], values: Sequence[float | None], *,
-               value_title: str = "") -> QChartView:
-    """Shares (0–1) as whole percentages over ordered categories; None leaves no point."""
+               value_title: str = "", marked: Sequence[bool] | None = None,
+               names: tuple[str, str] = ("", "")) -> QChartView:
+    """Shares (0–1) as whole percentages over ordered categories; None leaves no point.
+
+    ``marked`` (one flag per category) takes those points off the line into a series of
+    their own: orange squares, not joined (e.g. replay runs, which answer again what the
+    runs on the line decided). With any marked point a legend names both series by
+    ``names`` (unmarked, marked).
+    """
     chart = _base_chart()
     palette = _palette()
+    flags = list(marked) if marked is not None else [False] * len(values)
     line = QLineSeries()
     line.setPen(QPen(ACCENT, 2.5))
-    points = QScatterSeries()
-    points.setMarkerSize(9)
-    points.setColor(ACCENT)
-    points.setBorderColor(palette.color(QPalette.ColorRole.Base))
-    points.setPointLabelsVisible(True)
-    points.setPointLabelsFormat("@yPoint%")
-    points.setPointLabelsClipping(False)
-    points.setPointLabelsColor(palette.color(QPalette.ColorRole.WindowText))
-    label_font = QFont(points.pointLabelsFont())
-    label_font.setPointSizeF(max(7.0, label_font.pointSizeF() * 0.9))
-    points.setPointLabelsFont(label_font)
+    points = _point_series(ACCENT, QScatterSeries.MarkerShape.MarkerShapeCircle)
+    squares = _point_series(MARKED, QScatterSeries.MarkerShape.MarkerShapeRectangle)
     for index, value in enumerate(values):
         if value is None:
             continue
+        if flags[index]:
+            squares.append(index, round(value * 100))
+            continue
         line.append(index, round(value * 100))
         points.append(index, round(value * 100))
+    series: list[QAbstractSeries] = [line, points]
     chart.addSeries(line)
     chart.addSeries(points)
+    if squares.count():
+        chart.addSeries(squares)
+        series.append(squares)
+        points.setName(chart_text(names[0]))
+        squares.setName(chart_text(names[1]))
+        legend = chart.legend()
+        legend.setVisible(True)
+        legend.setAlignment(Qt.AlignmentFlag.AlignTop)
+        legend.setMarkerShape(QLegend.MarkerShape.MarkerShapeFromSeries)
+        legend.setLabelColor(palette.color(QPalette.ColorRole.WindowText))
+        for marker in legend.markers(line):
+            marker.setVisible(False)
     x_axis = QBarCategoryAxis()
     x_axis.append([chart_label(label) for label in labels])
     y_axis = QValueAxis()
@@ -204,8 +221,26 @@ def line_chart(labels: Sequence[Label], values: Sequence[float | None], *,
     y_axis.setTickAnchor(0)
     y_axis.setTickInterval(25)
     y_axis.setLabelFormat("%d%%")
-    _attach_axes(chart, (line, points), x_axis, y_axis, value_title)
+    _attach_axes(chart, series, x_axis, y_axis, value_title)
     return chart_view(chart)
+
+
+def _point_series(color: QColor, shape: QScatterSeries.MarkerShape) -> QScatterSeries:
+    """Markers of ``color`` labelled with their percentage."""
+    palette = _palette()
+    points = QScatterSeries()
+    points.setMarkerShape(shape)
+    points.setMarkerSize(9 if shape == QScatterSeries.MarkerShape.MarkerShapeCircle else 10)
+    points.setColor(color)
+    points.setBorderColor(palette.color(QPalette.ColorRole.Base))
+    points.setPointLabelsVisible(True)
+    points.setPointLabelsFormat("@yPoint%")
+    points.setPointLabelsClipping(False)
+    points.setPointLabelsColor(palette.color(QPalette.ColorRole.WindowText))
+    label_font = QFont(points.pointLabelsFont())
+    label_font.setPointSizeF(max(7.0, label_font.pointSizeF() * 0.9))
+    points.setPointLabelsFont(label_font)
+    return points
 
 
 def _attach_axes(chart: QChart, series: Sequence[QAbstractSeries], x_axis: QBarCategoryAxis,

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from policy_desktop.store.analytics import RunAccuracy, StatisticsData
+from policy_desktop.store.analytics import ReplayTally, RunAccuracy, StatisticsData
 from policy_desktop.store.decision import parse_timestamp
 from policy_desktop.store.log import PolicyDecisionLog
 from policy_desktop.store.team_statistics import TeamStatistics, collect_statistics_with_team
@@ -85,6 +85,14 @@ def _short(value: str) -> str:
 PROMPT_LABEL_CHARS = 18
 
 
+REPLAY_MARK = "(replay)"
+
+
+def run_number(index: int, run: RunAccuracy) -> str:
+    """``#3``, or ``#3 (replay)`` for a replay run."""
+    return f"#{index} {REPLAY_MARK}" if run.replay else f"#{index}"
+
+
 def _run_label(index: int, run: RunAccuracy) -> tuple[str, ...]:
     """``#3`` over ``Feb 02 08:05`` over the prompt version: which prompt each point measured."""
     prompt = run.prompt_version or "?"
@@ -93,10 +101,21 @@ def _run_label(index: int, run: RunAccuracy) -> tuple[str, ...]:
     try:
         moment = parse_timestamp(run.started)
     except ValueError:
-        return (f"#{index}", prompt)
+        return (run_number(index, run), prompt)
     if moment.tzinfo is not None:
         moment = moment.astimezone()
-    return (f"#{index}", moment.strftime("%b %d %H:%M"), prompt)
+    return (run_number(index, run), moment.strftime("%b %d %H:%M"), prompt)
+
+
+def replay_note(replays: ReplayTally) -> str:
+    """The line that says what the figures leave out (empty when nothing was replayed)."""
+    if not replays.answers:
+        return ""
+    answers = f"{replays.answers:,} replay answer{'' if replays.answers == 1 else 's'}"
+    runs = f"{replays.runs:,} replay run{'' if replays.runs == 1 else 's'}"
+    return (f"↻ {answers} ({runs}) are left out of the figures, the decision and review "
+            "charts and both matrices: they describe the production model's decisions. "
+            f"Replay runs are marked {REPLAY_MARK} under Accuracy per run and in Runs.")
 
 
 class Card(QFrame):
@@ -198,12 +217,18 @@ class StatisticsView(QWidget):
     Signals:
         cell_clicked(expected, decided): the reviewer clicked a confusion-matrix cell
             and wants to see those decisions.
+        decision_clicked(decision): a bar of the decision distribution (the production
+            decisions the model answered ``decision``; replay answers left out).
+        review_type_clicked(action): a bar of the reviews by change type (the production
+            decisions whose current review action is ``action``, e.g. ``correct_both``).
         refreshed(): the numbers of a :meth:`refresh` are on show.
         refresh_failed(str): a :meth:`refresh` could not compute the numbers (the
             message is shown on the tab too).
     """
 
     cell_clicked = Signal(str, str)
+    decision_clicked = Signal(str)
+    review_type_clicked = Signal(str)
     refreshed = Signal()
     refresh_failed = Signal(str)
 
@@ -238,6 +263,9 @@ class StatisticsView(QWidget):
                        self.corrections):
             figures.addWidget(figure, 1)
         layout.addLayout(figures)
+        self.replays = mute(plain_label(object_name="replayNote"))
+        self.replays.setVisible(False)
+        layout.addWidget(self.replays)
 
         self.readiness = Card("Training readiness")
         self.readiness_label = plain_label(object_name="readinessLabel")
@@ -288,12 +316,14 @@ class StatisticsView(QWidget):
         layout.addStretch(1)
 
         scroll = QScrollArea()
+        scroll.setObjectName("statisticsScroll")
         scroll.setWidget(page)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
+        self.scroll_area = scroll
         self._show_statistics({})
         for card in (self.distribution, self.review_types, self.accuracy_runs, self.confusion,
                      self.flips, self.runs):
@@ -397,6 +427,7 @@ class StatisticsView(QWidget):
         self._data = data
         self._show_team(getattr(data, "team", None))
         self._show_statistics(data.statistics)
+        self._show_replays(data.replays)
         self._show_distribution(data.statistics)
         self._show_review_types(data.corrections_by_type)
         self._show_accuracy(data.accuracy_by_run)
@@ -467,21 +498,42 @@ class StatisticsView(QWidget):
         accepted = int(stats.get("accepted", 0))
         # "Corrections 9 · 4 accepted as they were" read as 4 of the 9: say what each is.
         self.corrections.set(f"{corrections:,}",
-                             f"of {reviewed:,} reviewed; the other {accepted:,} were accepted "
-                             "as correct" if reviewed else "")
+                             f"of {reviewed:,} reviewed; the other {accepted:,} "
+                             f"{'was' if accepted == 1 else 'were'} accepted as correct"
+                             if reviewed else "")
         gate = int(stats.get("training_gate", TRAINING_GATE))
-        self.readiness_label.setText(f"{corrections:,} of {gate:,} corrections")
+        # The export's gate counts every correction in the database, replay answers' too.
+        gated = int(stats.get("gate_corrections", corrections))
+        self.readiness_label.setText(f"{gated:,} of {gate:,} corrections")
         self.readiness_bar.setRange(0, gate)
-        self.readiness_bar.setValue(min(corrections, gate))
-        self._style_readiness(ready=corrections >= gate)
-        if corrections >= gate:
-            self.readiness_detail.setText(
-                "Ready: there are enough corrections to export training data.")
+        self.readiness_bar.setValue(min(gated, gate))
+        self._style_readiness(ready=gated >= gate)
+        if gated >= gate:
+            detail = "Ready: there are enough corrections to export training data."
         else:
-            needed = gate - corrections
-            self.readiness_detail.setText(
-                f"{needed:,} more {'correction' if needed == 1 else 'corrections'} needed before "
-                "training data can be exported (a safeguard against overfitting).")
+            needed = gate - gated
+            detail = (f"{needed:,} more {'correction' if needed == 1 else 'corrections'} needed "
+                      "before training data can be exported (a safeguard against overfitting).")
+        if gated != corrections:
+            detail += (f" The gate counts every correction in the database: {gated - corrections:,}"
+                       " of these are corrections of replay answers.")
+        self.readiness_detail.setText(detail)
+
+    def _show_replays(self, replays: ReplayTally) -> None:
+        note = replay_note(replays)
+        self.replays.setText(note)
+        self.replays.setVisible(bool(note))
+        left_out = " (replay answers left out)" if replays.answers else ""
+        self.distribution.set_subtitle(f"What the model answered{left_out} · click a bar to "
+                                       "list those decisions")
+        self.review_types.set_subtitle("What reviewers did with the decisions they reviewed"
+                                       f"{left_out} · click a bar to list them")
+        self.confusion.set_subtitle("Rows: the expected decision · columns: the model's answer · "
+                                    f"the diagonal is right{left_out}")
+        self.flips.set_subtitle(f"Rows: the model's answer · columns: the reviewer's decision"
+                                f"{left_out}")
+        self.runs.set_subtitle(f"Newest first · replay runs marked {REPLAY_MARK}"
+                               if replays.runs else "Newest first")
 
     def _style_readiness(self, ready: bool) -> None:
         chunk = "#3b8a4a" if ready else "#3a6fb0"
@@ -498,17 +550,23 @@ class StatisticsView(QWidget):
         if not sum(counts.values()):
             self.distribution.set_empty("No decisions yet")
             return
-        bars = [Bar(_short(key), count, decision_color(key if key != OTHER else None))
+        bars = [Bar(_short(key), count, decision_color(key if key != OTHER else None),
+                    None if key == OTHER else key)
                 for key, count in counts.items() if key != OTHER or count]
-        self.distribution.set_widgets(bar_chart(bars, value_title="Decisions"))
+        chart = bar_chart(bars, value_title="Decisions", on_click=self.decision_clicked.emit)
+        chart.setObjectName("distributionChart")
+        self.distribution.set_widgets(chart)
 
     def _show_review_types(self, by_type: dict[str, int]) -> None:
         if not sum(by_type.values()):
             self.review_types.set_empty("No reviews yet")
             return
-        bars = [Bar(label, int(by_type.get(key, 0)), QColor(color))
+        bars = [Bar(label, int(by_type.get(key, 0)), QColor(color), key)
                 for key, label, color in REVIEW_TYPE_BARS]
-        self.review_types.set_widgets(bar_chart(bars, value_title="Decisions"))
+        chart = bar_chart(bars, value_title="Decisions",
+                          on_click=self.review_type_clicked.emit)
+        chart.setObjectName("reviewTypesChart")
+        self.review_types.set_widgets(chart)
 
     def _show_accuracy(self, runs: list[RunAccuracy]) -> None:
         numbered = [(index, run) for index, run in enumerate(runs, start=1)
@@ -524,10 +582,16 @@ class StatisticsView(QWidget):
         subtitle = ("Share of decisions matching the expected decision, oldest run on the left")
         if len(shown) < len(numbered):
             subtitle += f" (the last {len(shown)} of {len(numbered)} runs)"
+        if any(run.replay for _, run in shown):
+            subtitle += (f"; replay runs {REPLAY_MARK} are orange squares off the line: a "
+                         "candidate answering again what production decided")
         self.accuracy_runs.set_subtitle(subtitle)
         chart = line_chart([_run_label(index, run) for index, run in shown],
-                           [run.accuracy for _, run in shown], value_title="Accuracy")
-        chart.setMinimumHeight(280)
+                           [run.accuracy for _, run in shown], value_title="Accuracy",
+                           marked=[run.replay for _, run in shown],
+                           names=("Production runs", "Replay runs"))
+        chart.setObjectName("accuracyChart")
+        chart.setMinimumHeight(300)
         self.accuracy_runs.set_widgets(chart)
 
     def _show_confusion(self, confusion: dict[tuple[str, str], int]) -> None:
@@ -606,7 +670,7 @@ class StatisticsView(QWidget):
         table.setShowGrid(False)
         numbered = list(enumerate(runs, start=1))
         for row, (index, run) in enumerate(reversed(numbered)):
-            values = [f"#{index}", local_time(run.started), run.model_name or "—",
+            values = [run_number(index, run), local_time(run.started), run.model_name or "—",
                       run.prompt_version or "—", f"{run.evaluated:,}", f"{run.correct:,}",
                       _percent(run.accuracy)]
             for column, value in enumerate(values):
@@ -614,6 +678,10 @@ class StatisticsView(QWidget):
                 if column in (0, 4, 5, 6):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
+                if run.replay:
+                    item.setForeground(QColor("#a8650f"))
+                    item.setToolTip("A replay run: a candidate answering again logged "
+                                    "decisions (not counted in the figures above)")
                 table.setItem(row, column, item)
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
