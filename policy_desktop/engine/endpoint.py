@@ -113,15 +113,16 @@ LabelPaths = dict[str, tuple[tuple[int, ...], ...]]
 
 
 def answer_grammar(schema: dict[str, Any] = ANSWER_SCHEMA,
-                   label_tokens: LabelPaths | None = None) -> str:
+                   label_tokens: LabelPaths | None = None, *, start: int = 0) -> str:
     """GBNF of an answer after the primer: the schema's skeleton, as the in-process engine
     writes it (``allow", "classification": "...", "risk_level": "low", "reasoning": "..."}``).
 
     With ``label_tokens`` an enum value must be written as exactly those tokens
     (``<[id]>``), as the in-process engine chooses it; otherwise as any tokens that spell
     it, which lets the model reach a label through an unusual split of its text.
+    With ``start`` the grammar begins at that field's value (its opening is in the prompt).
     """
-    fields = answer_skeleton(schema)
+    fields = answer_skeleton(schema)[start:]
     parts: list[str] = []
     rules: list[str] = []
     for index, skeleton_field in enumerate(fields):
@@ -269,6 +270,35 @@ def _decision_value_start(text: str) -> int | None:
     return match.end() if match else None
 
 
+def _children(paths: Sequence[tuple[int, ...]], prefix: tuple[int, ...]) -> dict[int, list[int]]:
+    """Next token -> indices of the label paths continuing ``prefix`` with it."""
+    groups: dict[int, list[int]] = {}
+    for index, path in enumerate(paths):
+        if len(path) > len(prefix) and path[:len(prefix)] == prefix:
+            groups.setdefault(path[len(prefix)], []).append(index)
+    return groups
+
+
+class _Totals:
+    """Tokens and milliseconds of the requests of one answer."""
+
+    def __init__(self) -> None:
+        self.evaluated = 0
+        self.predicted = 0
+        self.prompt_ms = 0.0
+        self.predicted_ms = 0.0
+
+    def add(self, data: dict[str, Any]) -> None:
+        timings = data.get("timings") or {}
+        self.evaluated += int(timings.get("prompt_n") or 0)
+        self.predicted += int(timings.get("predicted_n") or data.get("tokens_predicted") or 0)
+        self.prompt_ms += float(timings.get("prompt_ms") or 0.0)
+        self.predicted_ms += float(timings.get("predicted_ms") or 0.0)
+
+    def timings(self) -> dict[str, Any]:
+        return {"prompt_ms": self.prompt_ms, "predicted_ms": self.predicted_ms}
+
+
 # --- the engine -------------------------------------------------------------------------
 
 
@@ -325,6 +355,10 @@ class EndpointModel:
         self.label_tokens: LabelPaths = (
             self._label_token_paths() if api == "completion" else {})
         self._grammar = answer_grammar(label_tokens=self.label_tokens)
+        self._rest_grammar = answer_grammar(label_tokens=self.label_tokens, start=1)
+        self._openings: list[list[int]] = (
+            [self._fragment_tokens(f.opening) for f in answer_skeleton()]
+            if api == "completion" else [])
         self.load_seconds = time.perf_counter() - started
 
     # --- connecting ---
@@ -440,26 +474,26 @@ class EndpointModel:
                                eos_token=self._eos)
         settings = self.settings
         tokens = self._prompt_tokens(prompt)
-        payload: dict[str, Any] = {
-            "prompt": tokens, "n_predict": settings.max_tokens,
-            "grammar": self._grammar, "temperature": settings.temperature,
-            "seed": settings.seed, "cache_prompt": True, "stream": False,
-        }
+        slot = self._slot()
         shared = len(self._shared_tokens.get(prompt.shared, ())) if prompt.shared else 0
         if self.same_chunks and 0 < shared < len(tokens):
             # The slot's cache is cut back to the system part first, so the rest is
             # evaluated from there in the server's chunks, as the in-process engine does
             # (llama.cpp's logits depend slightly on how tokens are batched).
-            slot = self._slot()
-            payload["id_slot"] = slot
             self._post_json("/completion", {"prompt": tokens[:shared], "n_predict": 0,
                                             "cache_prompt": True, "id_slot": slot})
+        decision_paths = self.label_tokens.get("decision")
+        if decision_paths and self._openings:
+            return self._complete_by_steps(tokens, slot, decision_paths, started, on_text,
+                                           should_stop)
+        payload: dict[str, Any] = {
+            "prompt": tokens, "n_predict": settings.max_tokens,
+            "grammar": self._grammar, "temperature": settings.temperature,
+            "seed": settings.seed, "cache_prompt": True, "stream": False, "id_slot": slot,
+        }
         if settings.compute_confidence:
             payload["n_probs"] = self.top_logprobs
-        if on_text is not None or should_stop is not None:
-            data = self._stream_completion(payload, on_text, should_stop)
-        else:
-            data = self._post_json("/completion", payload)
+        data = self._generate(payload, ANSWER_PRIMER, on_text, should_stop)
         content = str(data.get("content", ""))
         full_response = ANSWER_PRIMER + content
         steps = _steps_from_completion(data.get("completion_probabilities") or [])
@@ -468,6 +502,114 @@ class EndpointModel:
         return self._answer(full_response, steps, 0, started, timings, prompt_tokens,
                             int(timings.get("prompt_n") or prompt_tokens),
                             int(data.get("tokens_predicted") or timings.get("predicted_n") or 0))
+
+    def _generate(self, payload: dict[str, Any], lead: str,
+                  on_text: Callable[[str], None] | None,
+                  should_stop: Callable[[], bool] | None) -> dict[str, Any]:
+        if on_text is not None or should_stop is not None:
+            return self._stream_completion(payload, lead, on_text, should_stop)
+        return self._post_json("/completion", payload)
+
+    def _complete_by_steps(self, tokens: list[int], slot: int,
+                           decision_paths: tuple[tuple[int, ...], ...], started: float,
+                           on_text: Callable[[str], None] | None,
+                           should_stop: Callable[[], bool] | None) -> ModelAnswer:
+        """The decision as the in-process engine chooses it, then the rest with the grammar.
+
+        The decision label is walked along its token paths in short requests that ask for
+        the top log-probabilities only there (``n_probs`` makes llama-server sort the whole
+        vocabulary at every position it is asked for); the skeleton's next opening is sent
+        as prompt tokens, as the in-process engine forces it; the rest is generated under
+        the grammar without ``n_probs``.
+        """
+        settings = self.settings
+        totals = _Totals()
+        chosen, confidence = self._choose_label(tokens, slot, decision_paths, totals)
+        label = DECISIONS[chosen]
+        lead = ANSWER_PRIMER + label + answer_skeleton()[1].opening
+        if should_stop is not None and should_stop():
+            raise Cancelled("stopped by request")
+        rest_tokens = [*tokens, *decision_paths[chosen], *self._openings[1]]
+        payload: dict[str, Any] = {
+            "prompt": rest_tokens,
+            "n_predict": max(1, settings.max_tokens - len(rest_tokens) + len(tokens)),
+            "grammar": self._rest_grammar, "temperature": settings.temperature,
+            "seed": settings.seed, "cache_prompt": True, "stream": False, "id_slot": slot,
+        }
+        data = self._generate(payload, lead, on_text, should_stop)
+        totals.add(data)
+        rest_timings = data.get("timings") or {}
+        predicted = int(rest_timings.get("predicted_n") or data.get("tokens_predicted") or 0)
+        full_response = lead + str(data.get("content", ""))
+        answer = self._answer(full_response, [], None, started, totals.timings(),
+                              len(tokens), totals.evaluated,
+                              len(rest_tokens) - len(tokens) + predicted)
+        if not settings.compute_confidence or answer.decision != label:
+            return replace(answer, confidence=None)
+        return replace(answer, confidence=confidence)
+
+    def _choose_label(self, tokens: list[int], slot: int, paths: tuple[tuple[int, ...], ...],
+                      totals: _Totals) -> tuple[int, float | None]:
+        """(index of the chosen label, its probability normalised over the labels).
+
+        At each branching point the server's constrained choice among the labels' next
+        tokens (greedy: the best logit, as the in-process engine); the probabilities are
+        the top ``top_logprobs`` before the constraint, at the positions the in-process
+        engine reads: the chosen path, and a shared prefix off it (one more request).
+        A label's token beyond the top is counted as negligible.
+        """
+        logprobs_at: dict[tuple[int, ...], dict[int, float]] = {}
+        walked = self._walk_labels(tokens, slot, paths, (), logprobs_at, totals)
+        chosen = _children(paths, walked[:-1])[walked[-1]][0]
+        if not self.settings.compute_confidence:
+            return chosen, None
+        scores: dict[int, float] = {}
+        stack: list[tuple[tuple[int, ...], float]] = [((), 0.0)]
+        while stack:
+            prefix, score = stack.pop()
+            if prefix not in logprobs_at:
+                self._walk_labels(tokens, slot, paths, prefix, logprobs_at, totals)
+            for token, members in _children(paths, prefix).items():
+                logprob = logprobs_at[prefix].get(token)
+                if logprob is None:
+                    continue  # beyond the top: negligible
+                if len(members) == 1:
+                    scores[members[0]] = score + logprob
+                else:
+                    stack.append(((*prefix, token), score + logprob))
+        if chosen not in scores:
+            return chosen, None
+        peak = max(scores.values())
+        total = sum(math.exp(value - peak) for value in scores.values())
+        return chosen, math.exp(scores[chosen] - peak) / total
+
+    def _walk_labels(self, tokens: list[int], slot: int, paths: tuple[tuple[int, ...], ...],
+                     prefix: tuple[int, ...], logprobs_at: dict[tuple[int, ...], dict[int, float]],
+                     totals: _Totals) -> tuple[int, ...]:
+        """One request from ``prefix`` along the labels' token paths (a token-id grammar of
+        their remaining tokens); the tokens it took until one label is set apart, with the
+        top log-probabilities at each position recorded in ``logprobs_at``."""
+        suffixes = sorted({path[len(prefix):] for path in paths
+                           if path[:len(prefix)] == prefix and len(path) > len(prefix)})
+        grammar = "root ::= " + " | ".join(" ".join(f"<[{t}]>" for t in suffix)
+                                           for suffix in suffixes) + "\n"
+        data = self._post_json("/completion", {
+            "prompt": [*tokens, *prefix], "n_predict": max(map(len, suffixes)),
+            "grammar": grammar, "n_probs": self.top_logprobs,
+            "temperature": self.settings.temperature, "seed": self.settings.seed,
+            "cache_prompt": True, "stream": False, "id_slot": slot})
+        totals.add(data)
+        walked = prefix
+        for step in _steps_from_completion(data.get("completion_probabilities") or []):
+            groups = _children(paths, walked)
+            if step.token_id not in groups:
+                break
+            logprobs_at[walked] = {**dict(step.alternative_ids), step.token_id: step.logprob}
+            walked = (*walked, step.token_id)
+            if len(groups[step.token_id]) == 1:
+                return walked
+        raise EndpointError(f"{self.url}/completion: the answer left the labels' tokens "
+                            f"({str(data.get('content'))[:80]!r})")
 
     def _slot(self) -> int:
         """This thread's slot of the server (threads take slots in turn)."""
@@ -547,7 +689,7 @@ class EndpointModel:
             raise EndpointError(f"{self.url}/tokenize: unexpected answer {str(data)[:200]}")
         return tokens
 
-    def _stream_completion(self, payload: dict[str, Any],
+    def _stream_completion(self, payload: dict[str, Any], lead: str,
                            on_text: Callable[[str], None] | None,
                            should_stop: Callable[[], bool] | None) -> dict[str, Any]:
         """``POST /completion`` with ``stream``; the pieces merged like a plain answer."""
@@ -555,7 +697,7 @@ class EndpointModel:
             self.url + "/completion", data=json.dumps({**payload, "stream": True}).encode(),
             method="POST", headers={"Content-Type": "application/json"})
         if on_text is not None:
-            on_text(ANSWER_PRIMER)
+            on_text(lead)
         merged: dict[str, Any] = {"content": "", "completion_probabilities": []}
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as reply:

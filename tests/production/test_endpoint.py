@@ -29,6 +29,7 @@ from policy_desktop.engine.llm import ANSWER_PRIMER, Cancelled, EngineSettings, 
 
 BOS = 2
 REST = '", "classification": "read", "risk_level": "low", "reasoning": "member may read"}'
+OPENING = '", "classification": "'
 
 
 WORDS = ("allow", "deny", "require", "_", "attestation", "mfa", "low", "medium", "high",
@@ -140,23 +141,36 @@ class _Handler(BaseHTTPRequestHandler):
         if "too long" in user:
             self._send(400, {"error": {"message": "the request exceeds the available context "
                                                   "size"}})
+        elif self.path == "/completion" and payload["n_predict"] == 0:
+            self._send(200, {"content": "", "timings": {"prompt_n": 1, "predicted_n": 0}})
+        elif self.path == "/completion" and payload["grammar"].startswith("root ::= <["):
+            # a walk along the decision labels' token paths (ids of VOCAB)
+            if payload["prompt"][-1] == VOCAB["require"]:
+                probabilities = [step("_", 0.9, ("-", 0.05)),
+                                 step("mfa", 0.7, ("attestation", 0.2))]
+                timings = {"prompt_n": 1, "prompt_ms": 5.0, "predicted_n": 2,
+                           "predicted_ms": 40.0}
+            else:
+                label = "deny" if "deny" in user else "allow"
+                probabilities = [step(label, 0.6, ("deny" if label == "allow" else "allow", 0.2),
+                                      ("require", 0.1), (label[:3], 0.05), ("Hello", 0.01))]
+                timings = {"prompt_n": 80, "prompt_ms": 200.0, "predicted_n": 1,
+                           "predicted_ms": 20.0}
+            self._send(200, {"content": "".join(p["token"] for p in probabilities),
+                             "completion_probabilities": probabilities, "timings": timings})
         elif self.path == "/completion":
-            label = "deny" if "deny" in user else "allow"
-            probabilities = [
-                step(label, 0.6, ("deny" if label == "allow" else "allow", 0.2),
-                     ("require", 0.1), (label[:3], 0.05), ("Hello", 0.01)),
-                step('",', 0.99)]
-            totals = {"tokens_evaluated": 120, "tokens_predicted": 30,
-                      "timings": {"prompt_n": 80, "prompt_ms": 200.0, "predicted_n": 30,
+            if not user.endswith(OPENING):  # the skeleton's next opening is prompt text
+                self._send(400, {"error": {"message": "no skeleton opening"}})
+                return
+            rest = REST[len(OPENING):]
+            totals = {"tokens_evaluated": len(payload["prompt"]), "tokens_predicted": 30,
+                      "timings": {"prompt_n": 8, "prompt_ms": 30.0, "predicted_n": 30,
                                   "predicted_ms": 600.0}}
             if payload.get("stream"):
-                self._stream([{"content": label, "completion_probabilities": probabilities[:1]},
-                              {"content": REST[:2], "completion_probabilities": probabilities[1:]},
-                              *({"content": piece} for piece in re.findall(r"\s*\S+", REST[2:])),
+                self._stream([*({"content": piece} for piece in re.findall(r"\s*\S+", rest)),
                               {"content": "", "stop": True, **totals}])
             else:
-                self._send(200, {"content": label + REST,
-                                 "completion_probabilities": probabilities, **totals})
+                self._send(200, {"content": rest, **totals})
         else:
             tokens = [step('{"', 0.99), step("decision", 0.99), step('":', 0.99),
                       step(' "', 0.99),
@@ -197,41 +211,67 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     assert engine.info.api == "completion"
     assert (engine.info.name, engine.info.slots, engine.settings.n_ctx) == ("tiny", 4, 2048)
     heard: list[str] = []
+    before = len(llama_server.requests)
     answer = engine.decide("SYSTEM", "USER allow", on_text=heard.append)
-    path, payload = llama_server.requests[-1]
-    assert path == "/completion"
+    sent = [(path, p) for path, p in llama_server.requests[before:] if path == "/completion"]
+    (_, cut), (_, walk), (_, other), (_, rest) = sent
     rendered = render_prompt("SYSTEM", "USER allow")
     assert rendered.shared == "SYSTEM\n\n" and rendered.own.endswith(ANSWER_PRIMER)
     # two parts tokenised apart (BOS before the system part), as PolicyModel does
-    assert payload["prompt"] == [BOS, *fake_tokens(rendered.shared), *fake_tokens(rendered.own)]
+    prompt = [BOS, *fake_tokens(rendered.shared), *fake_tokens(rendered.own)]
+    shared = [BOS, *fake_tokens(rendered.shared)]
     prompt_requests = [p for path, p in llama_server.requests
                        if path == "/tokenize" and not p.get("with_pieces")]
     assert prompt_requests == [
         {"content": rendered.shared, "add_special": True, "parse_special": False},
         {"content": rendered.own, "add_special": False, "parse_special": False}]
-    before = len(llama_server.requests)
-    engine.decide("SYSTEM", "USER again")
-    (_, own), (_, cut), (_, again) = llama_server.requests[before:]  # system tokens kept
-    assert own["content"] == "USER again" + ANSWER_PRIMER
-    # the slot's cache is cut back to the system part, then the rest evaluated on that slot
-    shared = [BOS, *fake_tokens(rendered.shared)]
-    assert (cut["prompt"], cut["n_predict"], cut["id_slot"]) == (shared, 0, again["id_slot"])
-    assert again["prompt"][:len(shared)] == shared and again["n_predict"] == 99
-    # labels as the in-process engine writes them: exact token paths
+    # the slot's cache is cut back to the system part, then every step on that slot
+    assert (cut["prompt"], cut["n_predict"]) == (shared, 0)
+    assert {r["id_slot"] for r in (cut, walk, other, rest)} == {cut["id_slot"]}
+    assert all(r["cache_prompt"] is True for r in (cut, walk, other, rest))
+    # the decision: the labels' exact token paths, top log-probabilities only there
     assert engine.label_tokens["decision"] == ((10,), (11,), (12, 13, 14), (12, 13, 15))
-    assert payload["grammar"] == answer_grammar(label_tokens=engine.label_tokens)
-    assert "decision ::= <[10]> | <[11]> | <[12]> <[13]> <[14]> | <[12]> <[13]> <[15]>" in (
-        payload["grammar"])
-    assert (payload["n_predict"], payload["seed"], payload["temperature"]) == (99, 7, 0.0)
-    assert payload["n_probs"] > 0 and payload["cache_prompt"] is True
+    assert walk["prompt"] == prompt and walk["n_predict"] == 3 and walk["n_probs"] > 0
+    assert walk["grammar"] == (
+        "root ::= <[10]> | <[11]> | <[12]> <[13]> <[14]> | <[12]> <[13]> <[15]>\n")
+    # the shared prefix "require" the answer did not take is scored for the confidence
+    assert other["prompt"] == [*prompt, 12] and other["n_probs"] > 0
+    assert other["grammar"] == "root ::= <[13]> <[14]> | <[13]> <[15]>\n"
+    # the rest: the chosen label's tokens and the next opening as prompt, the grammar of
+    # the fields after it, no n_probs (llama-server sorts the whole vocabulary for them)
+    opening = fake_tokens(OPENING)
+    assert rest["prompt"] == [*prompt, 10, *opening] and "n_probs" not in rest
+    assert rest["grammar"] == answer_grammar(label_tokens=engine.label_tokens, start=1)
+    assert rest["grammar"].startswith("root ::= classification ")
+    assert "risk-level ::= <[16]> | <[17]> | <[18]> | <[19]>" in rest["grammar"]
+    assert (rest["n_predict"], rest["seed"], rest["temperature"]) == (99 - 1 - len(opening), 7,
+                                                                     0.0)
     assert (answer.decision, answer.risk_level, answer.reasoning) == (
         "allow", "low", "member may read")
     assert answer.full_response == ANSWER_PRIMER + "allow" + REST == "".join(heard)
-    # only the labels' own first tokens count ("all", "Hello" do not): 0.6 / (0.6 + 0.2 + 0.1)
-    assert answer.confidence == pytest.approx(0.6 / 0.9)
+    # only the labels' own tokens count ("all", "Hello", "-" do not):
+    # allow 0.6, deny 0.2, require 0.1 x 0.9 x (0.2 + 0.7)
+    assert answer.confidence == pytest.approx(0.6 / (0.6 + 0.2 + 0.1 * 0.9 * 0.9))
     assert (answer.prompt_tokens, answer.evaluated_tokens, answer.generated_tokens) == (
-        120, 80, 30)
-    assert (answer.prefill_seconds, answer.decode_seconds) == (0.2, 0.6)
+        len(prompt), 80 + 1 + 8, 1 + len(opening) + 30)
+    assert (answer.prefill_seconds, answer.decode_seconds) == pytest.approx((0.235, 0.66))
+    before = len(llama_server.requests)
+    denied = engine.decide("SYSTEM", "USER deny")
+    (_, own), *steps = llama_server.requests[before:]  # system tokens kept
+    assert own["content"] == "USER deny" + ANSWER_PRIMER and len(steps) == 4
+    assert steps[-1][1]["prompt"][-len(opening) - 1] == 11
+    assert denied.decision == "deny"
+    assert denied.confidence == pytest.approx(0.6 / (0.6 + 0.2 + 0.1 * 0.9 * 0.9))
+
+
+def test_greedy_decision_is_the_servers_constrained_choice_not_the_text(
+        llama_server: ScriptedServer) -> None:
+    """The chosen label is the one the walk's tokens took (the in-process engine's choice
+    among the labels' tokens), even when a non-label token ranks above it."""
+    engine = EndpointModel(llama_server.url)
+    answer = engine.decide("S", "deny please")
+    assert answer.decision == "deny" and answer.full_response.startswith(
+        ANSWER_PRIMER + 'deny", "classification": "read"')
 
 
 def test_openai_server_gets_the_json_schema_and_logprobs(openai_server: ScriptedServer) -> None:
@@ -263,12 +303,14 @@ def test_decide_many_sends_in_parallel_and_keeps_the_order() -> None:
     with serving(ScriptedServer(llama=True, delay=0.3)) as running:
         engine = EndpointModel(running.url)
         prompts = [("S", "deny" if i % 2 else "allow") for i in range(8)]
+        before = len(running.requests)
         started = time.perf_counter()
         answers = engine.decide_many(prompts, parallel=4)
         elapsed = time.perf_counter() - started
         assert [a.decision for a in answers] == ["allow", "deny"] * 4
         assert running.most_in_flight == 4
-        assert elapsed < 8 * 0.3
+        # one after the other the requests would take this long; 4 at a time, a quarter
+        assert elapsed < (len(running.requests) - before) * 0.3 / 2
 
 
 def test_streamed_answer_is_heard_piece_by_piece(llama_server: ScriptedServer) -> None:
