@@ -77,6 +77,7 @@ ACTION_LOOKS: dict[str, ActionLook] = {
     "run_scenarios": ActionLook("&Run scenarios…", "run", short="Run"),
     "export_training": ActionLook("&Export training data…", "export", short="Export"),
     "compare_runs": ActionLook("&Compare runs…", "compare", short="Compare"),
+    "replay": ActionLook("Re&play decisions…"),
     "prompt_versions": ActionLook("&Prompt versions…"),
     "finetune": ActionLook("&Fine-tune the model…"),
 }
@@ -90,7 +91,7 @@ STANDARD_KEYS: dict[str, QKeySequence.StandardKey] = {
 
 LOOP_ACTIONS: dict[str, str] = {
     "run_scenarios": "open_run_dialog", "export_training": "open_export_wizard",
-    "compare_runs": "open_compare", "finetune": "open_finetune",
+    "compare_runs": "open_compare", "replay": "open_replay", "finetune": "open_finetune",
 }  # fmt: skip
 """Actions served by the window's ``ReviewLoop``: action id -> its method (no arguments).
 A new one is a line here, its look in :data:`ACTION_LOOKS` and its place in :data:`MENUS`."""
@@ -101,8 +102,8 @@ MENUS: dict[str, tuple[str | None, ...]] = {
     "&Review": ("accept", "choose_allow", "choose_deny", "choose_attestation", "choose_mfa",
                 "focus_reasoning", "commit", "skip", None, "accept_selected", None,
                 "toggle_blind", "team_queue", "assign_filter"),
-    "&Runs": ("run_scenarios", "compare_runs", "prompt_versions", None, "export_training",
-              "finetune"),
+    "&Runs": ("run_scenarios", "compare_runs", "replay", "prompt_versions", None,
+              "export_training", "finetune"),
 }  # fmt: skip
 TOOLBAR: tuple[str | None, ...] = (
     "open_database", "import_log", None, "run_scenarios", "export_training", None,

@@ -51,7 +51,7 @@ def test_ctrl_r_opens_the_run_dialog_on_the_windows_database(
     runs_menu = [m for m in window.menuBar().actions() if m.text() == "&Runs"]
     assert runs_menu and [a.objectName() for a in runs_menu[0].menu().actions()
                           if a.objectName()] == ["action_run_scenarios", "action_compare_runs",
-                                                 "action_prompt_versions",
+                                                 "action_replay", "action_prompt_versions",
                                                  "action_export_training",
                                                  "action_finetune"]
 
@@ -69,6 +69,23 @@ def test_runs_menu_opens_fine_tuning_on_the_windows_database(
     assert dialog._database == str(db_path)
     action.trigger()  # a second click shows the same dialog, not another one
     assert loop.finetune_dialog is dialog
+    dialog.close()
+
+
+def test_runs_menu_opens_the_replay_on_the_windows_database_and_filter(
+        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot) -> None:
+    from policy_desktop.ui.replay_dialog import ReplayDialog
+
+    fill(db_path, 3)
+    window = window_with_loop(db_path)
+    [action] = [a for a in window.findChildren(QAction) if a.objectName() == "action_replay"]
+    assert action.text() == "Re&play decisions…"
+    action.trigger()
+    dialog = loop.replay_dialog
+    assert isinstance(dialog, ReplayDialog) and dialog.isVisible()
+    assert dialog.database == str(db_path)
+    action.trigger()  # a second click raises the same dialog
+    assert loop.replay_dialog is dialog
     dialog.close()
 
 
