@@ -75,7 +75,8 @@ def main(database: str | None = None) -> int:
     executor = DbExecutor()
     embeddings = ProcessEmbedder()  # one embedding child for every worker, on first use
     runs = RunController(embedder=embeddings)  # the model stays loaded between runs
-    window = build_window(settings, executor, app, loop=ReviewLoop(runs, settings))
+    loop = ReviewLoop(runs, settings, embed=embeddings.encode)  # the export embeds there too
+    window = build_window(settings, executor, app, loop=loop)
     _timer = _quit_on_ctrl_c(app, window)
     window.show()
     window.open_database(database or settings.database)

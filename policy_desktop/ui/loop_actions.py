@@ -17,6 +17,7 @@ from policy_desktop.ui.run_worker import RunController
 from policy_desktop.ui.settings import Settings
 
 if TYPE_CHECKING:  # the dialogs are imported when first opened, off the start-up path
+    from policy_desktop.export.fewshot_selection import EmbedFn
     from policy_desktop.ui.compare_dialog import CompareDialog
     from policy_desktop.ui.export_wizard import ExportWizard
     from policy_desktop.ui.finetune_dialog import FinetuneDialog
@@ -30,10 +31,11 @@ class ReviewLoop(QObject):
     """Run scenarios (Ctrl+R), export training data (Ctrl+E) and compare runs for a window."""
 
     def __init__(self, controller: RunController, settings: Settings,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, *, embed: EmbedFn | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.settings = settings
+        self.embed = embed  # the app's shared embedding service (None: the export starts one)
         self.window: MainWindow | None = None
         self.run_dialog: RunDialog | None = None
         self.export_wizard: ExportWizard | None = None
@@ -118,7 +120,8 @@ class ReviewLoop(QObject):
 
         if self.export_wizard is not None:
             self.export_wizard.close()
-        wizard = ExportWizard(location, corrections, self.settings, parent=self._parent())
+        wizard = ExportWizard(location, corrections, self.settings, parent=self._parent(),
+                              embed=self.embed)
         wizard.setWindowFlag(Qt.WindowType.Window, True)
         wizard.run_suite_requested.connect(self.run_suite_with)
         wizard.replay_requested.connect(self.replay_with)

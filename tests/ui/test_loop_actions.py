@@ -157,3 +157,27 @@ def test_closing_during_a_run_asks_and_waits_for_the_cancel(
     loop.controller._running = False
     loop.controller.worker.cancelled.emit(None)
     qtbot.waitUntil(lambda: not window.isVisible())
+
+
+def test_the_export_wizard_embeds_through_the_apps_shared_service(
+        make_window, settings: Settings, db_path: Path, qtbot: QtBot) -> None:
+    """The composition root's one embedding service reaches the export worker."""
+    import numpy as np
+
+    def shared(texts: object) -> np.ndarray:  # stands in for ProcessEmbedder.encode
+        raise AssertionError("not called by opening the wizard")
+
+    controller = RunController()
+    loop = ReviewLoop(controller, settings, embed=shared)
+    try:
+        fill(db_path, 3)
+        parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
+                            is_text_input=is_text_input, loop=loop,
+                            shortcuts_dialog=lambda parent: ShortcutsDialog(parent, SHORTCUTS))
+        window = make_window(db_path, parts=parts)
+        qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: loop.export_wizard is not None)
+        assert loop.export_wizard.controller.worker._embed is shared
+        loop.export_wizard.close()
+    finally:
+        assert controller.shutdown()
