@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractSlider,
     QAbstractSpinBox,
     QComboBox,
     QDialog,
@@ -131,6 +132,16 @@ def is_text_input(widget: QWidget | None) -> bool:
     if isinstance(widget, QComboBox):
         return widget.isEditable()
     return False
+
+
+ARROW_KEYS: frozenset[str] = frozenset({"Up", "Down"})
+"""Single keys a focused choice widget needs for itself (the window's next/previous)."""
+
+
+def takes_arrow_keys(widget: QWidget | None) -> bool:
+    """True for a widget that Up/Down operate (a combo box, slider or spin box): there
+    they choose, not move the review; letters still reach the review."""
+    return isinstance(widget, QComboBox | QAbstractSlider | QAbstractSpinBox)
 
 
 def _label(text: str) -> QLabel:

@@ -20,6 +20,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QMenu, QToolBar, QWidget
 
+from policy_desktop.ui.shortcuts import ARROW_KEYS, takes_arrow_keys
 from policy_desktop.ui.theme import Theme
 
 
@@ -269,7 +270,8 @@ class SingleKeyGuard(QObject):
     """Lets text fields have the single keys the window uses as shortcuts.
 
     While a text input has the focus (see ``is_text_input``), the guard watches
-    it and accepts ``ShortcutOverride`` for those keys, so the key is typed.
+    it and accepts ``ShortcutOverride`` for those keys, so the key is typed. A
+    focused choice widget (``takes_arrow_keys``: a combo box…) keeps only Up/Down.
 
     Args:
         keys: key texts as from :func:`single_key_sequences`.
@@ -280,12 +282,15 @@ class SingleKeyGuard(QObject):
     """
 
     def __init__(self, keys: set[str], is_text_input: Callable[[QWidget | None], bool],
-                 parent: QObject, window_keys: set[str] | None = None) -> None:
+                 parent: QObject, window_keys: set[str] | None = None,
+                 takes_arrows: Callable[[QWidget | None], bool] = takes_arrow_keys) -> None:
         super().__init__(parent)
         self._keys = keys
         self._window_keys = window_keys or set()
         self._is_text_input = is_text_input
+        self._takes_arrows = takes_arrows
         self._watched: QWidget | None = None
+        self._watched_keys: set[str] | frozenset[str] = keys
         app = QApplication.instance()
         assert isinstance(app, QApplication)
         app.focusChanged.connect(self._focus_changed)
@@ -309,16 +314,23 @@ class SingleKeyGuard(QObject):
 
     def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
         self._unwatch()
-        if new is not None and self._is_text_input(new):
-            new.installEventFilter(self)
-            self._watched = new
+        if new is None:
+            return
+        if self._is_text_input(new):
+            self._watched_keys = self._keys
+        elif self._takes_arrows(new):
+            self._watched_keys = self._keys & ARROW_KEYS
+        else:
+            return
+        new.installEventFilter(self)
+        self._watched = new
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
             modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
             if modifiers == Qt.KeyboardModifier.NoModifier:
                 text = QKeySequence(event.key()).toString()
-                if text in self._keys:
+                if text in self._watched_keys:
                     event.accept()
                     return True
             combination = QKeySequence(event.keyCombination()).toString()

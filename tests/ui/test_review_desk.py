@@ -529,3 +529,25 @@ def test_accept_all_selected_after_a_look(
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
                      Qt.KeyboardModifier.ShiftModifier, pos=fourth)
     assert not action.isEnabled()
+
+
+def test_arrow_keys_belong_to_a_focused_combo_box_letters_to_the_review(
+        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+    fill(db_path, 3)
+    window = make_window(db_path)
+    activate(qtbot, window)
+    wait_idle(qtbot, window)
+    combo = window.filter_bar.decision_combo
+    window.table.selectRow(0)
+    before = shown_id(window)
+    combo.setFocus()
+    assert QApplication.focusWidget() is combo
+    press(qtbot, window, Qt.Key.Key_Down)  # the combo moves on, the table stays put
+    assert combo.currentIndex() == 1
+    press(qtbot, window, Qt.Key.Key_Up)
+    assert combo.currentIndex() == 0
+    wait_idle(qtbot, window)
+    assert shown_id(window) == before
+    combo.setFocus()
+    press(qtbot, window, Qt.Key.Key_J)  # a letter there is still the review's
+    qtbot.waitUntil(lambda: shown_id(window) != before, timeout=WAIT_MS)
