@@ -7,7 +7,7 @@ agreement still says how often the reviewers matched).
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import permutations
@@ -59,14 +59,14 @@ def krippendorff_alpha(units: Sequence[Sequence[str]]) -> float | None:
     From the coincidence matrix: each ordered pair of answers in a unit of ``m``
     answers counts ``1 / (m - 1)``; α = 1 - (n - 1) · Σ_{c≠k} o_ck / Σ_{c≠k} n_c n_k.
     """
-    coincidences: Counter[tuple[str, str]] = Counter()
+    coincidences: defaultdict[tuple[str, str], float] = defaultdict(float)
     for answers in units:
         m = len(answers)
         if m < 2:
             continue
         for a, b in permutations(answers, 2):
             coincidences[a, b] += 1 / (m - 1)
-    totals: Counter[str] = Counter()
+    totals: defaultdict[str, float] = defaultdict(float)
     for (a, _), weight in coincidences.items():
         totals[a] += weight
     n = sum(totals.values())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,11 @@ __all__ = ["EMPTY_PAGE", "TABLE_PAGE", "WELCOME_PAGE", "MainWindow", "WindowPart
 APP_TITLE = "Policy Desktop"
 STATUS_MESSAGE_MS = 6000
 IMPORTED = Changes(decisions=True, reviews=True)  # an import stores decisions, merges reviews
+
+
+def _call_method(target: object, name: str) -> None:
+    """Call ``target.name()``, looked up when the action fires (a loop may offer fewer)."""
+    getattr(target, name)()
 
 
 class MainWindow(QMainWindow):
@@ -202,12 +208,12 @@ class MainWindow(QMainWindow):
         }
         names = ("choose_allow", "choose_deny", "choose_attestation", "choose_mfa")
         for action_id, decision in zip(names, DECISIONS, strict=True):
-            handlers[action_id] = when_shown(lambda d=decision: panel.choose_decision(d))
+            handlers[action_id] = when_shown(partial(panel.choose_decision, decision))
         if self.parts.statistics_view is None:
             del handlers["statistics"]
         loop = self.parts.loop
         if loop is not None:  # looked up when triggered: a loop may offer fewer dialogs
-            handlers.update({action_id: lambda m=method: getattr(loop, m)()
+            handlers.update({action_id: partial(_call_method, loop, method)
                              for action_id, method in LOOP_ACTIONS.items()})
         return handlers
 

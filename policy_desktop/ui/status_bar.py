@@ -66,12 +66,12 @@ class ReviewStatusBar(QStatusBar):
         self._pace_timer.timeout.connect(self.show_session)
         self._pace_timer.start()
 
-    def showMessage(self, text: str, timeout: int = 0) -> None:
+    def showMessage(self, text: str, timeout: int | None = 0) -> None:
         """Show ``text`` instead of the key hint (for ``timeout`` ms; 0: until cleared)."""
         self.message_label.setText(text)
         self.message_label.setVisible(bool(text))
         self.keys_hint.setVisible(not text and self._reviewing)
-        if text and timeout > 0:
+        if text and timeout:
             self._message_timer.start(timeout)
         else:
             self._message_timer.stop()
