@@ -114,6 +114,8 @@ def test_filter_by_exact_ids(log: PolicyDecisionLog) -> None:
     assert queries.count(flt) == 2
     assert queries.count(DecisionFilter(view="all", decision_ids=())) == 0
     assert queries.count(DecisionFilter(view="unreviewed", decision_ids=(ids[2], answers[2]))) == 1
+    counts = queries.view_counts(DecisionFilter(decision_ids=(ids[2], answers[0], answers[1])))
+    assert (counts["all"], counts["reviewed"], counts["corrections"]) == (3, 2, 2)
     listed = DecisionFilter(view="all", decision_ids=[ids[1]])  # type: ignore[arg-type]
     assert listed.decision_ids == (ids[1],) and hash(listed)
 
