@@ -141,6 +141,8 @@ class FinetuneDialog(QDialog):
         self.comparison_table.verticalHeader().setVisible(False)
         self.comparison_table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.Stretch)
+        self.comparison_table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.ResizeToContents)
         self.comparison_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.comparison_table.setVisible(False)
         after = QDialogButtonBox()
@@ -287,7 +289,7 @@ class FinetuneDialog(QDialog):
         table.setFixedHeight(table.horizontalHeader().height() + 2 * table.frameWidth()
                              + sum(table.rowHeight(r) for r in range(table.rowCount())))
         table.setVisible(True)
-        self.adjustSize()
+        self.resize(max(self.width(), 640), max(self.height(), self.sizeHint().height()))
         self._close_if_asked()
 
     def _compare_failed(self, message: str) -> None:
