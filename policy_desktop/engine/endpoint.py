@@ -5,24 +5,37 @@ vLLM, ...) instead of a model in this process; the same duck type as
 Two ways to ask, chosen on connecting (``api="auto"``):
 
 ``completion`` (llama-server, detected by its ``GET /props``)
-    ``POST /completion`` with exactly the prompt tokens :class:`PolicyModel` evaluates (the
-    same rendering, ending in the primer ``{"decision": "``, tokenised in the same two parts
-    by the server's ``/tokenize``; the system part's tokens are kept) and a GBNF grammar of
-    the rest of :data:`~policy_desktop.engine.answer_parsing.ANSWER_SCHEMA`'s skeleton (the same
-    keys, order and spacing the in-process engine writes). The model's first answer token
-    is then the decision label's first token, chosen from the same logits — greedy answers
-    match the in-process engine's wherever llama.cpp's arithmetic does.
+    Exactly the prompt tokens :class:`PolicyModel` evaluates (the same rendering, ending in
+    the primer ``{"decision": "``, tokenised in the same two parts by the server's
+    ``/tokenize``; the system part's tokens are kept), every request of an answer on one
+    slot with ``cache_prompt`` (only the new tokens are evaluated):
+
+    1. the decision is walked along the labels' token paths as the in-process engine
+       chooses it (``POST /completion`` of a few tokens under a token-id grammar of the
+       labels, greedy: the best of the labels' next tokens) with ``n_probs`` there only;
+       a shared prefix the answer did not take (``require``) is scored in one more such
+       request, so the ``confidence`` is the in-process engine's computation;
+    2. the chosen label's tokens and the next skeleton opening are sent as prompt tokens
+       (as the in-process engine forces them), and the rest of the answer is generated
+       under a GBNF grammar of the rest of
+       :data:`~policy_desktop.engine.answer_parsing.ANSWER_SCHEMA`'s skeleton, without
+       ``n_probs``: llama-server computes them by a softmax and sort of the whole
+       vocabulary (262k tokens for Gemma 3) at every position, on its one sampling
+       thread, which halved the rate of one slot and serialised the slots.
+
+    When the labels have no distinct token paths the whole answer is one request under
+    the grammar with ``n_probs`` at every position (the confidence as below).
 ``chat`` (any OpenAI-compatible server)
     ``POST /v1/chat/completions`` with ``[system, user]`` messages and
     ``response_format: {"type": "json_schema", ...}`` of the answer schema.
 
-Both ask for the top ``top_logprobs`` token log-probabilities (before the constraint,
-llama-server's default) at every position. The ``confidence`` is the chosen decision's
-probability normalised over the four labels, as the in-process engine computes it: a
-label's probability is the product of its tokens' probabilities up to the token that sets
-it apart, read at the positions of the chosen label; for a prefix the answer did not go
-down (``require`` when the answer is ``deny``) the tokens after it are taken as certain
-(the in-process engine evaluates them; a server would need another request).
+Without label paths, the top ``top_logprobs`` token log-probabilities (before the
+constraint, llama-server's default) are asked for at every position. The ``confidence`` is
+the chosen decision's probability normalised over the four labels, as the in-process engine
+computes it: a label's probability is the product of its tokens' probabilities up to the
+token that sets it apart, read at the positions of the chosen label; there, for a prefix the
+answer did not go down the tokens after it are taken as certain. A label token beyond the
+top alternatives counts as negligible.
 
 Standard library only (``urllib``, threads): no new dependency. ``decide_many`` sends
 ``parallel`` requests at once, which llama-server decodes in its ``-np`` slots together.
@@ -277,6 +290,19 @@ def _children(paths: Sequence[tuple[int, ...]], prefix: tuple[int, ...]) -> dict
         if len(path) > len(prefix) and path[:len(prefix)] == prefix:
             groups.setdefault(path[len(prefix)], []).append(index)
     return groups
+
+
+def _shared_chain(paths: Sequence[tuple[int, ...]], prefix: tuple[int, ...]
+                  ) -> tuple[int, ...]:
+    """``prefix`` extended while one next token is shared by several labels."""
+    while True:
+        groups = _children(paths, prefix)
+        if len(groups) != 1:
+            return prefix
+        ((token, members),) = groups.items()
+        if len(members) < 2:
+            return prefix
+        prefix = (*prefix, token)
 
 
 class _Totals:
@@ -550,17 +576,28 @@ class EndpointModel:
 
     def _choose_label(self, tokens: list[int], slot: int, paths: tuple[tuple[int, ...], ...],
                       totals: _Totals) -> tuple[int, float | None]:
-        """(index of the chosen label, its probability normalised over the labels).
+        """(index of the chosen label, its probability normalised over the labels), as
+        :class:`~policy_desktop.engine.skeleton_decoder.SkeletonDecoder` chooses it.
 
-        At each branching point the server's constrained choice among the labels' next
-        tokens (greedy: the best logit, as the in-process engine); the probabilities are
-        the top ``top_logprobs`` before the constraint, at the positions the in-process
-        engine reads: the chosen path, and a shared prefix off it (one more request).
-        A label's token beyond the top is counted as negligible.
+        At each branching point one request of one token under a token-id grammar of the
+        labels' next tokens (greedy: the best of their logits); a prefix shared by several
+        labels (``require`` ``_``) is sent as prompt tokens, evaluated in one batch as the
+        in-process engine does. The probabilities are the top ``top_logprobs`` before the
+        constraint at the branching points, and a shared prefix off the chosen path is
+        scored with one more such request. A shared prefix's tokens after its first are
+        taken as certain (the server gives no probabilities inside a batch; the in-process
+        engine multiplies by them, e.g. 0.9997 for ``_`` after ``require``), and a label's
+        token beyond the top counts as negligible.
         """
         logprobs_at: dict[tuple[int, ...], dict[int, float]] = {}
-        walked = self._walk_labels(tokens, slot, paths, (), logprobs_at, totals)
-        chosen = _children(paths, walked[:-1])[walked[-1]][0]
+        prefix: tuple[int, ...] = ()
+        while True:
+            token = self._label_token(tokens, slot, paths, prefix, logprobs_at, totals)
+            members = _children(paths, prefix)[token]
+            if len(members) == 1:
+                chosen = members[0]
+                break
+            prefix = _shared_chain(paths, (*prefix, token))
         if not self.settings.compute_confidence:
             return chosen, None
         scores: dict[int, float] = {}
@@ -568,7 +605,7 @@ class EndpointModel:
         while stack:
             prefix, score = stack.pop()
             if prefix not in logprobs_at:
-                self._walk_labels(tokens, slot, paths, prefix, logprobs_at, totals)
+                self._label_token(tokens, slot, paths, prefix, logprobs_at, totals)
             for token, members in _children(paths, prefix).items():
                 logprob = logprobs_at[prefix].get(token)
                 if logprob is None:
@@ -576,40 +613,33 @@ class EndpointModel:
                 if len(members) == 1:
                     scores[members[0]] = score + logprob
                 else:
-                    stack.append(((*prefix, token), score + logprob))
+                    stack.append((_shared_chain(paths, (*prefix, token)), score + logprob))
         if chosen not in scores:
             return chosen, None
         peak = max(scores.values())
         total = sum(math.exp(value - peak) for value in scores.values())
         return chosen, math.exp(scores[chosen] - peak) / total
 
-    def _walk_labels(self, tokens: list[int], slot: int, paths: tuple[tuple[int, ...], ...],
+    def _label_token(self, tokens: list[int], slot: int, paths: tuple[tuple[int, ...], ...],
                      prefix: tuple[int, ...], logprobs_at: dict[tuple[int, ...], dict[int, float]],
-                     totals: _Totals) -> tuple[int, ...]:
-        """One request from ``prefix`` along the labels' token paths (a token-id grammar of
-        their remaining tokens); the tokens it took until one label is set apart, with the
-        top log-probabilities at each position recorded in ``logprobs_at``."""
-        suffixes = sorted({path[len(prefix):] for path in paths
-                           if path[:len(prefix)] == prefix and len(path) > len(prefix)})
-        grammar = "root ::= " + " | ".join(" ".join(f"<[{t}]>" for t in suffix)
-                                           for suffix in suffixes) + "\n"
+                     totals: _Totals) -> int:
+        """The server's choice among the labels' tokens after ``prefix`` (one request of one
+        token); the top log-probabilities there are recorded in ``logprobs_at``."""
+        candidates = _children(paths, prefix)
+        grammar = "root ::= " + " | ".join(f"<[{token}]>" for token in candidates) + "\n"
         data = self._post_json("/completion", {
-            "prompt": [*tokens, *prefix], "n_predict": max(map(len, suffixes)),
-            "grammar": grammar, "n_probs": self.top_logprobs,
-            "temperature": self.settings.temperature, "seed": self.settings.seed,
-            "cache_prompt": True, "stream": False, "id_slot": slot})
+            "prompt": [*tokens, *prefix], "n_predict": 1, "grammar": grammar,
+            "n_probs": self.top_logprobs, "temperature": self.settings.temperature,
+            "seed": self.settings.seed, "cache_prompt": True, "stream": False,
+            "id_slot": slot})
         totals.add(data)
-        walked = prefix
-        for step in _steps_from_completion(data.get("completion_probabilities") or []):
-            groups = _children(paths, walked)
-            if step.token_id not in groups:
-                break
-            logprobs_at[walked] = {**dict(step.alternative_ids), step.token_id: step.logprob}
-            walked = (*walked, step.token_id)
-            if len(groups[step.token_id]) == 1:
-                return walked
-        raise EndpointError(f"{self.url}/completion: the answer left the labels' tokens "
-                            f"({str(data.get('content'))[:80]!r})")
+        steps = _steps_from_completion(data.get("completion_probabilities") or [])
+        token = steps[0].token_id if steps else None
+        if token is None or token not in candidates:
+            raise EndpointError(f"{self.url}/completion: the answer is not one of the labels' "
+                                f"tokens ({str(data.get('content'))[:80]!r})")
+        logprobs_at[prefix] = {**dict(steps[0].alternative_ids), token: steps[0].logprob}
+        return token
 
     def _slot(self) -> int:
         """This thread's slot of the server (threads take slots in turn)."""

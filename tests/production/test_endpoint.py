@@ -145,11 +145,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"content": "", "timings": {"prompt_n": 1, "predicted_n": 0}})
         elif self.path == "/completion" and payload["grammar"].startswith("root ::= <["):
             # a walk along the decision labels' token paths (ids of VOCAB)
-            if payload["prompt"][-1] == VOCAB["require"]:
-                probabilities = [step("_", 0.9, ("-", 0.05)),
-                                 step("mfa", 0.7, ("attestation", 0.2))]
-                timings = {"prompt_n": 1, "prompt_ms": 5.0, "predicted_n": 2,
+            if payload["prompt"][-2:] == [VOCAB["require"], VOCAB["_"]]:
+                probabilities = [step("mfa", 0.7, ("attestation", 0.2))]
+                timings = {"prompt_n": 2, "prompt_ms": 5.0, "predicted_n": 1,
                            "predicted_ms": 40.0}
+            elif "require" in user:
+                probabilities = [step("require", 0.6, ("deny", 0.2), ("allow", 0.1))]
+                timings = {"prompt_n": 80, "prompt_ms": 200.0, "predicted_n": 1,
+                           "predicted_ms": 20.0}
             else:
                 label = "deny" if "deny" in user else "allow"
                 probabilities = [step(label, 0.6, ("deny" if label == "allow" else "allow", 0.2),
@@ -231,12 +234,13 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     assert all(r["cache_prompt"] is True for r in (cut, walk, other, rest))
     # the decision: the labels' exact token paths, top log-probabilities only there
     assert engine.label_tokens["decision"] == ((10,), (11,), (12, 13, 14), (12, 13, 15))
-    assert walk["prompt"] == prompt and walk["n_predict"] == 3 and walk["n_probs"] > 0
-    assert walk["grammar"] == (
-        "root ::= <[10]> | <[11]> | <[12]> <[13]> <[14]> | <[12]> <[13]> <[15]>\n")
-    # the shared prefix "require" the answer did not take is scored for the confidence
-    assert other["prompt"] == [*prompt, 12] and other["n_probs"] > 0
-    assert other["grammar"] == "root ::= <[13]> <[14]> | <[13]> <[15]>\n"
+    # one token at each branching point, the labels' next tokens only
+    assert walk["prompt"] == prompt and walk["n_predict"] == 1 and walk["n_probs"] > 0
+    assert walk["grammar"] == "root ::= <[10]> | <[11]> | <[12]>\n"
+    # the shared prefix "require _" the answer did not take is scored for the confidence,
+    # sent as prompt tokens (one batch, as the in-process engine evaluates it)
+    assert other["prompt"] == [*prompt, 12, 13] and other["n_probs"] > 0
+    assert other["grammar"] == "root ::= <[14]> | <[15]>\n" and other["n_predict"] == 1
     # the rest: the chosen label's tokens and the next opening as prompt, the grammar of
     # the fields after it, no n_probs (llama-server sorts the whole vocabulary for them)
     opening = fake_tokens(OPENING)
@@ -249,11 +253,11 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     assert (answer.decision, answer.risk_level, answer.reasoning) == (
         "allow", "low", "member may read")
     assert answer.full_response == ANSWER_PRIMER + "allow" + REST == "".join(heard)
-    # only the labels' own tokens count ("all", "Hello", "-" do not):
-    # allow 0.6, deny 0.2, require 0.1 x 0.9 x (0.2 + 0.7)
-    assert answer.confidence == pytest.approx(0.6 / (0.6 + 0.2 + 0.1 * 0.9 * 0.9))
+    # only the labels' own tokens count ("all", "Hello" do not):
+    # allow 0.6, deny 0.2, require 0.1 x (0.2 + 0.7) ("_" inside the batch: certain)
+    assert answer.confidence == pytest.approx(0.6 / (0.6 + 0.2 + 0.1 * 0.9))
     assert (answer.prompt_tokens, answer.evaluated_tokens, answer.generated_tokens) == (
-        len(prompt), 80 + 1 + 8, 1 + len(opening) + 30)
+        len(prompt), 80 + 2 + 8, 1 + len(opening) + 30)
     assert (answer.prefill_seconds, answer.decode_seconds) == pytest.approx((0.235, 0.66))
     before = len(llama_server.requests)
     denied = engine.decide("SYSTEM", "USER deny")
@@ -261,17 +265,25 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     assert own["content"] == "USER deny" + ANSWER_PRIMER and len(steps) == 4
     assert steps[-1][1]["prompt"][-len(opening) - 1] == 11
     assert denied.decision == "deny"
-    assert denied.confidence == pytest.approx(0.6 / (0.6 + 0.2 + 0.1 * 0.9 * 0.9))
+    assert denied.confidence == pytest.approx(0.6 / (0.6 + 0.2 + 0.1 * 0.9))
 
 
-def test_greedy_decision_is_the_servers_constrained_choice_not_the_text(
+def test_a_label_behind_a_shared_prefix_is_chosen_after_the_prefix_in_one_batch(
         llama_server: ScriptedServer) -> None:
-    """The chosen label is the one the walk's tokens took (the in-process engine's choice
-    among the labels' tokens), even when a non-label token ranks above it."""
     engine = EndpointModel(llama_server.url)
-    answer = engine.decide("S", "deny please")
-    assert answer.decision == "deny" and answer.full_response.startswith(
-        ANSWER_PRIMER + 'deny", "classification": "read"')
+    before = len(llama_server.requests)
+    answer = engine.decide("S", "please require it")
+    sent = [p for path, p in llama_server.requests[before:] if path == "/completion"]
+    _cut, first, after_prefix, rest = sent
+    assert first["grammar"] == "root ::= <[10]> | <[11]> | <[12]>\n"
+    # "require" "_" sent together, then the choice between the two labels behind them
+    assert after_prefix["prompt"] == [*first["prompt"], 12, 13]
+    assert after_prefix["grammar"] == "root ::= <[14]> | <[15]>\n"
+    assert rest["prompt"] == [*first["prompt"], 12, 13, 15, *fake_tokens(OPENING)]
+    assert answer.decision == "require_mfa"
+    assert answer.full_response == ANSWER_PRIMER + "require_mfa" + REST
+    mine = 0.6 * 0.7
+    assert answer.confidence == pytest.approx(mine / (0.6 * 0.9 + 0.2 + 0.1))
 
 
 def test_openai_server_gets_the_json_schema_and_logprobs(openai_server: ScriptedServer) -> None:
