@@ -1,6 +1,11 @@
-"""Fixtures for the main-window tests: real SQLite files, the real window, a clean teardown.
+"""Fixtures for the main-window tests: a real log on either backend, the real window, a
+clean teardown.
 
-Every UI test is strict: any Qt warning fails it (``qt_log_level_fail``).
+Every UI test is strict: any Qt warning fails it (``qt_log_level_fail``). ``ui_db`` is the
+test's log location (``store_location``: a SQLite file, or a fresh database on the
+PostgreSQL test server); a UI test that asks for ``db_path`` (a SQLite file path: file
+dialogs, locks, backups, the file's bytes) is about the SQLite file and marked
+``sqlite_file``, so it is skipped on a server.
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ OFFSCREEN_NOTES = ("propagateSizeHints", "does not support raise")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every Qt warning fails every UI test (the offscreen plugin's known notes aside)."""
+    """Every Qt warning fails every UI test (the offscreen plugin's known notes aside);
+    a test on a SQLite path is marked ``sqlite_file``."""
     here = Path(__file__).parent
     for item in items:
         if item.path.parent == here:
             item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
             item.add_marker(pytest.mark.qt_log_ignore(*OFFSCREEN_NOTES))
+            if "db_path" in item.fixturenames:
+                item.add_marker(pytest.mark.sqlite_file)
 
 
 @pytest.fixture(autouse=True)
@@ -46,9 +54,15 @@ def instant_clicks(qapp: Any) -> Iterator[None]:
 
 
 @pytest.fixture
-def log(db_path: Path) -> Iterator[PolicyDecisionLog]:
-    """The test's database, opened on the test's thread."""
-    with PolicyDecisionLog(db_path) as opened:
+def ui_db(store_location: str) -> str:
+    """The test's log: a SQLite file, or a fresh database on the PostgreSQL test server."""
+    return store_location
+
+
+@pytest.fixture
+def log(ui_db: str) -> Iterator[PolicyDecisionLog]:
+    """The test's database (``ui_db``), opened on the test's thread."""
+    with PolicyDecisionLog(ui_db) as opened:
         yield opened
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPersistentModelIndex, Qt
@@ -27,7 +26,7 @@ from policy_desktop.ui.decisions_model import (
 from policy_desktop.ui.tasks import DbExecutor
 
 
-def open_model(qtbot: QtBot, executor: DbExecutor, path: Path, flt: DecisionFilter | None = None,
+def open_model(qtbot: QtBot, executor: DbExecutor, path: str, flt: DecisionFilter | None = None,
                **options: int) -> DecisionsModel:
     """A model over ``path`` with its first page loaded."""
     executor.open(str(path))
@@ -49,12 +48,12 @@ def ids(model: DecisionsModel) -> list[str | None]:
 
 
 def test_model_passes_the_qt_model_tester_while_paging_and_refreshing(
-        qtbot: QtBot, qtmodeltester, executor: DbExecutor, db_path: Path) -> None:
-    fill(db_path, 130)
-    model = open_model(qtbot, executor, db_path, page_size=50)
+        qtbot: QtBot, qtmodeltester, executor: DbExecutor, ui_db: str) -> None:
+    fill(ui_db, 130)
+    model = open_model(qtbot, executor, ui_db, page_size=50)
     qtmodeltester.check(model)  # the tester itself asks for the next page
     qtbot.waitUntil(lambda: model.rowCount() >= 100 and not model.loading, timeout=WAIT_MS)
-    with PolicyDecisionLog(db_path) as other:  # new rows at the top, some reviewed away
+    with PolicyDecisionLog(ui_db) as other:  # new rows at the top, some reviewed away
         other.log_decisions([make_decision(500 + n, timestamp=f"2026-03-01T10:00:0{n}+00:00")
                              for n in range(3)])
         for decision_id in ids(model)[5:8]:
@@ -68,9 +67,9 @@ def test_model_passes_the_qt_model_tester_while_paging_and_refreshing(
 
 
 def test_fetch_more_loads_the_next_page_until_the_end(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
-    all_ids = fill(db_path, 120)
-    model = open_model(qtbot, executor, db_path, page_size=50)
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
+    all_ids = fill(ui_db, 120)
+    model = open_model(qtbot, executor, ui_db, page_size=50)
     assert model.rowCount() == 50
     fetch(qtbot, model)
     assert model.rowCount() == 100
@@ -81,9 +80,9 @@ def test_fetch_more_loads_the_next_page_until_the_end(
 
 
 def test_the_model_holds_at_most_max_rows(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
-    fill(db_path, 180)
-    model = open_model(qtbot, executor, db_path, page_size=50, max_rows=120)
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
+    fill(ui_db, 180)
+    model = open_model(qtbot, executor, ui_db, page_size=50, max_rows=120)
     fetch(qtbot, model)
     fetch(qtbot, model)
     assert model.rowCount() == 120
@@ -95,9 +94,9 @@ def test_the_model_holds_at_most_max_rows(
 
 
 def test_fetch_more_returns_at_once_and_inserts_when_the_page_arrives(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
-    fill(db_path, 60)
-    model = open_model(qtbot, executor, db_path, page_size=50)
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
+    fill(ui_db, 60)
+    model = open_model(qtbot, executor, ui_db, page_size=50)
     model.fetchMore()
     assert model.rowCount() == 50 and model.loading
     assert not model.canFetchMore()  # one page at a time
@@ -105,14 +104,14 @@ def test_fetch_more_returns_at_once_and_inserts_when_the_page_arrives(
 
 
 def test_sorting_by_confidence_puts_unknown_confidence_last_both_ways(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
     """Issue 12 item 7: 300 answers without a confidence must not bury the doubtful ones."""
-    fill(db_path, 30)
-    with PolicyDecisionLog(db_path) as log:
+    fill(ui_db, 30)
+    with PolicyDecisionLog(ui_db) as log:
         log.log_decisions([make_decision(100 + n, decision="unparseable", confidence=None,
                                          reasoning=None, decision_correct=False)
                            for n in range(5)])
-    model = open_model(qtbot, executor, db_path)
+    model = open_model(qtbot, executor, ui_db)
     with qtbot.waitSignal(model.reloaded, timeout=WAIT_MS):
         model.sort(Col.CONFIDENCE, Qt.SortOrder.AscendingOrder)
     assert model.filter.sort == "least_confident"
@@ -131,11 +130,11 @@ def test_sorting_by_confidence_puts_unknown_confidence_last_both_ways(
 
 
 def test_refresh_merges_changes_and_keeps_persistent_indexes(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
-    all_ids = fill(db_path, 20)
-    model = open_model(qtbot, executor, db_path, DecisionFilter(view="unreviewed"))
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
+    all_ids = fill(ui_db, 20)
+    model = open_model(qtbot, executor, ui_db, DecisionFilter(view="unreviewed"))
     kept = QPersistentModelIndex(model.index(model.row_of(all_ids[10]), 0))
-    with PolicyDecisionLog(db_path) as other:
+    with PolicyDecisionLog(ui_db) as other:
         other.mark_reviewed(all_ids[15], reviewer="ann")
         other.mark_reviewed(all_ids[5], "deny", reviewer="ann")
         other.log_decision(make_decision(300, timestamp="2026-03-01T09:00:00+00:00"))
@@ -145,16 +144,16 @@ def test_refresh_merges_changes_and_keeps_persistent_indexes(
     assert model.decision_id(kept.row()) == all_ids[10]
     assert model.rowCount() == 19
     assert all_ids[15] not in ids(model) and all_ids[5] not in ids(model)
-    fresh = open_model(qtbot, executor, db_path, DecisionFilter(view="unreviewed"))
+    fresh = open_model(qtbot, executor, ui_db, DecisionFilter(view="unreviewed"))
     assert ids(model) == ids(fresh)
 
 
 def test_refresh_updates_changed_rows_in_place(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
-    all_ids = fill(db_path, 5)
-    model = open_model(qtbot, executor, db_path)
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
+    all_ids = fill(ui_db, 5)
+    model = open_model(qtbot, executor, ui_db)
     row = model.row_of(all_ids[2])
-    with PolicyDecisionLog(db_path) as other:
+    with PolicyDecisionLog(ui_db) as other:
         other.mark_reviewed(all_ids[2], "deny", "Only maintainers may read this.", "ann")
     with qtbot.waitSignal(model.dataChanged, timeout=WAIT_MS):
         model.refresh()
@@ -165,13 +164,13 @@ def test_refresh_updates_changed_rows_in_place(
 
 
 def test_cells_show_readable_text_and_hostile_content_literally(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
-    with PolicyDecisionLog(db_path) as log:
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
+    with PolicyDecisionLog(ui_db) as log:
         log.log_decision(make_decision(1, situation={"actor": HOSTILE, "action": "read",
                                                      "target": "<b>bold</b>"},
                                        reasoning=HOSTILE, decision="deny",
                                        decision_correct=False, reasoning_coverage=0.5))
-    model = open_model(qtbot, executor, db_path)
+    model = open_model(qtbot, executor, ui_db)
 
     def cell(column: Col, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         return model.data(model.index(0, column), role)
@@ -205,27 +204,27 @@ def test_review_state_and_time_formats() -> None:
     (True, "correct_reasoning", "corrected"), (True, "correct_both", "corrected"),
 ])
 def test_review_state(reviewed: bool, action: str | None, state: str, qtbot: QtBot,
-                      executor: DbExecutor, db_path: Path) -> None:
-    fill(db_path, 1)
-    model = open_model(qtbot, executor, db_path)
+                      executor: DbExecutor, ui_db: str) -> None:
+    fill(ui_db, 1)
+    model = open_model(qtbot, executor, ui_db)
     summary = model.summary(0)
     assert summary is not None
     assert review_state(replace(summary, reviewed=reviewed, review_action=action)) == state
 
 
 def test_a_refresh_deep_in_the_list_rereads_only_the_top(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path,
+        qtbot: QtBot, executor: DbExecutor, ui_db: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     import policy_desktop.ui.decisions_model as module
 
     monkeypatch.setattr(module, "REFRESH_ROWS", 100)
-    all_ids = list(reversed(fill(db_path, 300)))  # newest first, as shown
-    model = open_model(qtbot, executor, db_path, DecisionFilter(view="unreviewed"),
+    all_ids = list(reversed(fill(ui_db, 300)))  # newest first, as shown
+    model = open_model(qtbot, executor, ui_db, DecisionFilter(view="unreviewed"),
                        page_size=100)
     fetch(qtbot, model)
     fetch(qtbot, model)
     assert ids(model) == all_ids
-    with PolicyDecisionLog(db_path) as other:
+    with PolicyDecisionLog(ui_db) as other:
         new = [make_decision(900 + n, timestamp=f"2026-03-01T12:00:0{n}+00:00") for n in range(3)]
         other.log_decisions(new)
         other.mark_reviewed(all_ids[10], reviewer="ann")   # in the part read again
@@ -244,12 +243,12 @@ def test_a_refresh_deep_in_the_list_rereads_only_the_top(
 
 
 @pytest.mark.parametrize("sort", SORTS)
-def test_the_merge_order_is_the_stores_order(sort: str, db_path: Path) -> None:
+def test_the_merge_order_is_the_stores_order(sort: str, ui_db: str) -> None:
     """``listed_after`` (the refresh merge) lists rows exactly as the SQL does, for every
     sort: ties on the value broken by id, unknown confidences last both ways."""
     assert set(LISTED_BY) == set(SORTS)
-    fill(db_path, 12)
-    with PolicyDecisionLog(db_path) as log:
+    fill(ui_db, 12)
+    with PolicyDecisionLog(ui_db) as log:
         log.log_decisions([make_decision(200 + n, confidence=0.6) for n in range(4)]  # ties
                           + [make_decision(300 + n, decision="unparseable", confidence=None,
                                            reasoning=None, decision_correct=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt
@@ -15,7 +14,7 @@ from policy_desktop.ui.filter_bar import FilterBar, view_text
 from policy_desktop.ui.main_window import EMPTY_PAGE, MainWindow
 
 
-def mixed_log(path: Path) -> dict[str, list[str]]:
+def mixed_log(path: str) -> dict[str, list[str]]:
     """12 decisions: 3 incorrect, 4 reviewed (2 corrected), two models, a run, a deny."""
     with PolicyDecisionLog(path) as log:
         run_id = log.start_run(model_name="phi-4-mini", prompt_version="v1_baseline")
@@ -47,9 +46,9 @@ def click_view(qtbot: QtBot, window: MainWindow, view: str) -> None:
 
 
 def test_views_show_their_counts_and_filter_in_the_store(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = mixed_log(db_path)["all"]
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = mixed_log(ui_db)["all"]
+    window = make_window(ui_db)
     texts = {view: button.text() for view, button in window.filter_bar.view_buttons.items()
              if button.isVisible()}
     assert texts == {"unreviewed": "Unreviewed (8)", "incorrect": "Incorrect (3)",
@@ -70,9 +69,9 @@ def test_views_show_their_counts_and_filter_in_the_store(
 
 
 def test_search_is_debounced_and_updates_the_counts(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = mixed_log(db_path)["all"]
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = mixed_log(ui_db)["all"]
+    window = make_window(ui_db)
     qtbot.keyClicks(window.filter_bar.search, "mallory")
     assert window.model.filter.text == ""  # not yet: typing is still going on
     qtbot.waitUntil(lambda: window.model.filter.text == "mallory", timeout=WAIT_MS)
@@ -93,10 +92,10 @@ def test_search_is_debounced_and_updates_the_counts(
 
 
 def test_menus_are_filled_from_the_facets_and_filter(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    data = mixed_log(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    data = mixed_log(ui_db)
     ids = data["all"]
-    window = make_window(db_path)
+    window = make_window(ui_db)
     bar = window.filter_bar
     models = [bar.facet_combos["model_name"].itemText(i)
               for i in range(bar.facet_combos["model_name"].count())]
@@ -114,11 +113,11 @@ def test_menus_are_filled_from_the_facets_and_filter(
 
 
 def test_header_clicks_sort_by_time_and_confidence(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    with PolicyDecisionLog(db_path) as log:
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    with PolicyDecisionLog(ui_db) as log:
         log.log_decisions([make_decision(n, confidence=c)
                            for n, c in enumerate([0.9, 0.3, 0.7, 0.5])])
-    window = make_window(db_path)
+    window = make_window(ui_db)
     header = window.table.horizontalHeader()
 
     def click(column: Col) -> None:

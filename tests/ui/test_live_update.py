@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pytestqt.qtbot import QtBot
@@ -16,12 +15,12 @@ LIVE_MS = 2000  # the requirement: another process's decisions appear within 2 s
 
 
 def test_a_decision_logged_elsewhere_appears_and_the_selection_stays(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = list(reversed(fill(db_path, 4)))
-    window = make_window(db_path, poll_interval_ms=1000)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = list(reversed(fill(ui_db, 4)))
+    window = make_window(ui_db, poll_interval_ms=1000)
     window.select_decision(ids[2])
     wait_idle(qtbot, window)
-    with PolicyDecisionLog(db_path) as other:  # a second connection, like a run would use
+    with PolicyDecisionLog(ui_db) as other:  # a second connection, like a run would use
         new_id = other.log_decision(make_decision(50, timestamp="2026-03-01T12:00:00+00:00"))
     qtbot.waitUntil(lambda: window.model.row_of(new_id) == 0, timeout=LIVE_MS)
     assert window.selected_decision_id() == ids[2]
@@ -31,11 +30,11 @@ def test_a_decision_logged_elsewhere_appears_and_the_selection_stays(
 
 
 def test_a_review_made_elsewhere_takes_the_row_out_of_the_unreviewed_view(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = list(reversed(fill(db_path, 4)))
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = list(reversed(fill(ui_db, 4)))
+    window = make_window(ui_db)
     window.select_decision(ids[0])
-    with PolicyDecisionLog(db_path) as other:
+    with PolicyDecisionLog(ui_db) as other:
         other.mark_reviewed(ids[3], reviewer="ann")
     qtbot.waitUntil(lambda: window.model.row_of(ids[3]) == -1, timeout=LIVE_MS)
     assert window.selected_decision_id() == ids[0]
@@ -43,9 +42,9 @@ def test_a_review_made_elsewhere_takes_the_row_out_of_the_unreviewed_view(
 
 
 def test_the_scroll_position_is_kept_when_rows_arrive_above(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    fill(db_path, 300)
-    window = make_window(db_path, page_size=100)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    fill(ui_db, 300)
+    window = make_window(ui_db, page_size=100)
     window.resize(1200, 700)
     bar = window.table.verticalScrollBar()
     window.model.fetchMore()
@@ -56,7 +55,7 @@ def test_the_scroll_position_is_kept_when_rows_arrive_above(
     top_before = window.table.rowAt(0)
     top_id = window.model.decision_id(top_before)
     selected = window.selected_decision_id()
-    with PolicyDecisionLog(db_path) as other:
+    with PolicyDecisionLog(ui_db) as other:
         other.log_decisions([make_decision(900 + n, timestamp=f"2026-03-01T12:00:0{n}+00:00")
                              for n in range(3)])
     qtbot.waitUntil(lambda: window.model.row_of(top_id) == top_before + 3, timeout=LIVE_MS)
@@ -66,9 +65,9 @@ def test_the_scroll_position_is_kept_when_rows_arrive_above(
 
 
 def test_the_poller_signals_only_changes(qtbot: QtBot, executor: DbExecutor,
-                                         db_path: Path) -> None:
-    fill(db_path, 1)
-    executor.open(str(db_path))
+                                         ui_db: str) -> None:
+    fill(ui_db, 1)
+    executor.open(str(ui_db))
     live = LiveUpdates(executor, interval_ms=50)
     changes: list[int] = []
     live.changed.connect(changes.append)
@@ -77,7 +76,7 @@ def test_the_poller_signals_only_changes(qtbot: QtBot, executor: DbExecutor,
     live.poll()
     qtbot.waitUntil(lambda: executor.idle, timeout=WAIT_MS)
     assert changes == []  # the first poll sets the baseline
-    with PolicyDecisionLog(db_path) as other:
+    with PolicyDecisionLog(ui_db) as other:
         other.log_decision(make_decision(7))
     live.start()
     qtbot.waitUntil(lambda: len(changes) == 1, timeout=WAIT_MS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -31,7 +30,7 @@ def loop(settings: Settings) -> Iterator[ReviewLoop]:
 
 @pytest.fixture
 def window_with_loop(make_window, loop: ReviewLoop):
-    def build(database: Path) -> MainWindow:
+    def build(database: str) -> MainWindow:
         parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
                             is_text_input=is_text_input, loop=loop,
                             shortcuts_dialog=lambda parent: ShortcutsDialog(parent, SHORTCUTS))
@@ -40,12 +39,12 @@ def window_with_loop(make_window, loop: ReviewLoop):
 
 
 def test_ctrl_r_opens_the_run_dialog_on_the_windows_database(
-        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot) -> None:
-    fill(db_path, 3)
-    window = window_with_loop(db_path)
+        window_with_loop, loop: ReviewLoop, ui_db: str, qtbot: QtBot) -> None:
+    fill(ui_db, 3)
+    window = window_with_loop(ui_db)
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert isinstance(loop.run_dialog, RunDialog) and loop.run_dialog.isVisible()
-    assert loop.run_dialog.database == str(db_path)
+    assert loop.run_dialog.database == str(ui_db)
     toolbar_texts = [a.iconText() for a in window.toolbar.actions()]
     assert "Run" in toolbar_texts and "Export" in toolbar_texts
     runs_menu = [m for m in window.menuBar().actions() if m.text() == "&Runs"]
@@ -57,44 +56,44 @@ def test_ctrl_r_opens_the_run_dialog_on_the_windows_database(
 
 
 def test_runs_menu_opens_fine_tuning_on_the_windows_database(
-        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot) -> None:
+        window_with_loop, loop: ReviewLoop, ui_db: str, qtbot: QtBot) -> None:
     from policy_desktop.ui.finetune_dialog import FinetuneDialog
 
-    fill(db_path, 3)
-    window = window_with_loop(db_path)
+    fill(ui_db, 3)
+    window = window_with_loop(ui_db)
     [action] = [a for a in window.findChildren(QAction) if a.objectName() == "action_finetune"]
     action.trigger()
     dialog = loop.finetune_dialog
     assert isinstance(dialog, FinetuneDialog) and dialog.isVisible()
-    assert dialog._database == str(db_path)
+    assert dialog._database == str(ui_db)
     action.trigger()  # a second click shows the same dialog, not another one
     assert loop.finetune_dialog is dialog
     dialog.close()
 
 
 def test_runs_menu_opens_the_replay_on_the_windows_database_and_filter(
-        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot) -> None:
+        window_with_loop, loop: ReviewLoop, ui_db: str, qtbot: QtBot) -> None:
     from policy_desktop.ui.replay_dialog import ReplayDialog
 
-    fill(db_path, 3)
-    window = window_with_loop(db_path)
+    fill(ui_db, 3)
+    window = window_with_loop(ui_db)
     [action] = [a for a in window.findChildren(QAction) if a.objectName() == "action_replay"]
     assert action.text() == "Re&play decisions…"
     action.trigger()
     dialog = loop.replay_dialog
     assert isinstance(dialog, ReplayDialog) and dialog.isVisible()
-    assert dialog.database == str(db_path)
+    assert dialog.database == str(ui_db)
     action.trigger()  # a second click raises the same dialog
     assert loop.replay_dialog is dialog
     dialog.close()
 
 
 def test_ctrl_e_opens_the_export_wizard_with_the_correction_count(
-        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot) -> None:
-    ids = fill(db_path, 4)
-    with PolicyDecisionLog(db_path) as log:
+        window_with_loop, loop: ReviewLoop, ui_db: str, qtbot: QtBot) -> None:
+    ids = fill(ui_db, 4)
+    with PolicyDecisionLog(ui_db) as log:
         log.mark_reviewed(ids[0], review_decision="deny", reviewer="tess")
-    window = window_with_loop(db_path)
+    window = window_with_loop(ui_db)
     qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: loop.export_wizard is not None and loop.export_wizard.isVisible())
     assert loop.export_wizard.readiness_page.corrections == 1
@@ -103,10 +102,10 @@ def test_ctrl_e_opens_the_export_wizard_with_the_correction_count(
 
 
 def test_review_failures_shows_what_the_run_counted_as_fail(
-        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot) -> None:
+        window_with_loop, loop: ReviewLoop, ui_db: str, qtbot: QtBot) -> None:
     """Issue 12 item 8: a right decision with too little reasoning coverage failed the run
     too; the filter must list it (with the run's own pass threshold, here 0.6)."""
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         run_id = log.start_run(model_name="m", model_version="q", prompt_version="p",
                                settings={"pass_coverage": 0.6})
         log.log_decisions([make_decision(1, run_id=run_id, decision="deny",
@@ -116,7 +115,7 @@ def test_review_failures_shows_what_the_run_counted_as_fail(
                            make_decision(5, run_id=run_id, reasoning_coverage=None),
                            make_decision(3, decision="deny", decision_correct=False)])
         log.finish_run(run_id, "completed", {})
-    window = window_with_loop(db_path)
+    window = window_with_loop(ui_db)
     loop.review_failures(run_id)
     wait_idle(qtbot, window)
     assert window.filter_bar.filter.view == "failures"
@@ -131,20 +130,20 @@ def test_review_failures_shows_what_the_run_counted_as_fail(
 
 
 def test_welcome_run_quick_suite_starts_a_run_that_can_be_cancelled(
-        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot,
+        window_with_loop, loop: ReviewLoop, ui_db: str, qtbot: QtBot,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    window = window_with_loop(db_path)  # empty database: the welcome panel
+    window = window_with_loop(ui_db)  # empty database: the welcome panel
     started: list[str] = []
     loop.controller.start = lambda job: started.append(job.database)  # type: ignore[method-assign]
     window.run_quick_suite_requested.emit()
-    assert started == [str(db_path)]
+    assert started == [str(ui_db)]
     assert loop.run_dialog is not None and loop.run_dialog.isVisible()
 
 
 def test_closing_during_a_run_asks_and_waits_for_the_cancel(
-        window_with_loop, loop: ReviewLoop, db_path: Path, qtbot: QtBot,
+        window_with_loop, loop: ReviewLoop, ui_db: str, qtbot: QtBot,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    window = window_with_loop(db_path)
+    window = window_with_loop(ui_db)
     asked: list[str] = []
     monkeypatch.setattr(QMessageBox, "question", staticmethod(
         lambda parent, title, text, *a: asked.append(title) or QMessageBox.StandardButton.Yes))
@@ -160,7 +159,7 @@ def test_closing_during_a_run_asks_and_waits_for_the_cancel(
 
 
 def test_the_export_wizard_embeds_through_the_apps_shared_service(
-        make_window, settings: Settings, db_path: Path, qtbot: QtBot) -> None:
+        make_window, settings: Settings, ui_db: str, qtbot: QtBot) -> None:
     """The composition root's one embedding service reaches the export worker."""
     import numpy as np
 
@@ -170,11 +169,11 @@ def test_the_export_wizard_embeds_through_the_apps_shared_service(
     controller = RunController()
     loop = ReviewLoop(controller, settings, embed=shared)
     try:
-        fill(db_path, 3)
+        fill(ui_db, 3)
         parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
                             is_text_input=is_text_input, loop=loop,
                             shortcuts_dialog=lambda parent: ShortcutsDialog(parent, SHORTCUTS))
-        window = make_window(db_path, parts=parts)
+        window = make_window(ui_db, parts=parts)
         qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
         qtbot.waitUntil(lambda: loop.export_wizard is not None)
         assert loop.export_wizard.controller.worker._embed is shared

@@ -39,12 +39,12 @@ def key(qtbot: QtBot, window: MainWindow, name: Qt.Key | str,
     wait_idle(qtbot, window)
 
 
-def stored(path: Path, decision_id: str) -> Any:
+def stored(path: str, decision_id: str) -> Any:
     with PolicyDecisionLog(path) as log:
         return log.get_decision(decision_id)
 
 
-def history(path: Path, decision_id: str) -> list[str]:
+def history(path: str, decision_id: str) -> list[str]:
     with PolicyDecisionLog(path) as log:
         return [event.action for event in log.get_review_history(decision_id)]
 
@@ -54,10 +54,10 @@ def shown_id(window: MainWindow) -> str | None:
 
 
 def test_title_table_and_panel_show_the_database(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = fill(db_path, 5)
-    window = make_window(db_path)
-    assert str(db_path) in window.windowTitle()
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = fill(ui_db, 5)
+    window = make_window(ui_db)
+    assert str(ui_db) in window.windowTitle()
     assert window.current_page() == TABLE_PAGE
     assert window.model.rowCount() == 5
     assert window.selected_decision_id() == ids[-1]  # newest first, first row selected
@@ -67,13 +67,13 @@ def test_title_table_and_panel_show_the_database(
 
 
 def test_keyboard_review_flow_writes_the_database(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = list(reversed(fill(db_path, 6)))  # as the table shows them: newest first
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = list(reversed(fill(ui_db, 6)))  # as the table shows them: newest first
+    window = make_window(ui_db)
     activate(qtbot, window)
 
     key(qtbot, window, Qt.Key.Key_A)  # accept the first
-    first = stored(db_path, ids[0])
+    first = stored(ui_db, ids[0])
     assert first.reviewed and first.review_action == "accept" and first.reviewer == "tess"
     qtbot.waitUntil(lambda: window.model.row_of(ids[0]) == -1, timeout=WAIT_MS)
     assert window.selected_decision_id() == ids[1]  # the next row, now at the top
@@ -82,15 +82,15 @@ def test_keyboard_review_flow_writes_the_database(
     key(qtbot, window, Qt.Key.Key_2)  # choose deny …
     key(qtbot, window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # … save:
     assert "still argues" in window.panel.form.status.text()  # the reasoning says allow
-    assert not stored(db_path, ids[1]).reviewed
+    assert not stored(ui_db, ids[1]).reviewed
     key(qtbot, window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # keep it
-    second = stored(db_path, ids[1])
+    second = stored(ui_db, ids[1])
     assert second.review_decision == "deny" and second.review_action == "correct_decision"
     assert second.decision == "allow"  # the model's output is never overwritten
     qtbot.waitUntil(lambda: shown_id(window) == ids[2], timeout=WAIT_MS)
 
     key(qtbot, window, Qt.Key.Key_S)  # skip: nothing written
-    assert not stored(db_path, ids[2]).reviewed
+    assert not stored(ui_db, ids[2]).reviewed
     assert window.selected_decision_id() == ids[3]
 
     key(qtbot, window, Qt.Key.Key_K)  # back up …
@@ -102,8 +102,8 @@ def test_keyboard_review_flow_writes_the_database(
     assert window.selected_decision_id() == ids[3]
 
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo the deny
-    assert not stored(db_path, ids[1]).reviewed
-    assert history(db_path, ids[1]) == ["correct_decision", "undo"]
+    assert not stored(ui_db, ids[1]).reviewed
+    assert history(ui_db, ids[1]) == ["correct_decision", "undo"]
     qtbot.waitUntil(lambda: window.selected_decision_id() == ids[1], timeout=WAIT_MS)
     qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
     assert window.session.count == 1
@@ -112,24 +112,24 @@ def test_keyboard_review_flow_writes_the_database(
 
 
 def test_commit_with_the_numeric_enter_key_and_the_toolbar(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = list(reversed(fill(db_path, 3)))
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = list(reversed(fill(ui_db, 3)))
+    window = make_window(ui_db)
     activate(qtbot, window)
     key(qtbot, window, Qt.Key.Key_4)
     key(qtbot, window, Qt.Key.Key_Enter, Qt.KeyboardModifier.ControlModifier)
     key(qtbot, window, Qt.Key.Key_Enter, Qt.KeyboardModifier.ControlModifier)  # keep reasoning
-    assert stored(db_path, ids[0]).review_decision == "require_mfa"
+    assert stored(ui_db, ids[0]).review_decision == "require_mfa"
     qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
     window.actions_by_id["accept"].trigger()
     wait_idle(qtbot, window)
-    assert stored(db_path, ids[1]).review_action == "accept"
+    assert stored(ui_db, ids[1]).review_action == "accept"
 
 
 def test_single_keys_type_into_text_fields(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = list(reversed(fill(db_path, 3)))
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = list(reversed(fill(ui_db, 3)))
+    window = make_window(ui_db)
     activate(qtbot, window)
     qtbot.mouseClick(window.filter_bar.search, Qt.MouseButton.LeftButton)
     assert window.focusWidget() is window.filter_bar.search
@@ -137,7 +137,7 @@ def test_single_keys_type_into_text_fields(
         key(qtbot, window, letter)
     assert window.filter_bar.search.text() == "ajs2"
     assert window.selected_decision_id() == ids[0]
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         assert log.get_statistics()["reviewed"] == 0
 
     editor = window.panel.findChild(QPlainTextEdit, "reasoningEditor")
@@ -149,18 +149,18 @@ def test_single_keys_type_into_text_fields(
     key(qtbot, window, Qt.Key.Key_A)
     assert editor.toPlainText() == before + "1a"
     assert window.panel.form.chosen_decision() == "allow"  # "1" did not choose allow again
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         assert log.get_statistics()["reviewed"] == 0
     key(qtbot, window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # Ctrl still works
-    saved = stored(db_path, ids[0])
+    saved = stored(ui_db, ids[0])
     assert saved.review_action == "correct_reasoning"
     assert saved.review_reasoning == (before + "1a").strip()
 
 
 def test_reviewer_is_asked_for_at_the_first_review(
-        qtbot: QtBot, make_window: Any, settings: Settings, db_path: Path,
+        qtbot: QtBot, make_window: Any, settings: Settings, ui_db: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    ids = list(reversed(fill(db_path, 2)))
+    ids = list(reversed(fill(ui_db, 2)))
     settings.reviewer = ""
     asked: list[str] = []
 
@@ -169,10 +169,10 @@ def test_reviewer_is_asked_for_at_the_first_review(
         return "  Quinn ", True
 
     monkeypatch.setattr(QInputDialog, "getText", get_text)
-    window = make_window(db_path)
+    window = make_window(ui_db)
     activate(qtbot, window)
     key(qtbot, window, Qt.Key.Key_A)
-    assert stored(db_path, ids[0]).reviewer == "Quinn"
+    assert stored(ui_db, ids[0]).reviewer == "Quinn"
     assert Settings().reviewer == "Quinn"
     qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
     key(qtbot, window, Qt.Key.Key_A)
@@ -180,12 +180,12 @@ def test_reviewer_is_asked_for_at_the_first_review(
 
 
 def test_hostile_content_appears_literally(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    with PolicyDecisionLog(db_path) as log:
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    with PolicyDecisionLog(ui_db) as log:
         log.log_decision(make_decision(1, situation={"actor": HOSTILE, "action": "read",
                                                      "target": "<b>bold</b>"},
                                        reasoning=HOSTILE, team_context="<b>bold</b>"))
-    window = make_window(db_path)
+    window = make_window(ui_db)
     assert window.model.data(window.model.index(0, Col.ACTOR)) == HOSTILE
     assert window.model.data(window.model.index(0, Col.TARGET)) == "<b>bold</b>"
     qtbot.waitUntil(lambda: window.shown_decision is not None, timeout=WAIT_MS)
@@ -199,32 +199,33 @@ def test_hostile_content_appears_literally(
 
 
 def test_welcome_panel_on_an_empty_database(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    window = make_window(ui_db)
     assert window.current_page() == WELCOME_PAGE
     assert window.welcome.title.text() == "No decisions yet"
-    assert str(db_path) in window.welcome.database.text()
+    assert str(ui_db) in window.welcome.database.text()
     assert window.welcome.run_button.isVisible() and window.welcome.import_button.isVisible()
     with qtbot.waitSignal(window.run_quick_suite_requested, timeout=WAIT_MS):
         qtbot.mouseClick(window.welcome.run_button, Qt.MouseButton.LeftButton)
     box = window.findChild(QMessageBox)
     assert box is not None
     assert "policy-desktop run" in box.text()
-    assert str(db_path) in box.text()
+    assert str(ui_db) in box.text()
     assert box.textFormat() == Qt.TextFormat.PlainText
 
 
-def test_empty_view_says_so(qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    fill(db_path, 2)
-    window = make_window(db_path)
+def test_empty_view_says_so(qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    fill(ui_db, 2)
+    window = make_window(ui_db)
     qtbot.mouseClick(window.filter_bar.view_buttons["corrections"], Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
     assert window.current_page() == EMPTY_PAGE
     assert window.empty_view.title.text() == "No corrections yet"
 
 
+@pytest.mark.sqlite_file  # a broken file, then a file from the Open dialog
 def test_an_unopenable_database_names_the_file_and_the_app_stays_usable(
-        qtbot: QtBot, make_window: Any, tmp_path: Path, db_path: Path,
+        qtbot: QtBot, make_window: Any, tmp_path: Path, ui_db: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "<b>broken.db"  # a file name is shown as typed, never as markup
     bad.write_bytes(b"this is not sqlite" * 10)
@@ -239,22 +240,23 @@ def test_an_unopenable_database_names_the_file_and_the_app_stays_usable(
     assert window.welcome.open_button.isVisible()
     box.accept()
 
-    fill(db_path, 3)
+    fill(ui_db, 3)
     monkeypatch.setattr(main_window_module, "open_file_name",
-                        lambda *args, **kwargs: str(db_path))
+                        lambda *args, **kwargs: str(ui_db))
     qtbot.mouseClick(window.welcome.open_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
     assert window.database is not None
     assert window.model.rowCount() == 3
     assert window.current_page() == TABLE_PAGE
-    assert window.settings.database == str(db_path)
+    assert window.settings.database == str(ui_db)
 
 
+@pytest.mark.sqlite_file  # File > New makes a SQLite file
 def test_new_database_from_the_file_menu(
-        qtbot: QtBot, make_window: Any, tmp_path: Path, db_path: Path,
+        qtbot: QtBot, make_window: Any, tmp_path: Path, ui_db: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    fill(db_path, 2)
-    window = make_window(db_path)
+    fill(ui_db, 2)
+    window = make_window(ui_db)
     fresh = tmp_path / "fresh.db"
     monkeypatch.setattr(main_window_module, "save_file_name", lambda *a, **k: str(fresh))
     window.actions_by_id["new_database"].trigger()
@@ -265,16 +267,16 @@ def test_new_database_from_the_file_menu(
 
 
 def test_window_state_is_remembered(
-        qtbot: QtBot, make_window: Any, settings: Settings, db_path: Path) -> None:
-    fill(db_path, 2)
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, settings: Settings, ui_db: str) -> None:
+    fill(ui_db, 2)
+    window = make_window(ui_db)
     window.splitter.setSizes([900, 400])
     window.table.horizontalHeader().resizeSection(Col.TARGET, 333)
     splitter_state = window.splitter.saveState()
     window.close()
     assert Settings().window_state("splitter") == splitter_state
     assert Settings().window_state("geometry") is not None
-    again = make_window(db_path)
+    again = make_window(ui_db)
     assert again.table.horizontalHeader().sectionSize(Col.TARGET) == 333
     # The offscreen screen (800x800) shrinks the restored window, so the splitter
     # shares differ a little; on the same screen they come back as they were.
@@ -283,10 +285,10 @@ def test_window_state_is_remembered(
 
 
 def test_statistics_tab_gets_data_from_the_background(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
     from conftest import real_parts
 
-    fill(db_path, 4)
+    fill(ui_db, 4)
 
     class Stats(QWidget):
         def __init__(self) -> None:
@@ -299,15 +301,15 @@ def test_statistics_tab_gets_data_from_the_background(
     parts = real_parts()
     parts.statistics_view = Stats()
     parts.collect_statistics = lambda log: log.get_statistics()["total"]
-    window = make_window(db_path, parts=parts)
+    window = make_window(ui_db, parts=parts)
     window.actions_by_id["statistics"].trigger()
     qtbot.waitUntil(lambda: parts.statistics_view.data == [4], timeout=WAIT_MS)  # type: ignore[attr-defined]
 
 
 def test_closing_while_work_is_queued_is_clean(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    fill(db_path, 50)
-    window = make_window(db_path, page_size=10)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    fill(ui_db, 50)
+    window = make_window(ui_db, page_size=10)
     for _ in range(5):
         window.model.refresh()
         window.reload()
@@ -317,14 +319,14 @@ def test_closing_while_work_is_queued_is_clean(
 
 
 def test_read_ahead_details_are_dropped_when_another_process_writes(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = list(reversed(fill(db_path, 3)))
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = list(reversed(fill(ui_db, 3)))
+    window = make_window(ui_db)
     window.filter_bar.set_view("all")
     wait_idle(qtbot, window)
     activate(qtbot, window)
     qtbot.waitUntil(lambda: ids[1] in window.feed.read_ahead, timeout=WAIT_MS)
-    with PolicyDecisionLog(db_path) as other:
+    with PolicyDecisionLog(ui_db) as other:
         other.mark_reviewed(ids[1], "deny", reviewer="ann")
     qtbot.waitUntil(lambda: window.filter_bar.counts.get("reviewed") == 1, timeout=WAIT_MS)
     key(qtbot, window, Qt.Key.Key_S)
@@ -334,10 +336,10 @@ def test_read_ahead_details_are_dropped_when_another_process_writes(
 
 
 def test_review_keys_do_nothing_on_the_statistics_tab(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
     from conftest import real_parts
 
-    fill(db_path, 2)
+    fill(ui_db, 2)
 
     class Stats(QWidget):
         def set_data(self, data: object) -> None:
@@ -346,13 +348,13 @@ def test_review_keys_do_nothing_on_the_statistics_tab(
     parts = real_parts()
     parts.statistics_view = Stats()
     parts.collect_statistics = lambda log: None
-    window = make_window(db_path, parts=parts)
+    window = make_window(ui_db, parts=parts)
     activate(qtbot, window)
     window.show_statistics()
     assert not window.actions_by_id["accept"].isEnabled()
     qtbot.keyClick(window, Qt.Key.Key_A)
     wait_idle(qtbot, window)
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         assert log.get_statistics()["reviewed"] == 0
     window.tabs.setCurrentIndex(0)
     assert window.actions_by_id["accept"].isEnabled()

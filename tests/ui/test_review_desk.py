@@ -3,7 +3,6 @@ the database checked."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt
@@ -37,7 +36,7 @@ def shown_id(window: MainWindow) -> str | None:
     return window.shown_decision.decision_id if window.shown_decision else None
 
 
-def reviews(path: Path) -> list[tuple[str, str, str | None]]:
+def reviews(path: str) -> list[tuple[str, str, str | None]]:
     """Every review event in the file: (decision id, action, reviewer), oldest first."""
     with PolicyDecisionLog(path) as log:
         events = []
@@ -48,7 +47,7 @@ def reviews(path: Path) -> list[tuple[str, str, str | None]]:
     return sorted(events, key=lambda e: e[0])
 
 
-def reviewed_ids(path: Path) -> set[str]:
+def reviewed_ids(path: str) -> set[str]:
     with PolicyDecisionLog(path) as log:
         return {d.decision_id for d in log.get_all_decisions() if d.reviewed and d.decision_id}
 
@@ -60,9 +59,9 @@ def cell(window: MainWindow, row: int, column: Col) -> Any:
 # --- 1. blind review hides the answer everywhere ---------------------------------------
 
 def test_blind_review_hides_the_answer_in_the_table_until_chosen(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = list(reversed(fill(db_path, 4)))
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = list(reversed(fill(ui_db, 4)))
+    window = make_window(ui_db)
     activate(qtbot, window)
     press(qtbot, window, Qt.Key.Key_B, CTRL)  # blind review on
     assert window.settings.blind_review
@@ -82,7 +81,7 @@ def test_blind_review_hides_the_answer_in_the_table_until_chosen(
     for _ in range(2):  # save; the reasoning argued for allow: save again to keep it
         qtbot.keyClick(window.table, Qt.Key.Key_Return, CTRL)
     wait_idle(qtbot, window)
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         first = log.get_decision(ids[0])
     assert first is not None and first.review_decision == "deny"
     qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
@@ -95,16 +94,16 @@ def test_blind_review_hides_the_answer_in_the_table_until_chosen(
 
 
 def test_blind_review_disables_the_statistics_tab(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
     from policy_desktop.store.analytics import collect_statistics
     from policy_desktop.ui.statistics_view import StatisticsView
 
-    fill(db_path, 3)
+    fill(ui_db, 3)
     view = StatisticsView()
     parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
                         is_text_input=is_text_input, statistics_view=view,
                         collect_statistics=collect_statistics)
-    window = make_window(db_path, parts=parts)
+    window = make_window(ui_db, parts=parts)
     activate(qtbot, window)
     index = window.tabs.indexOf(view)
     press(qtbot, window, Qt.Key.Key_B, CTRL)
@@ -116,10 +115,10 @@ def test_blind_review_disables_the_statistics_tab(
 # --- 2. a double click records one review ------------------------------------------------
 
 def test_double_clicking_save_or_accept_records_one_review(
-        qtbot: QtBot, make_window: Any, db_path: Path, qapp: Any) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str, qapp: Any) -> None:
     qapp.setDoubleClickInterval(400)  # a person's double click
-    ids = list(reversed(fill(db_path, 6)))
-    window = make_window(db_path)
+    ids = list(reversed(fill(ui_db, 6)))
+    window = make_window(ui_db)
     activate(qtbot, window)
     panel: Any = window.panel
     qtbot.waitUntil(lambda: ids[1] in window.feed.read_ahead, timeout=WAIT_MS)
@@ -128,7 +127,7 @@ def test_double_clicking_save_or_accept_records_one_review(
         qtbot.mouseClick(panel.form.accept_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
     qtbot.wait(450)
-    assert reviewed_ids(db_path) == {ids[0]}
+    assert reviewed_ids(ui_db) == {ids[0]}
     assert shown_id(window) == ids[1]
 
     qtbot.wait(450)
@@ -139,9 +138,9 @@ def test_double_clicking_save_or_accept_records_one_review(
     qtbot.wait(200)  # the second click of a slow double click
     qtbot.mouseClick(panel.form.commit_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
-    assert reviewed_ids(db_path) == {ids[0], ids[1]}
-    assert [e for e in reviews(db_path) if e[0] == ids[2]] == []
-    with PolicyDecisionLog(db_path) as log:
+    assert reviewed_ids(ui_db) == {ids[0], ids[1]}
+    assert [e for e in reviews(ui_db) if e[0] == ids[2]] == []
+    with PolicyDecisionLog(ui_db) as log:
         second = log.get_decision(ids[1])
     assert second is not None and second.review_decision == "deny"
 
@@ -149,9 +148,9 @@ def test_double_clicking_save_or_accept_records_one_review(
 # --- 3. every key acts, on the decision shown when it was pressed ------------------------
 
 def test_ten_quick_accepts_review_ten_decisions_in_order(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = list(reversed(fill(db_path, 14)))
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = list(reversed(fill(ui_db, 14)))
+    window = make_window(ui_db)
     activate(qtbot, window)
     for _ in range(10):
         press(qtbot, window, Qt.Key.Key_A)
@@ -159,7 +158,7 @@ def test_ten_quick_accepts_review_ten_decisions_in_order(
     wait_idle(qtbot, window)
     qtbot.waitUntil(lambda: window.executor.idle and not window.feed.loading, timeout=WAIT_MS)
     wait_idle(qtbot, window)
-    events = reviews(db_path)
+    events = reviews(ui_db)
     assert sorted(e[0] for e in events) == sorted(ids[:10])  # each once, none twice
     assert all(action == "accept" for _, action, _ in events)
     qtbot.waitUntil(lambda: shown_id(window) == ids[10], timeout=WAIT_MS)
@@ -171,17 +170,17 @@ def test_ten_quick_accepts_review_ten_decisions_in_order(
     wait_idle(qtbot, window)
     qtbot.waitUntil(lambda: window.executor.idle, timeout=WAIT_MS)
     wait_idle(qtbot, window)
-    assert reviewed_ids(db_path) == set()
-    assert [a for _, a, _ in reviews(db_path)].count("undo") == 10
+    assert reviewed_ids(ui_db) == set()
+    assert [a for _, a, _ in reviews(ui_db)].count("undo") == 10
     # the last undone (the first reviewed) is selected and shown, in agreement
     qtbot.waitUntil(lambda: window.selected_decision_id() == ids[0]
                     and shown_id(window) == ids[0], timeout=1500)
 
 
 def test_keys_pressed_while_the_next_decision_loads_wait_for_it(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = list(reversed(fill(db_path, 5)))
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = list(reversed(fill(ui_db, 5)))
+    window = make_window(ui_db)
     activate(qtbot, window)
     window.feed.forget()  # nothing read ahead: the next decision must be read first
     press(qtbot, window, Qt.Key.Key_A)
@@ -192,19 +191,19 @@ def test_keys_pressed_while_the_next_decision_loads_wait_for_it(
     wait_idle(qtbot, window)
     qtbot.waitUntil(lambda: window.executor.idle and not window.feed.loading, timeout=WAIT_MS)
     wait_idle(qtbot, window)
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         first, second = log.get_decision(ids[0]), log.get_decision(ids[1])
     assert first is not None and first.review_action == "accept"
     assert second is not None and second.review_decision == "require_mfa"
-    assert reviewed_ids(db_path) == {ids[0], ids[1]}
+    assert reviewed_ids(ui_db) == {ids[0], ids[1]}
 
 
 # --- 4. after a commit the keys belong to the review flow --------------------------------
 
 def test_after_saving_from_the_reasoning_box_the_next_keys_review(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = list(reversed(fill(db_path, 4)))
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = list(reversed(fill(ui_db, 4)))
+    window = make_window(ui_db)
     activate(qtbot, window)
     editor = window.panel.findChild(QPlainTextEdit, "reasoningEditor")
     press(qtbot, window, Qt.Key.Key_R)
@@ -216,7 +215,7 @@ def test_after_saving_from_the_reasoning_box_the_next_keys_review(
     assert window.focusWidget() is not editor
     press(qtbot, window, Qt.Key.Key_A)
     wait_idle(qtbot, window)
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         first, second = log.get_decision(ids[0]), log.get_decision(ids[1])
     assert first is not None and first.review_action == "correct_reasoning"
     assert first.review_reasoning is not None
@@ -265,12 +264,12 @@ class RecordingLoop:
 
 
 def test_ctrl_shortcuts_work_while_the_search_box_has_focus(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    fill(db_path, 3)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    fill(ui_db, 3)
     loop = RecordingLoop()
     parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
                         is_text_input=is_text_input, loop=loop)
-    window = make_window(db_path, parts=parts)
+    window = make_window(ui_db, parts=parts)
     activate(qtbot, window)
     x11_keys = X11LineEditKeys(window)
     window.filter_bar.search.installEventFilter(x11_keys)
@@ -286,7 +285,7 @@ def test_ctrl_shortcuts_work_while_the_search_box_has_focus(
     assert window.settings.blind_review
     press(qtbot, window, Qt.Key.Key_A)  # a letter is still typed there
     assert window.filter_bar.search.text() == "a"
-    assert reviewed_ids(db_path) == set()
+    assert reviewed_ids(ui_db) == set()
 
     editor = window.panel.findChild(QPlainTextEdit, "reasoningEditor")
     assert editor is not None
@@ -304,9 +303,9 @@ def test_ctrl_shortcuts_work_while_the_search_box_has_focus(
 # --- 13. messages never draw over the key hint -------------------------------------------
 
 def test_a_status_message_replaces_the_key_hint_while_it_shows(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    fill(db_path, 4)
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    fill(ui_db, 4)
+    window = make_window(ui_db)
     activate(qtbot, window)
     status: Any = window.status
     assert status.keys_hint.isVisible()
@@ -324,11 +323,11 @@ def test_a_status_message_replaces_the_key_hint_while_it_shows(
 # --- 6. review state at a glance, and "all done — next queue?" ---------------------------
 
 def test_incorrect_view_marks_reviewed_rows_and_offers_the_next_queue(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    fill(db_path, 5)
-    wrong = fill(db_path, 3, decision="deny", decision_correct=False,
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    fill(ui_db, 5)
+    wrong = fill(ui_db, 3, decision="deny", decision_correct=False,
                  timestamp="2026-02-03T09:00:00+00:00", reasoning=None)
-    window = make_window(db_path)
+    window = make_window(ui_db)
     activate(qtbot, window)
     qtbot.mouseClick(window.filter_bar.view_buttons["incorrect"], Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
@@ -358,7 +357,7 @@ def test_incorrect_view_marks_reviewed_rows_and_offers_the_next_queue(
         wait_idle(qtbot, window)
     qtbot.waitUntil(lambda: window.executor.idle, timeout=WAIT_MS)
     wait_idle(qtbot, window)
-    assert reviewed_ids(db_path) >= set(wrong)
+    assert reviewed_ids(ui_db) >= set(wrong)
     qtbot.waitUntil(window.queue_done.isVisible, timeout=WAIT_MS)
     assert "every decision in Incorrect is reviewed" in window.queue_done.text.text()
     assert window.queue_done.next_button.text() == "Next: Unreviewed (5)"
@@ -372,15 +371,15 @@ def test_incorrect_view_marks_reviewed_rows_and_offers_the_next_queue(
 # --- 14. long values wrap or elide; the form stays in view -------------------------------
 
 def test_a_20kb_value_neither_widens_the_panel_nor_hides_the_form(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
     from window_helpers import make_decision
 
     token = "x" * 20_000  # no space to wrap at
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         long_id = log.log_decision(make_decision(1, situation={
             "actor": "ops", "action": "write", "target": "docs/a.md", "note": token},
             reasoning="r" * 3000))
-    window = make_window(db_path)
+    window = make_window(ui_db)
     window.resize(1280, 800)
     activate(qtbot, window)
     qtbot.waitUntil(lambda: shown_id(window) == long_id, timeout=WAIT_MS)
@@ -405,9 +404,9 @@ def test_a_20kb_value_neither_widens_the_panel_nor_hides_the_form(
 # --- 16. labels whole, room for the situation, clear wording ------------------------------
 
 def test_decision_labels_fit_and_the_smallest_window_shows_the_situation(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    fill(db_path, 3)
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    fill(ui_db, 3)
+    window = make_window(ui_db)
     activate(qtbot, window)
     window.resize(window.minimumSizeHint())  # as small as the reviewer can make it
     qtbot.wait(50)
@@ -440,18 +439,18 @@ def test_the_statistics_say_what_the_correction_count_means(qtbot: QtBot) -> Non
 # --- what reviewers asked for: from a chart to the decisions ------------------------------
 
 def test_clicking_a_confusion_matrix_cell_lists_those_decisions(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
     from policy_desktop.store.analytics import collect_statistics
     from policy_desktop.ui.statistics_view import StatisticsView
 
-    fill(db_path, 4)  # expected allow, answered allow
-    wrong = fill(db_path, 3, decision="deny", decision_correct=False,
+    fill(ui_db, 4)  # expected allow, answered allow
+    wrong = fill(ui_db, 3, decision="deny", decision_correct=False,
                  timestamp="2026-02-03T09:00:00+00:00")  # expected allow, answered deny
     view = StatisticsView()
     parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
                         is_text_input=is_text_input, statistics_view=view,
                         collect_statistics=collect_statistics)
-    window = make_window(db_path, parts=parts)
+    window = make_window(ui_db, parts=parts)
     window.show_statistics()
     qtbot.waitUntil(lambda: view.data is not None, timeout=WAIT_MS)
     from PySide6.QtWidgets import QTableWidget
@@ -473,11 +472,11 @@ def test_clicking_a_confusion_matrix_cell_lists_those_decisions(
 
 
 def test_prompt_versions_can_be_read_from_the_runs_menu(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
     from policy_desktop.ui.prompt_viewer import PromptViewer
 
-    fill(db_path, 1)
-    window = make_window(db_path)
+    fill(ui_db, 1)
+    window = make_window(ui_db)
     window.actions_by_id["prompt_versions"].trigger()
     viewer = window.findChild(PromptViewer)
     assert viewer is not None and viewer.isVisible()
@@ -492,13 +491,13 @@ def test_prompt_versions_can_be_read_from_the_runs_menu(
 # --- what reviewers asked for: accept a filtered selection after a look ----------------
 
 def test_accept_all_selected_after_a_look(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
     from PySide6.QtWidgets import QMessageBox
 
-    ids = list(reversed(fill(db_path, 6)))
-    with PolicyDecisionLog(db_path) as log:
+    ids = list(reversed(fill(ui_db, 6)))
+    with PolicyDecisionLog(ui_db) as log:
         log.mark_reviewed(ids[1], "deny", None, "someone")  # already reviewed: left alone
-    window = make_window(db_path)
+    window = make_window(ui_db)
     qtbot.mouseClick(window.filter_bar.view_buttons["all"], Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
     activate(qtbot, window)
@@ -517,7 +516,7 @@ def test_accept_all_selected_after_a_look(
     qtbot.mouseClick(box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
     qtbot.waitUntil(lambda: window.executor.idle, timeout=WAIT_MS)
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         states = {i: (log.get_decision(i).review_action, log.get_decision(i).reviewer)  # type: ignore[union-attr]
                   for i in ids[:4]}
     assert states == {ids[0]: ("accept", "tess"), ids[1]: ("correct_decision", "someone"),
@@ -532,9 +531,9 @@ def test_accept_all_selected_after_a_look(
 
 
 def test_arrow_keys_belong_to_a_focused_combo_box_letters_to_the_review(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    fill(db_path, 3)
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    fill(ui_db, 3)
+    window = make_window(ui_db)
     activate(qtbot, window)
     wait_idle(qtbot, window)
     combo = window.filter_bar.decision_combo

@@ -4,7 +4,6 @@ a comment; driven by keys and clicks, then the database checked."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +33,7 @@ def press(qtbot: QtBot, window: MainWindow, key: Qt.Key,
     qtbot.keyClick(window.focusWidget() or window.table, key, modifier)
 
 
-def stored(path: Path, decision_id: str) -> PolicyDecision:
+def stored(path: str, decision_id: str) -> PolicyDecision:
     with PolicyDecisionLog(path) as log:
         decision = log.get_decision(decision_id)
     assert decision is not None
@@ -52,9 +51,9 @@ def shown_id(window: MainWindow) -> str | None:
 
 
 def test_correct_the_decision_set_the_risk_by_key_and_save(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = list(reversed(fill(db_path, 2, **MODEL)))  # newest first, as the table shows
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = list(reversed(fill(ui_db, 2, **MODEL)))  # newest first, as the table shows
+    window = make_window(ui_db)
     activate(qtbot, window)
     panel = panel_of(window)
     form = panel.form
@@ -87,27 +86,27 @@ def test_correct_the_decision_set_the_risk_by_key_and_save(
     qtbot.keyClicks(box, "docs_as_jira")  # a, s, j: typed, not accept/skip/next
     assert form.classification() == "docs_as_jira"
     assert shown_id(window) == ids[0]
-    assert not stored(db_path, ids[0]).reviewed
+    assert not stored(ui_db, ids[0]).reviewed
     press(qtbot, window, Qt.Key.Key_Return)  # leaves the box
     assert window.focusWidget() is not box
 
     press(qtbot, window, Qt.Key.Key_Return, CTRL)  # the reasoning prompt (item 11) first
     press(qtbot, window, Qt.Key.Key_Return, CTRL)  # keep it as it is
     wait_idle(qtbot, window)
-    qtbot.waitUntil(lambda: stored(db_path, ids[0]).reviewed, timeout=WAIT_MS)
-    first = stored(db_path, ids[0])
+    qtbot.waitUntil(lambda: stored(ui_db, ids[0]).reviewed, timeout=WAIT_MS)
+    first = stored(ui_db, ids[0])
     assert (first.review_action, first.review_decision) == ("correct_decision", "allow")
     assert (first.review_classification, first.review_risk_level) == ("docs_as_jira", "low")
     assert (first.classification, first.risk_level) == ("destructive_admin_action", "high")
     assert (first.final_classification, first.final_risk_level) == ("docs_as_jira", "low")
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         [event] = log.get_review_history(ids[0])
     assert (event.reviewer, event.review_classification, event.review_risk_level) == (
         "tess", "docs_as_jira", "low")
 
     qtbot.waitUntil(lambda: shown_id(window) == ids[1], timeout=WAIT_MS)
     assert form.classification() is None and form.risk_level() is None  # a fresh form
-    with PolicyDecisionLog(db_path) as log:  # the first again, as the Reviewed view shows it
+    with PolicyDecisionLog(ui_db) as log:  # the first again, as the Reviewed view shows it
         panel.show_decision(log.get_decision(ids[0]), log.get_review_history(ids[0]))
     labels = [label.text() for label in panel.detail.findChildren(QLabel, "historyLabels")]
     assert labels == ["Classification: docs_as_jira  ·  Risk level: low"]
@@ -115,24 +114,24 @@ def test_correct_the_decision_set_the_risk_by_key_and_save(
 
 
 def test_a_correction_without_labels_leaves_the_model_s_out(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    [only] = fill(db_path, 1, **MODEL)
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    [only] = fill(ui_db, 1, **MODEL)
+    window = make_window(ui_db)
     activate(qtbot, window)
     panel_of(window).form.set_reasoning_text("Members write docs every day.")
     press(qtbot, window, Qt.Key.Key_1)
     press(qtbot, window, Qt.Key.Key_Return, CTRL)
     wait_idle(qtbot, window)
-    qtbot.waitUntil(lambda: stored(db_path, only).reviewed, timeout=WAIT_MS)
-    decision = stored(db_path, only)
+    qtbot.waitUntil(lambda: stored(ui_db, only).reviewed, timeout=WAIT_MS)
+    decision = stored(ui_db, only)
     assert decision.review_action == "correct_both"
     assert (decision.final_classification, decision.final_risk_level) == (None, None)
 
 
 def test_keep_the_model_s_labels_in_one_click(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    [only] = fill(db_path, 1, **MODEL)
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    [only] = fill(ui_db, 1, **MODEL)
+    window = make_window(ui_db)
     activate(qtbot, window)
     form = panel_of(window).form
     qtbot.mouseClick(form.decision_buttons["require_mfa"], Qt.MouseButton.LeftButton)
@@ -144,19 +143,19 @@ def test_keep_the_model_s_labels_in_one_click(
     press(qtbot, window, Qt.Key.Key_M)
     assert window.focusWidget() is form.comment
     qtbot.keyClicks(form.comment, "<b>MFA</b> for docs writes after hours")  # a, s typed
-    assert not stored(db_path, only).reviewed
+    assert not stored(ui_db, only).reviewed
     qtbot.mouseClick(form.commit_button, Qt.MouseButton.LeftButton)  # reasoning prompt
     qtbot.mouseClick(form.commit_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
-    qtbot.waitUntil(lambda: stored(db_path, only).reviewed, timeout=WAIT_MS)
-    decision = stored(db_path, only)
+    qtbot.waitUntil(lambda: stored(ui_db, only).reviewed, timeout=WAIT_MS)
+    decision = stored(ui_db, only)
     assert (decision.final_classification, decision.final_risk_level) == (
         "destructive_admin_action", "high")
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         [event] = log.get_review_history(only)
     assert event.comment == "<b>MFA</b> for docs writes after hours"
     panel = panel_of(window)
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         panel.show_decision(log.get_decision(only), log.get_review_history(only))
     [shown] = [label.text() for label in panel.detail.findChildren(QLabel)
                if label.objectName() == "historyComment"]
@@ -166,10 +165,10 @@ def test_keep_the_model_s_labels_in_one_click(
 
 
 def test_blind_review_hides_the_model_s_labels_until_the_choice(
-        qtbot: QtBot, make_window: Any, db_path: Path, settings: Any) -> None:
-    fill(db_path, 1, **MODEL)
+        qtbot: QtBot, make_window: Any, ui_db: str, settings: Any) -> None:
+    fill(ui_db, 1, **MODEL)
     settings.blind_review = True
-    window = make_window(db_path)
+    window = make_window(ui_db)
     activate(qtbot, window)
     panel = panel_of(window)
     form = panel.form

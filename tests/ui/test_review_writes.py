@@ -3,7 +3,6 @@ one is back, and the table, counts and statistics re-read because they subscribe
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from conftest import real_parts
@@ -18,15 +17,15 @@ from policy_desktop.ui.review_writes import ReviewWrites
 from policy_desktop.ui.tasks import DbExecutor
 
 
-def opened(qtbot: QtBot, executor: DbExecutor, path: Path) -> None:
+def opened(qtbot: QtBot, executor: DbExecutor, path: str) -> None:
     executor.open(str(path))
     qtbot.waitUntil(lambda: executor.idle, timeout=WAIT_MS)
 
 
 def test_a_burst_of_reviews_publishes_one_change_after_the_last(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
-    ids = fill(db_path, 6)
-    opened(qtbot, executor, db_path)
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
+    ids = fill(ui_db, 6)
+    opened(qtbot, executor, ui_db)
     writes = ReviewWrites(executor)
     published: list[Changes] = []
     written: list[tuple[str, str]] = []
@@ -38,14 +37,14 @@ def test_a_burst_of_reviews_publishes_one_change_after_the_last(
     qtbot.waitUntil(lambda: executor.idle, timeout=WAIT_MS)
     assert published == [Changes.reviewed(*ids[:5])]  # five writes, one re-read
     assert [i for i, _ in written] == ids[:5] and {a for _, a in written} == {"accept"}
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         assert sum(len(log.get_review_history(i)) for i in ids) == 5
 
 
 def test_the_re_read_waits_while_review_keys_wait(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
-    ids = fill(db_path, 2)
-    opened(qtbot, executor, db_path)
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
+    ids = fill(ui_db, 2)
+    opened(qtbot, executor, ui_db)
     keys_waiting = [True]
     writes = ReviewWrites(executor, lambda: keys_waiting[0])
     published: list[Changes] = []
@@ -61,9 +60,9 @@ def test_the_re_read_waits_while_review_keys_wait(
 
 
 def test_a_refused_review_is_a_conflict_with_nothing_to_undo(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
-    ids = fill(db_path, 1)
-    opened(qtbot, executor, db_path)
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
+    ids = fill(ui_db, 1)
+    opened(qtbot, executor, ui_db)
     writes = ReviewWrites(executor)
     conflicts: list[tuple[str, str]] = []
     failures: list[str] = []
@@ -99,22 +98,22 @@ class Statistics(QWidget):
 
 
 def test_the_statistics_tab_subscribes_to_changes(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    fill(db_path, 4)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    fill(ui_db, 4)
     parts = real_parts()
     stats = Statistics()
     parts.statistics_view = stats
     parts.collect_statistics = lambda log: log.get_statistics()["total"]
-    window = make_window(db_path, parts=parts)
+    window = make_window(ui_db, parts=parts)
     assert stats.data == []  # not on show: nothing computed
     window.show_statistics()
     qtbot.waitUntil(lambda: stats.data == [4], timeout=WAIT_MS)
 
-    fill_more = fill(db_path, 2)  # another process logs two more
+    fill_more = fill(ui_db, 2)  # another process logs two more
     qtbot.waitUntil(lambda: stats.data[-1] == 6, timeout=WAIT_MS)  # on show: recomputed
 
     window.tabs.setCurrentIndex(0)  # back to the review tab
-    with PolicyDecisionLog(db_path) as other:
+    with PolicyDecisionLog(ui_db) as other:
         other.mark_reviewed(fill_more[0], reviewer="ann")
     qtbot.waitUntil(lambda: window.filter_bar.counts.get("reviewed") == 1, timeout=WAIT_MS)
     wait_idle(qtbot, window)
@@ -124,21 +123,21 @@ def test_the_statistics_tab_subscribes_to_changes(
 
 
 def test_the_real_statistics_tab_refreshes_itself_on_each_change(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
     from policy_desktop.store.team_statistics import collect_statistics_with_team
     from policy_desktop.ui.statistics_view import StatisticsView
 
-    fill(db_path, 4)
+    fill(ui_db, 4)
     parts = real_parts()
     view = StatisticsView()
     parts.statistics_view = view
     parts.collect_statistics = collect_statistics_with_team
-    window = make_window(db_path, parts=parts)
+    window = make_window(ui_db, parts=parts)
     assert view.data is None and view.stale  # hidden: marked, not computed
     window.show_statistics()
     qtbot.waitUntil(lambda: view.data is not None
                     and view.data.statistics["total"] == 4, timeout=WAIT_MS)
     assert hasattr(view.data, "team")  # the team's figures come with it
-    fill(db_path, 2)  # another process logs two more while the tab is on show
+    fill(ui_db, 2)  # another process logs two more while the tab is on show
     qtbot.waitUntil(lambda: view.data is not None
                     and view.data.statistics["total"] == 6, timeout=WAIT_MS)

@@ -38,7 +38,7 @@ def press(qtbot: QtBot, window: MainWindow, key: Qt.Key,
     wait_idle(qtbot, window)
 
 
-def team_database(path: Path, count: int, overlap: float = 0.0) -> list[str]:
+def team_database(path: str, count: int, overlap: float = 0.0) -> list[str]:
     """``count`` decisions in a database a team works (its queue tables exist)."""
     ids = fill(path, count)
     with PolicyDecisionLog(path) as log:
@@ -46,7 +46,7 @@ def team_database(path: Path, count: int, overlap: float = 0.0) -> list[str]:
     return ids
 
 
-def open_claims(path: Path) -> list[tuple[str, str]]:
+def open_claims(path: str) -> list[tuple[str, str]]:
     """(decision id, reviewer) of every unfinished claim in the file."""
     with PolicyDecisionLog(path) as log:
         rows = log.database.execute_sql(
@@ -54,7 +54,7 @@ def open_claims(path: Path) -> list[tuple[str, str]]:
     return sorted((row[0], row[1]) for row in rows)
 
 
-def history(path: Path) -> dict[str, list[tuple[str, str | None]]]:
+def history(path: str) -> dict[str, list[tuple[str, str | None]]]:
     """Every decision's review events: (action, reviewer), oldest first."""
     with PolicyDecisionLog(path) as log:
         return {d.decision_id: [(e.action, e.reviewer)
@@ -72,7 +72,7 @@ def reviewer_window(qtbot: QtBot, tmp_path: Path) -> Iterator[Any]:
     apps); closed and joined at teardown."""
     built: list[tuple[MainWindow, DbExecutor]] = []
 
-    def build(database: Path, reviewer: str) -> MainWindow:
+    def build(database: str, reviewer: str) -> MainWindow:
         settings = Settings(tmp_path / f"{reviewer}.ini")
         settings.reviewer = reviewer
         executor = DbExecutor()
@@ -94,9 +94,9 @@ def reviewer_window(qtbot: QtBot, tmp_path: Path) -> Iterator[Any]:
 
 
 def test_two_windows_on_one_file_never_review_the_same_queue_decision(
-        qtbot: QtBot, reviewer_window: Any, db_path: Path) -> None:
-    ids = team_database(db_path, 30)
-    ann, bob = reviewer_window(db_path, "ann"), reviewer_window(db_path, "bob")
+        qtbot: QtBot, reviewer_window: Any, ui_db: str) -> None:
+    ids = team_database(ui_db, 30)
+    ann, bob = reviewer_window(ui_db, "ann"), reviewer_window(ui_db, "bob")
     for window in (ann, bob):  # a team database: the window works the queue by itself
         assert window.actions_by_id["team_queue"].isChecked()
         qtbot.waitUntil(lambda w=window: claimed(w), timeout=WAIT_MS)
@@ -111,7 +111,7 @@ def test_two_windows_on_one_file_never_review_the_same_queue_decision(
     for window in (ann, bob):
         qtbot.waitUntil(lambda w=window: w.executor.idle, timeout=WAIT_MS)
 
-    events = history(db_path)
+    events = history(ui_db)
     reviewed = {i: e for i, e in events.items() if e}
     assert len(reviewed) == 24  # none lost
     assert all(len(e) == 1 for e in reviewed.values())  # none reviewed twice
@@ -121,15 +121,15 @@ def test_two_windows_on_one_file_never_review_the_same_queue_decision(
 
 
 def test_a_claim_lost_to_another_reviewer_is_shown_and_the_window_moves_on(
-        qtbot: QtBot, reviewer_window: Any, db_path: Path) -> None:
-    team_database(db_path, 12)
-    ann = reviewer_window(db_path, "ann")
+        qtbot: QtBot, reviewer_window: Any, ui_db: str) -> None:
+    team_database(ui_db, 12)
+    ann = reviewer_window(ui_db, "ann")
     qtbot.waitUntil(lambda: claimed(ann), timeout=WAIT_MS)
     first = ann.queue.desk.current
     assert first is not None and ann.shown_decision is not None
     assert ann.shown_decision.decision_id == first.decision_id
     # Ann's leases ran out (an hour later for bob's clock) and bob took her batch over.
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         taken = ReviewQueue(log, clock=lambda: time.time() + 3600).claim("bob", 5)
     assert first.decision_id in {c.decision_id for c in taken}
 
@@ -142,17 +142,17 @@ def test_a_claim_lost_to_another_reviewer_is_shown_and_the_window_moves_on(
     assert "claimed by bob" in ann.statusBar().currentMessage()
     assert ann.shown_decision is not None
     assert ann.shown_decision.decision_id != first.decision_id  # moved on
-    assert history(db_path)[first.decision_id] == []  # nothing saved over bob's claim
+    assert history(ui_db)[first.decision_id] == []  # nothing saved over bob's claim
 
 
 def test_a_decision_reviewed_meanwhile_outside_the_queue_is_told_and_stands(
-        qtbot: QtBot, reviewer_window: Any, db_path: Path) -> None:
-    team_database(db_path, 8)
-    ann = reviewer_window(db_path, "ann")
+        qtbot: QtBot, reviewer_window: Any, ui_db: str) -> None:
+    team_database(ui_db, 8)
+    ann = reviewer_window(ui_db, "ann")
     qtbot.waitUntil(lambda: claimed(ann), timeout=WAIT_MS)
     first = ann.queue.desk.current
     assert first is not None
-    with PolicyDecisionLog(db_path) as log:  # an older client, writing directly
+    with PolicyDecisionLog(ui_db) as log:  # an older client, writing directly
         log.mark_reviewed(first.decision_id, "deny", None, "carl")
 
     activate(qtbot, ann)
@@ -160,20 +160,20 @@ def test_a_decision_reviewed_meanwhile_outside_the_queue_is_told_and_stands(
     bar = ann.review_pages.queue_bar
     qtbot.waitUntil(lambda: bar.conflict.isVisible(), timeout=WAIT_MS)
     assert "reviewed meanwhile by carl" in bar.conflict.text()
-    assert history(db_path)[first.decision_id] == [("correct_decision", "carl")]
+    assert history(ui_db)[first.decision_id] == [("correct_decision", "carl")]
     # Ctrl+Z has nothing of ann's to take back: the refused review is not on her stack.
     assert not ann.actions_by_id["undo"].isEnabled()
 
 
 def test_a_second_opinion_hides_the_first_review_and_the_models_answer(
-        qtbot: QtBot, reviewer_window: Any, db_path: Path) -> None:
-    ids = team_database(db_path, 1, overlap=100.0)
-    with PolicyDecisionLog(db_path) as log:  # bob gives the first review
+        qtbot: QtBot, reviewer_window: Any, ui_db: str) -> None:
+    ids = team_database(ui_db, 1, overlap=100.0)
+    with PolicyDecisionLog(ui_db) as log:  # bob gives the first review
         queue = ReviewQueue(log)
         [first] = queue.claim("bob", 1)
         queue.submit(first, "deny", "BOB'S REASONING stays private")
 
-    ann = reviewer_window(db_path, "ann")
+    ann = reviewer_window(ui_db, "ann")
     qtbot.waitUntil(lambda: claimed(ann), timeout=WAIT_MS)
     claim = ann.queue.desk.current
     assert claim is not None and claim.second_opinion and claim.decision_id == ids[0]
@@ -194,9 +194,9 @@ def test_a_second_opinion_hides_the_first_review_and_the_models_answer(
     assert "BOB" not in " ".join(label.text() for label in panel.findChildren(
         type(ann.progress_label)) if label.isVisible())
     press(qtbot, ann, Qt.Key.Key_Return, CTRL)
-    qtbot.waitUntil(lambda: len(history(db_path)[ids[0]]) == 2, timeout=WAIT_MS)
-    assert [r for _, r in history(db_path)[ids[0]]] == ["bob", "ann"]
-    with PolicyDecisionLog(db_path) as log:
+    qtbot.waitUntil(lambda: len(history(ui_db)[ids[0]]) == 2, timeout=WAIT_MS)
+    assert [r for _, r in history(ui_db)[ids[0]]] == ["bob", "ann"]
+    with PolicyDecisionLog(ui_db) as log:
         slots = log.database.execute_sql(
             "SELECT slot, reviewer, done FROM review_claims ORDER BY slot").fetchall()
         assert [tuple(s) for s in slots] == [(0, "bob", 1), (1, "ann", 1)]
@@ -205,32 +205,32 @@ def test_a_second_opinion_hides_the_first_review_and_the_models_answer(
 
 
 def test_claims_are_given_back_on_another_view_and_when_the_window_closes(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    ids = fill(db_path, 9)
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    ids = fill(ui_db, 9)
+    window = make_window(ui_db)
     assert not window.actions_by_id["team_queue"].isChecked()  # not a team database
     window.actions_by_id["team_queue"].trigger()  # Review → Work the team queue
     qtbot.waitUntil(lambda: claimed(window), timeout=WAIT_MS)
-    assert [r for _, r in open_claims(db_path)] == ["tess"] * 5
+    assert [r for _, r in open_claims(ui_db)] == ["tess"] * 5
     assert window.shown_decision is not None
     assert window.shown_decision.decision_id == ids[-1]  # newest first, as the table
 
     qtbot.mouseClick(window.filter_bar.view_buttons["all"], Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
-    assert open_claims(db_path) == []  # another view: given back
+    assert open_claims(ui_db) == []  # another view: given back
     assert window.review_pages.queue_bar.isHidden()
     qtbot.mouseClick(window.filter_bar.view_buttons["unreviewed"], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: claimed(window), timeout=WAIT_MS)
-    assert len(open_claims(db_path)) == 5
+    assert len(open_claims(ui_db)) == 5
 
     window.close()
-    assert open_claims(db_path) == []  # closing gives them back before the thread ends
+    assert open_claims(ui_db) == []  # closing gives them back before the thread ends
 
 
 def test_a_row_outside_the_queue_is_still_reviewed_directly(
-        qtbot: QtBot, reviewer_window: Any, db_path: Path) -> None:
-    ids = team_database(db_path, 10)
-    ann = reviewer_window(db_path, "ann")
+        qtbot: QtBot, reviewer_window: Any, ui_db: str) -> None:
+    ids = team_database(ui_db, 10)
+    ann = reviewer_window(ui_db, "ann")
     qtbot.waitUntil(lambda: claimed(ann), timeout=WAIT_MS)
     claims = {c.decision_id for c in ann.queue.desk.claims}
     row = next(r for r in range(ann.model.rowCount())
@@ -243,22 +243,22 @@ def test_a_row_outside_the_queue_is_still_reviewed_directly(
                     and ann.shown_decision.decision_id == outside, timeout=WAIT_MS)
     assert "not one of your claims" in ann.review_pages.queue_bar.state.text()
     press(qtbot, ann, Qt.Key.Key_A)
-    assert history(db_path)[outside] == [("accept", "ann")]
-    assert outside in ids and outside not in {d for d, _ in open_claims(db_path)}
+    assert history(ui_db)[outside] == [("accept", "ann")]
+    assert outside in ids and outside not in {d for d, _ in open_claims(ui_db)}
     # and the flow is back on her claims
     assert ann.shown_decision is not None and ann.shown_decision.decision_id in claims
 
 
 def test_a_reviewer_in_another_thread_and_the_window_share_the_queue(
-        qtbot: QtBot, reviewer_window: Any, db_path: Path) -> None:
-    team_database(db_path, 40)
-    ann = reviewer_window(db_path, "ann")
+        qtbot: QtBot, reviewer_window: Any, ui_db: str) -> None:
+    team_database(ui_db, 40)
+    ann = reviewer_window(ui_db, "ann")
     qtbot.waitUntil(lambda: claimed(ann), timeout=WAIT_MS)
     stop = threading.Event()
     done: list[str] = []
 
     def bob() -> None:  # 15 reviews at his own pace, while ann works in the window
-        with PolicyDecisionLog(db_path) as log:
+        with PolicyDecisionLog(ui_db) as log:
             queue = ReviewQueue(log)
             while not stop.is_set() and len(done) < 15 and (claims := queue.claim("bob", 2)):
                 for claim in claims:
@@ -275,7 +275,7 @@ def test_a_reviewer_in_another_thread_and_the_window_share_the_queue(
         stop.set()
         thread.join(timeout=30)
     qtbot.waitUntil(lambda: ann.executor.idle, timeout=WAIT_MS)
-    events = {i: e for i, e in history(db_path).items() if e}
+    events = {i: e for i, e in history(ui_db).items() if e}
     assert all(len(e) == 1 for e in events.values())  # one review each, nothing twice
     assert sum(1 for e in events.values() if e[0][1] == "ann") == 10
     assert sum(1 for e in events.values() if e[0][1] == "bob") == len(done) > 0
@@ -284,18 +284,18 @@ def test_a_reviewer_in_another_thread_and_the_window_share_the_queue(
 @pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise",
                            "does not support grabbing the keyboard")  # the offscreen popup
 def test_my_queue_hands_out_only_the_decisions_assigned_to_me(
-        qtbot: QtBot, reviewer_window: Any, db_path: Path) -> None:
+        qtbot: QtBot, reviewer_window: Any, ui_db: str) -> None:
     from policy_desktop.store.assignments import Assignments
     from policy_desktop.store.queries import DecisionFilter
 
-    team_database(db_path, 12)
-    with PolicyDecisionLog(db_path) as log:
+    team_database(ui_db, 12)
+    with PolicyDecisionLog(ui_db) as log:
         mine = Assignments(log).assign("ann", DecisionFilter(text="actor00"), by="lead",
                                        limit=3)
     assert mine.assigned == 3
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         assigned = set(Assignments(log).my_queue("ann"))
-    ann = reviewer_window(db_path, "ann")
+    ann = reviewer_window(ui_db, "ann")
     qtbot.waitUntil(lambda: claimed(ann), timeout=WAIT_MS)
     bar = ann.review_pages.queue_bar
     assert bar.pool.itemText(1) == "My queue (3)"
@@ -306,7 +306,7 @@ def test_my_queue_hands_out_only_the_decisions_assigned_to_me(
     qtbot.keyClick(view, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: claimed(ann) and ann.queue.desk.pool == "mine", timeout=WAIT_MS)
     assert {c.decision_id for c in ann.queue.desk.claims} == assigned
-    assert {d for d, _ in open_claims(db_path)} == assigned  # the first batch went back
+    assert {d for d, _ in open_claims(ui_db)} == assigned  # the first batch went back
 
     activate(qtbot, ann)
     press(qtbot, ann, Qt.Key.Key_A)
@@ -314,20 +314,20 @@ def test_my_queue_hands_out_only_the_decisions_assigned_to_me(
     for _ in range(2):
         press(qtbot, ann, Qt.Key.Key_A)
     qtbot.waitUntil(lambda: "nothing left" in bar.state.text(), timeout=WAIT_MS)
-    reviewed = {i for i, e in history(db_path).items() if e}
+    reviewed = {i for i, e in history(ui_db).items() if e}
     assert reviewed == assigned
     qtbot.waitUntil(lambda: bar.pool.itemText(1) == "My queue (0)", timeout=WAIT_MS)
 
 
 def test_a_filter_is_delegated_to_a_named_reviewer_from_the_review_menu(
-        qtbot: QtBot, make_window: Any, db_path: Path,
+        qtbot: QtBot, make_window: Any, ui_db: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from PySide6.QtWidgets import QInputDialog, QMessageBox
 
     from policy_desktop.store.assignments import Assignments
 
-    ids = fill(db_path, 12)  # actor000 … actor011, newest last
-    window = make_window(db_path)
+    ids = fill(ui_db, 12)  # actor000 … actor011, newest last
+    window = make_window(ui_db)
     window.filter_bar.search.setText("actor01")
     qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=WAIT_MS)
     offered: list[list[str]] = []
@@ -344,21 +344,21 @@ def test_a_filter_is_delegated_to_a_named_reviewer_from_the_review_menu(
                     timeout=WAIT_MS)
     box = next(d for d in window.dialogs.open if isinstance(d, QMessageBox))
     assert "2 decisions put in bob's queue." in box.text()
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         assert set(Assignments(log).my_queue("bob")) == set(ids[10:])
     assert offered == [[]]  # nobody known yet: any name may be typed
     box.accept()
 
 
 def test_a_second_opinion_stays_on_show_while_other_reviewers_change_the_table(
-        qtbot: QtBot, reviewer_window: Any, db_path: Path) -> None:
-    team_database(db_path, 6, overlap=100.0)
-    with PolicyDecisionLog(db_path) as log:  # bob gives the first review of one
+        qtbot: QtBot, reviewer_window: Any, ui_db: str) -> None:
+    team_database(ui_db, 6, overlap=100.0)
+    with PolicyDecisionLog(ui_db) as log:  # bob gives the first review of one
         queue = ReviewQueue(log)
         [first] = queue.claim("bob", 1)
         queue.submit(first, "deny")
         queue.release("bob")
-    ann = reviewer_window(db_path, "ann")
+    ann = reviewer_window(ui_db, "ann")
     qtbot.waitUntil(lambda: claimed(ann), timeout=WAIT_MS)
     claim = ann.queue.desk.current
     assert claim is not None and claim.second_opinion
@@ -366,7 +366,7 @@ def test_a_second_opinion_stays_on_show_while_other_reviewers_change_the_table(
                     and ann.shown_decision.decision_id == claim.decision_id, timeout=WAIT_MS)
     current_row = ann.model.decision_id(ann.table.currentIndex().row())
     assert current_row is not None and current_row != claim.decision_id
-    with PolicyDecisionLog(db_path) as log:  # carl reviews the table's current row
+    with PolicyDecisionLog(ui_db) as log:  # carl reviews the table's current row
         log.mark_reviewed(current_row, reviewer="carl")
     qtbot.waitUntil(lambda: ann.model.row_of(current_row) < 0, timeout=WAIT_MS)
     wait_idle(qtbot, ann)
@@ -381,11 +381,11 @@ def test_a_second_opinion_stays_on_show_while_other_reviewers_change_the_table(
 
 
 def test_opening_a_team_database_without_a_name_asks_nothing_until_joining(
-        qtbot: QtBot, reviewer_window: Any, db_path: Path,
+        qtbot: QtBot, reviewer_window: Any, ui_db: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from PySide6.QtWidgets import QInputDialog
 
-    team_database(db_path, 6)
+    team_database(ui_db, 6)
     asked: list[str] = []
 
     def get_text(*_args: Any, **_kwargs: Any) -> tuple[str, bool]:
@@ -393,13 +393,13 @@ def test_opening_a_team_database_without_a_name_asks_nothing_until_joining(
         return "dana", True
 
     monkeypatch.setattr(QInputDialog, "getText", get_text)
-    window = reviewer_window(db_path, "")
+    window = reviewer_window(ui_db, "")
     bar = window.review_pages.queue_bar
     qtbot.waitUntil(lambda: "Work the team queue to join" in bar.state.text(), timeout=WAIT_MS)
-    assert asked == [] and open_claims(db_path) == []
+    assert asked == [] and open_claims(ui_db) == []
     assert not window.actions_by_id["team_queue"].isChecked()
 
     window.actions_by_id["team_queue"].trigger()
     qtbot.waitUntil(lambda: claimed(window), timeout=WAIT_MS)
     assert asked == ["name"] and window.settings.reviewer == "dana"
-    assert {r for _, r in open_claims(db_path)} == {"dana"}
+    assert {r for _, r in open_claims(ui_db)} == {"dana"}

@@ -36,12 +36,12 @@ def test_the_shipped_package_holds_and_imports_no_developer_tool() -> None:
             assert name.split(".")[-1] not in TOOL_MODULES, f"{path} imports {name}"
 
 
-def test_demo_data_builds_a_log_from_the_tools_folder(db_path: Path,
+def test_demo_data_builds_a_log_from_the_tools_folder(ui_db: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(TOOLS))
     from demo_data import build_demo_log
 
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         build_demo_log(log, 40)
         decisions = log.get_all_decisions()
         runs = log.list_runs()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pytestqt.qtbot import QtBot
 from window_helpers import WAIT_MS, fill
 
@@ -13,9 +11,9 @@ from policy_desktop.ui.view_counts import Counts, ViewCounts
 
 
 def test_requests_in_flight_coalesce_into_one_more_count(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
-    fill(db_path, 12)
-    executor.open(str(db_path))
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
+    fill(ui_db, 12)
+    executor.open(str(ui_db))
     counts = ViewCounts(executor, lambda: DecisionFilter(view="all"))
     seen: list[Counts] = []
     counts.changed.connect(seen.append)
@@ -29,9 +27,9 @@ def test_requests_in_flight_coalesce_into_one_more_count(
 
 
 def test_a_count_for_a_filter_changed_meanwhile_is_read_again(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
-    fill(db_path, 6)
-    executor.open(str(db_path))
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
+    fill(ui_db, 6)
+    executor.open(str(ui_db))
     current = [DecisionFilter(view="all", text="actor000")]
     counts = ViewCounts(executor, lambda: current[0])
     seen: list[Counts] = []
@@ -43,9 +41,9 @@ def test_a_count_for_a_filter_changed_meanwhile_is_read_again(
 
 
 def test_facets_are_read_on_request(qtbot: QtBot, executor: DbExecutor,
-                                          db_path: Path) -> None:
-    fill(db_path, 3)
-    executor.open(str(db_path))
+                                          ui_db: str) -> None:
+    fill(ui_db, 3)
+    executor.open(str(ui_db))
     counts = ViewCounts(executor, lambda: DecisionFilter(view="all"))
     with qtbot.waitSignal(counts.facets_changed, timeout=WAIT_MS) as facets:
         counts.refresh_facets()

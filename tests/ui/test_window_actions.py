@@ -3,7 +3,6 @@ an entry that calls its method, and the Review menu holds the team-queue entries
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from conftest import real_parts
@@ -30,12 +29,12 @@ class RecordingLoop:
 
 
 def test_every_loop_action_is_in_a_menu_and_calls_its_method(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    fill(db_path, 2)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    fill(ui_db, 2)
     parts = real_parts()
     loop = RecordingLoop()
     parts.loop = loop
-    window = make_window(db_path, parts=parts)
+    window = make_window(ui_db, parts=parts)
     in_menus = {action_id for ids in MENUS.values() for action_id in ids}
     for action_id, method in LOOP_ACTIONS.items():
         assert action_id in in_menus, f"{action_id} is in no menu"

@@ -31,8 +31,9 @@ def make_decision(number: int = 0, **changes: Any) -> PolicyDecision:
     return PolicyDecision(**values)
 
 
-def fill(path: Path, count: int, **changes: Any) -> list[str]:
-    """Log ``count`` decisions into the database at ``path``; return their ids, oldest first."""
+def fill(path: Path | str, count: int, **changes: Any) -> list[str]:
+    """Log ``count`` decisions into the log at ``path`` (a SQLite file or a server URL);
+    return their ids, oldest first."""
     with PolicyDecisionLog(path) as log:
         decisions = [make_decision(number, **changes) for number in range(count)]
         log.log_decisions(decisions)
