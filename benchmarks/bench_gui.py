@@ -218,19 +218,19 @@ def measure(database: Path, fetches: int, reviews: int, burst: int = 10) -> dict
                and not window.feed.loading)
     first_row = model.row_of(window.selected_decision_id())
     expected = [model.decision_id(first_row + n) for n in range(burst)]
-    before_stack = len(window._undo_stack)
+    before_stack = len(window.review_session.undo_stack)
     accept = window.actions_by_id["accept"]
     started = time.perf_counter()
     for _ in range(burst):  # no event processing between the presses: a worst case
         accept.trigger()
     spin_until(lambda: executor.idle and not model.loading and not window.feed.loading
-               and not window._keys_waiting and not window._in_flight)
+               and not window.keys.waiting and not window.review_session.busy)
     results["burst_s"] = time.perf_counter() - started
-    applied = window._undo_stack[before_stack:]
+    applied = list(window.review_session.undo_stack[before_stack:])
     results["burst_applied"] = len(applied)
     results["burst_in_order"] = applied == expected
     results["burst_twice"] = len(applied) - len(set(applied))
-    reviewed = list(window._undo_stack)  # keep the cached database as it was
+    reviewed = list(window.review_session.undo_stack)  # keep the cached database as it was
     executor.submit(lambda log: [log.undo_review(i) for i in reviewed])
     spin_until(lambda: executor.idle)
 

@@ -39,6 +39,11 @@ class ReviewSession:
         """Whether there is a review of this window to take back."""
         return bool(self._undo)
 
+    @property
+    def undo_stack(self) -> tuple[str, ...]:
+        """The decisions this window reviewed, oldest first (what undo takes back)."""
+        return tuple(self._undo)
+
     def begin(self, decision_ids: Iterable[str]) -> list[str]:
         """Queue reviews of ``decision_ids``; return those not already in flight."""
         ids = [i for i in decision_ids if i not in self._writing]

@@ -33,7 +33,9 @@ def test_undo_takes_the_last_review_back_and_counts_as_busy_until_it_ends() -> N
     session.begin(["d1", "d2"])
     session.written(["d1", "d2"])
     session.take_changes()
+    assert session.undo_stack == ("d1", "d2")
     assert session.begin_undo() == "d2"
+    assert session.undo_stack == ("d1",)
     assert session.busy
     session.undo_ended("d2")
     assert not session.busy
