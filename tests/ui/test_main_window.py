@@ -18,6 +18,7 @@ from pytestqt.qtbot import QtBot
 from window_helpers import HOSTILE, WAIT_MS, fill, make_decision, wait_idle
 
 from policy_desktop.store import PolicyDecisionLog
+from policy_desktop.store.masking import mask_passwords
 from policy_desktop.ui import main_window as main_window_module
 from policy_desktop.ui.decisions_model import Col
 from policy_desktop.ui.main_window import EMPTY_PAGE, TABLE_PAGE, WELCOME_PAGE, MainWindow
@@ -57,7 +58,7 @@ def test_title_table_and_panel_show_the_database(
         qtbot: QtBot, make_window: Any, ui_db: str) -> None:
     ids = fill(ui_db, 5)
     window = make_window(ui_db)
-    assert str(ui_db) in window.windowTitle()
+    assert mask_passwords(ui_db) in window.windowTitle()
     assert window.current_page() == TABLE_PAGE
     assert window.model.rowCount() == 5
     assert window.selected_decision_id() == ids[-1]  # newest first, first row selected
@@ -203,14 +204,14 @@ def test_welcome_panel_on_an_empty_database(
     window = make_window(ui_db)
     assert window.current_page() == WELCOME_PAGE
     assert window.welcome.title.text() == "No decisions yet"
-    assert str(ui_db) in window.welcome.database.text()
+    assert mask_passwords(ui_db) in window.welcome.database.text()
     assert window.welcome.run_button.isVisible() and window.welcome.import_button.isVisible()
     with qtbot.waitSignal(window.run_quick_suite_requested, timeout=WAIT_MS):
         qtbot.mouseClick(window.welcome.run_button, Qt.MouseButton.LeftButton)
     box = window.findChild(QMessageBox)
     assert box is not None
     assert "policy-desktop run" in box.text()
-    assert str(ui_db) in box.text()
+    assert mask_passwords(ui_db) in box.text()
     assert box.textFormat() == Qt.TextFormat.PlainText
 
 
