@@ -150,8 +150,17 @@ class ReviewLoop(QObject):
                                 parent=self._parent())
         dialog.setWindowFlag(Qt.WindowType.Window, True)
         dialog.modelRegistered.connect(self._model_registered)
+        dialog.suiteRequested.connect(self.run_suite_with_model)
         self.finetune_dialog = dialog
         dialog.show()
+
+    def run_suite_with_model(self, name: str) -> None:
+        """Run the full suite with a registered fine-tuned model (and its own prompt)."""
+        dialog = self.open_run_dialog()
+        dialog.select_tuned_model(name)
+        if not self.controller.running:
+            dialog.select_full()
+            dialog.start_run()
 
     def _model_registered(self, name: str) -> None:
         if self.run_dialog is not None:

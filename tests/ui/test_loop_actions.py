@@ -180,3 +180,34 @@ def test_the_export_wizard_embeds_through_the_apps_shared_service(
         loop.export_wizard.close()
     finally:
         assert controller.shutdown()
+
+
+def test_the_fine_tuning_dialogs_suite_button_runs_the_full_suite_with_the_tuned_model(
+        window_with_loop, loop: ReviewLoop, ui_db: str, qtbot: QtBot, tmp_path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from policy_desktop.engine.bundled_model import bundled_model_path
+    from policy_desktop.finetune.base_model import file_sha256
+    from policy_desktop.finetune.registry import ModelRegistry
+
+    base = bundled_model_path()
+    adapter = tmp_path / "adapter.gguf"
+    adapter.write_bytes(b"adapter weights")
+    ModelRegistry().register("policy-tuned", adapter, {
+        "base_model": {"path": str(base), "sha256": file_sha256(base), "name": "Gemma 3 270m",
+                       "quantization": "Q4_K_M"},
+        "prompt_version": "v3_tuned_short", "adapter": {"rank": 8, "alpha": 16.0}})
+    started: list[tuple[str | None, str, int]] = []
+    monkeypatch.setattr(RunDialog, "start_run", lambda self: started.append(
+        (self.tuned_model, self._prompt.currentText(), len(self.build_job().scenarios))))
+    fill(ui_db, 3)
+    window = window_with_loop(ui_db)
+    loop.open_finetune()
+    assert loop.finetune_dialog is not None
+    loop.finetune_dialog.suiteRequested.emit("policy-tuned")  # its button, after training
+    assert isinstance(loop.run_dialog, RunDialog) and loop.run_dialog.isVisible()
+    [(model, prompt, scenarios)] = started
+    assert (model, prompt) == ("policy-tuned", "v3_tuned_short")
+    assert scenarios == len(loop.run_dialog.build_job().scenarios) and scenarios >= 8
+    loop.finetune_dialog.close()
+    loop.run_dialog.close()
+    wait_idle(qtbot, window)
