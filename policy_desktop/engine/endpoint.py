@@ -340,10 +340,6 @@ class EndpointModel:
         model: the model name sent to a multi-model server (``chat``; default: its first).
         timeout: seconds one request may take.
         top_logprobs: alternatives asked for at each position (for the confidence).
-        same_chunks: (llama-server) evaluate the prompt in the in-process engine's chunks:
-            before each answer the slot's cache is cut back to the system part (one cheap
-            request on the same slot). With ``serve-model``'s batch of 128 tokens (the
-            in-process chunk) greedy answers then match the in-process engine's.
 
     Raises:
         EndpointError: the server cannot be reached or is not OpenAI-compatible.
@@ -353,7 +349,7 @@ class EndpointModel:
 
     def __init__(self, url: str, settings: EngineSettings | None = None, *, api: str = "auto",
                  model: str | None = None, timeout: float = 300.0,
-                 top_logprobs: int = DEFAULT_TOP_LOGPROBS, same_chunks: bool = True) -> None:
+                 top_logprobs: int = DEFAULT_TOP_LOGPROBS) -> None:
         if api not in ("auto", "completion", "chat"):
             raise ValueError(f"api must be auto, completion or chat, not {api!r}")
         started = time.perf_counter()
@@ -374,7 +370,6 @@ class EndpointModel:
         self._bos = str(props.get("bos_token") or "") if props else ""
         self._eos = str(props.get("eos_token") or "") if props else ""
         self._shared_tokens: dict[str, list[int]] = {}
-        self.same_chunks = same_chunks
         self._local = threading.local()
         self._slot_lock = threading.Lock()
         self._next_slot = 0
@@ -501,13 +496,10 @@ class EndpointModel:
         settings = self.settings
         tokens = self._prompt_tokens(prompt)
         slot = self._slot()
-        shared = len(self._shared_tokens.get(prompt.shared, ())) if prompt.shared else 0
-        if self.same_chunks and 0 < shared < len(tokens):
-            # The slot's cache is cut back to the system part first, so the rest is
-            # evaluated from there in the server's chunks, as the in-process engine does
-            # (llama.cpp's logits depend slightly on how tokens are batched).
-            self._post_json("/completion", {"prompt": tokens[:shared], "n_predict": 0,
-                                            "cache_prompt": True, "id_slot": slot})
+        # No request cuts the slot's cache back to the system part: a prompt the slot has
+        # whole makes llama-server evaluate its last token again, alone, and a token
+        # evaluated alone has other logits than in a batch (ggml's one-row path), which
+        # moved the decision's log-probabilities by up to 0.04 and flipped answers.
         decision_paths = self.label_tokens.get("decision")
         if decision_paths and self._openings:
             return self._complete_by_steps(tokens, slot, decision_paths, started, on_text,

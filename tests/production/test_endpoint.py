@@ -141,8 +141,6 @@ class _Handler(BaseHTTPRequestHandler):
         if "too long" in user:
             self._send(400, {"error": {"message": "the request exceeds the available context "
                                                   "size"}})
-        elif self.path == "/completion" and payload["n_predict"] == 0:
-            self._send(200, {"content": "", "timings": {"prompt_n": 1, "predicted_n": 0}})
         elif self.path == "/completion" and payload["grammar"].startswith("root ::= <["):
             # a walk along the decision labels' token paths (ids of VOCAB)
             if payload["prompt"][-2:] == [VOCAB["require"], VOCAB["_"]]:
@@ -217,7 +215,7 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     before = len(llama_server.requests)
     answer = engine.decide("SYSTEM", "USER allow", on_text=heard.append)
     sent = [(path, p) for path, p in llama_server.requests[before:] if path == "/completion"]
-    (_, cut), (_, walk), (_, other), (_, rest) = sent
+    (_, walk), (_, other), (_, rest) = sent
     rendered = render_prompt("SYSTEM", "USER allow")
     assert rendered.shared == "SYSTEM\n\n" and rendered.own.endswith(ANSWER_PRIMER)
     # two parts tokenised apart (BOS before the system part), as PolicyModel does
@@ -228,10 +226,12 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     assert prompt_requests == [
         {"content": rendered.shared, "add_special": True, "parse_special": False},
         {"content": rendered.own, "add_special": False, "parse_special": False}]
-    # the slot's cache is cut back to the system part, then every step on that slot
-    assert (cut["prompt"], cut["n_predict"]) == (shared, 0)
-    assert {r["id_slot"] for r in (cut, walk, other, rest)} == {cut["id_slot"]}
-    assert all(r["cache_prompt"] is True for r in (cut, walk, other, rest))
+    # every step on one slot, from its cache; nothing cuts the cache back to the system
+    # part (the server would evaluate the system part's last token again, alone)
+    assert {r["id_slot"] for r in (walk, other, rest)} == {walk["id_slot"]}
+    assert all(r["cache_prompt"] is True for r in (walk, other, rest))
+    assert not any(p["prompt"] == shared for _, p in llama_server.requests
+                   if _ == "/completion")
     # the decision: the labels' exact token paths, top log-probabilities only there
     assert engine.label_tokens["decision"] == ((10,), (11,), (12, 13, 14), (12, 13, 15))
     # one token at each branching point, the labels' next tokens only
@@ -262,7 +262,7 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     before = len(llama_server.requests)
     denied = engine.decide("SYSTEM", "USER deny")
     (_, own), *steps = llama_server.requests[before:]  # system tokens kept
-    assert own["content"] == "USER deny" + ANSWER_PRIMER and len(steps) == 4
+    assert own["content"] == "USER deny" + ANSWER_PRIMER and len(steps) == 3
     assert steps[-1][1]["prompt"][-len(opening) - 1] == 11
     assert denied.decision == "deny"
     assert denied.confidence == pytest.approx(0.6 / (0.6 + 0.2 + 0.1 * 0.9))
@@ -274,7 +274,7 @@ def test_a_label_behind_a_shared_prefix_is_chosen_after_the_prefix_in_one_batch(
     before = len(llama_server.requests)
     answer = engine.decide("S", "please require it")
     sent = [p for path, p in llama_server.requests[before:] if path == "/completion"]
-    _cut, first, after_prefix, rest = sent
+    first, after_prefix, rest = sent
     assert first["grammar"] == "root ::= <[10]> | <[11]> | <[12]>\n"
     # "require" "_" sent together, then the choice between the two labels behind them
     assert after_prefix["prompt"] == [*first["prompt"], 12, 13]
