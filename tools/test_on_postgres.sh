@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The store, CLI and backend-agnostic UI tests on a real, throw-away PostgreSQL server
+# The store, CLI and UI tests on a real, throw-away PostgreSQL server
 # (tools/pg_test_server.sh), then the server is stopped and its folder removed. A test
 # runs there when it opens its log through the ``store_location`` fixture (tests/
 # conftest.py); tests about the SQLite file are marked ``sqlite_file`` and skipped. Without
@@ -22,9 +22,9 @@ fi
 [ "$status" -eq 0 ] || exit "$status"
 eval "$started"
 trap 'tools/pg_test_server.sh stop "$PG_TEST_DIR"' EXIT
-# The store suite; the CLI in real subprocesses; the window and the Statistics tab.
-default_paths="tests/store tests/test_cli_backends.py tests/ui/test_window_backends.py
-tests/ui/test_statistics_team.py"
+# The store suite; the CLI in real subprocesses; the UI suite (the window, its dialogs and
+# tabs): its tests on a SQLite path (``db_path``) are marked sqlite_file and skipped.
+default_paths="tests/store tests/test_cli_backends.py tests/ui"
 read -r -a paths <<< "$(echo "${POSTGRES_TEST_PATHS:-$default_paths}" | tr '\n' ' ')"
 echo "tests on PostgreSQL ($(echo "$POLICY_DESKTOP_TEST_DB" | sed 's#://\([^:]*\):[^@]*@#://\1:***@#')): ${paths[*]}"
 POLICY_DESKTOP_TEST_DB="$POLICY_DESKTOP_TEST_DB" "$python" -m pytest "${paths[@]}" -p no:cacheprovider "$@"
