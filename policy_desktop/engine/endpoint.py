@@ -373,6 +373,7 @@ class EndpointModel:
         self._local = threading.local()
         self._slot_lock = threading.Lock()
         self._next_slot = 0
+        self._slot_prompts: dict[int, list[int]] = {}
         self.label_tokens: LabelPaths = (
             self._label_token_paths() if api == "completion" else {})
         self._grammar = answer_grammar(label_tokens=self.label_tokens)
@@ -496,10 +497,19 @@ class EndpointModel:
         settings = self.settings
         tokens = self._prompt_tokens(prompt)
         slot = self._slot()
-        # No request cuts the slot's cache back to the system part: a prompt the slot has
-        # whole makes llama-server evaluate its last token again, alone, and a token
-        # evaluated alone has other logits than in a batch (ggml's one-row path), which
-        # moved the decision's log-probabilities by up to 0.04 and flipped answers.
+        # A prompt the slot's cache holds whole makes llama-server evaluate its last token
+        # again, alone, which moved the decision's log-probabilities by up to 0.04 and
+        # flipped answers; so nothing cuts the cache back to the system part, and when the
+        # slot holds this very prompt one token after the system part is overwritten first.
+        shared = len(self._shared_tokens.get(prompt.shared, ())) if prompt.shared else 0
+        with self._slot_lock:
+            last = self._slot_prompts.get(slot)
+            self._slot_prompts[slot] = tokens
+        if 0 < shared < len(tokens) and last is not None and last[:len(tokens)] == tokens:
+            filler = tokens[0] if tokens[shared] != tokens[0] else tokens[shared] + 1
+            self._post_json("/completion", {"prompt": [*tokens[:shared], filler],
+                                            "n_predict": 0, "cache_prompt": True,
+                                            "id_slot": slot})
         decision_paths = self.label_tokens.get("decision")
         if decision_paths and self._openings:
             return self._complete_by_steps(tokens, slot, decision_paths, started, on_text,

@@ -141,6 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
         if "too long" in user:
             self._send(400, {"error": {"message": "the request exceeds the available context "
                                                   "size"}})
+        elif self.path == "/completion" and payload["n_predict"] == 0:
+            self._send(200, {"content": "", "timings": {"prompt_n": 1, "predicted_n": 0}})
         elif self.path == "/completion" and payload["grammar"].startswith("root ::= <["):
             # a walk along the decision labels' token paths (ids of VOCAB)
             if payload["prompt"][-2:] == [VOCAB["require"], VOCAB["_"]]:
@@ -284,6 +286,38 @@ def test_a_label_behind_a_shared_prefix_is_chosen_after_the_prefix_in_one_batch(
     assert answer.full_response == ANSWER_PRIMER + "require_mfa" + REST
     mine = 0.6 * 0.7
     assert answer.confidence == pytest.approx(mine / (0.6 * 0.9 + 0.2 + 0.1))
+
+
+def test_the_same_prompt_again_on_a_slot_is_not_evaluated_from_its_last_token(
+        llama_server: ScriptedServer) -> None:
+    engine = EndpointModel(llama_server.url)
+    first = engine.decide("SYSTEM", "USER allow")
+    before = len(llama_server.requests)
+    again = engine.decide("SYSTEM", "USER allow")
+    sent = [p for path, p in llama_server.requests[before:] if path == "/completion"]
+    shared = [BOS, *fake_tokens(render_prompt("SYSTEM", "USER allow").shared)]
+    # one token after the system part overwritten, so the whole user part is evaluated
+    overwrite, walk = sent[0], sent[1]
+    assert overwrite["n_predict"] == 0 and overwrite["prompt"][:-1] == shared
+    assert overwrite["prompt"][-1] != walk["prompt"][len(shared)]
+    assert overwrite["id_slot"] == walk["id_slot"]
+    assert len(sent) == 4 and again.full_response == first.full_response
+    # on another thread that gets the same slot (4 slots: the 5th thread is slot 0's)
+    threads = [threading.Thread(target=engine.decide, args=("SYSTEM", f"USER {n}"))
+               for n in range(3)]
+    for thread in threads:
+        thread.start()
+        thread.join()
+    before = len(llama_server.requests)
+    later = threading.Thread(target=engine.decide, args=("SYSTEM", "USER allow"))
+    later.start()
+    later.join()
+    assert next(p["n_predict"] for path, p in llama_server.requests[before:]
+                if path == "/completion") == 0
+    before = len(llama_server.requests)
+    engine.decide("SYSTEM", "USER deny")  # another prompt: nothing overwritten
+    assert all(p["n_predict"] > 0 for path, p in llama_server.requests[before:]
+               if path == "/completion")
 
 
 def test_openai_server_gets_the_json_schema_and_logprobs(openai_server: ScriptedServer) -> None:
