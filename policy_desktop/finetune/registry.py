@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from policy_desktop.atomic_files import replace_folder, staging_folder
 from policy_desktop.paths import data_dir
 
 MODEL_FILE = "model.json"
@@ -135,7 +135,7 @@ class ModelRegistry:
 
         self.check_new_name(name, overwrite=overwrite)
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=self.root))
+        staging = staging_folder(self.root / name, suffix=".tmp")
         try:
             shutil.copyfile(adapter_file, staging / ADAPTER_FILE)
             full = {**record, "name": name, "record_version": RECORD_VERSION}
@@ -148,22 +148,11 @@ class ModelRegistry:
                                        full["adapter"]["sha256"])
             (staging / MODEL_FILE).write_text(json.dumps(full, indent=2, ensure_ascii=False)
                                               + "\n", encoding="utf-8")
-            _replace_folder(staging, self.root / name)
+            replace_folder(staging, self.root / name)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return self.get(name)
-
-
-def _replace_folder(source: Path, target: Path) -> None:
-    if not target.exists():
-        source.rename(target)
-        return
-    retired = target.with_name(f".{target.name}.old")
-    shutil.rmtree(retired, ignore_errors=True)
-    target.rename(retired)
-    source.rename(target)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def resolve_model(name: str, *, registry: ModelRegistry | None = None,

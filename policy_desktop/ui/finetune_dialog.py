@@ -214,8 +214,9 @@ class FinetuneDialog(QDialog):
         self.cancel_button.setEnabled(not idle)
         self.name_edit.setEnabled(idle)
         self.epochs.setEnabled(idle)
-        trained = self._model_name is not None
-        held = self.controller.finetune_worker.held_out_count(self._model_name) if trained else 0
+        name = self._model_name
+        trained = name is not None
+        held = self.controller.finetune_worker.held_out_count(name) if name is not None else 0
         self.compare_button.setVisible(trained)
         self.compare_button.setEnabled(idle and held > 0)
         self.compare_button.setText(f"Compare with the old model on {held} held-out reviews"
