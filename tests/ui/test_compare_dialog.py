@@ -30,18 +30,18 @@ def _run(log: PolicyDecisionLog, prompt: str, answers: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def executor(db_path: Path, qtbot: QtBot) -> Iterator[DbExecutor]:
+def executor(ui_db: str, qtbot: QtBot) -> Iterator[DbExecutor]:
     executor = DbExecutor()
     opened: list[object] = []
-    executor.open(str(db_path), on_done=opened.append)
+    executor.open(str(ui_db), on_done=opened.append)
     qtbot.waitUntil(lambda: bool(opened))
     yield executor
     executor.shutdown()
 
 
-def test_shows_differences_of_two_runs(db_path: Path, executor: DbExecutor, qtbot: QtBot,
+def test_shows_differences_of_two_runs(ui_db: str, executor: DbExecutor, qtbot: QtBot,
                                        tmp_path: Path) -> None:
-    log = PolicyDecisionLog(db_path)
+    log = PolicyDecisionLog(ui_db)
     old = _run(log, "v2_fewshot_8examples", {"E01": "allow", "E02": "allow", "M01": "deny"})
     new = _run(log, "v3_reviewed", {"E01": "allow", "E02": "deny", "M01": "require_mfa"})
     log.close()

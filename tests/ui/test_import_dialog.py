@@ -30,11 +30,11 @@ def jsonl_file(path: Path) -> Path:
 
 
 def test_import_from_the_welcome_panel_lists_each_bad_line(
-        qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path,
+        qtbot: QtBot, make_window: Any, ui_db: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     source = jsonl_file(tmp_path / "run.jsonl")
     monkeypatch.setattr(import_dialog, "open_file_names", lambda *a, **k: [str(source)])
-    window = make_window(db_path)
+    window = make_window(ui_db)
     qtbot.mouseClick(window.welcome.import_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.findChild(ImportResultDialog) is not None, timeout=WAIT_MS)
     dialog = window.findChild(ImportResultDialog)
@@ -52,8 +52,8 @@ def test_import_from_the_welcome_panel_lists_each_bad_line(
 
 
 def test_an_unreadable_file_is_reported(
-        qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path) -> None:
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str, tmp_path: Path) -> None:
+    window = make_window(ui_db)
     missing = tmp_path / "gone.jsonl"
     window.import_files([missing])
     wait_idle(qtbot, window)
@@ -74,9 +74,9 @@ def test_dialog_without_problems(qtbot: QtBot) -> None:
 
 
 def test_merged_reviews_and_unknown_fields_are_reported(
-        qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str, tmp_path: Path) -> None:
     stored_decision = make_decision(0)
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         decision_id = log.log_decision(stored_decision)
     reviewed = {**stored_decision.to_dict(), "decision_id": decision_id, "reviewed": True,
                 "review_decision": "deny", "review_timestamp": "2026-12-01T10:00:00+00:00",
@@ -84,7 +84,7 @@ def test_merged_reviews_and_unknown_fields_are_reported(
     extra = {**make_decision(1).to_dict(), "shoe_size": 44}
     source = tmp_path / "more.jsonl"
     source.write_text(json.dumps(reviewed) + "\n" + json.dumps(extra) + "\n", encoding="utf-8")
-    window = make_window(db_path)
+    window = make_window(ui_db)
     wait_idle(qtbot, window)
     window.import_files([source])
     qtbot.waitUntil(lambda: window.findChild(ImportResultDialog) is not None, timeout=WAIT_MS)
@@ -96,7 +96,7 @@ def test_merged_reviews_and_unknown_fields_are_reported(
     assert dialog.warnings.textFormat() == Qt.TextFormat.PlainText
     dialog.reject()
     wait_idle(qtbot, window)
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         assert [event.reviewer for event in log.get_review_history(decision_id)] == ["ann"]
 
 
@@ -107,18 +107,18 @@ def big_jsonl_file(path: Path, count: int) -> Path:
     return path
 
 
-def stored(db_path: Path) -> int:
-    with PolicyDecisionLog(db_path) as log:
+def stored(ui_db: str) -> int:
+    with PolicyDecisionLog(ui_db) as log:
         return len(log.get_all_decisions())
 
 
 def test_a_long_import_shows_progress_and_cancel_keeps_what_was_stored(
-        qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str, tmp_path: Path) -> None:
     """The import runs as its own job: the window stays live, Cancel stops it, and what
     was stored stays (a second import skips it as already stored)."""
     total = 30_000
     source = big_jsonl_file(tmp_path / "big.jsonl", total)
-    window = make_window(db_path)
+    window = make_window(ui_db)
     window.import_files([source])
     assert window.importing and window.executor.idle  # not a job on the database thread
     progress = window.findChild(ImportProgressDialog)
@@ -131,7 +131,7 @@ def test_a_long_import_shows_progress_and_cancel_keeps_what_was_stored(
     wait_idle(qtbot, window)
     dialog = window.findChild(ImportResultDialog)
     assert dialog is not None and dialog.windowTitle() == "Import cancelled"
-    kept = stored(db_path)
+    kept = stored(ui_db)
     assert 0 < kept < total
     assert dialog.summary.text().startswith(f"Import cancelled: {kept:,} decision")
     assert window.actions_by_id["import_log"].isEnabled()
@@ -140,16 +140,16 @@ def test_a_long_import_shows_progress_and_cancel_keeps_what_was_stored(
     window.import_files([source])  # the rest, to the end
     qtbot.waitUntil(lambda: not window.importing, timeout=60_000)
     wait_idle(qtbot, window)
-    assert stored(db_path) == total
+    assert stored(ui_db) == total
     [again] = [d for d in window.findChildren(ImportResultDialog) if d.isVisible()]
     assert f"{kept:,} lines already stored" in again.summary.text()
     again.reject()
 
 
 def test_escape_on_the_progress_cancels_the_import(
-        qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str, tmp_path: Path) -> None:
     source = big_jsonl_file(tmp_path / "big.jsonl", 30_000)
-    window = make_window(db_path)
+    window = make_window(ui_db)
     window.import_files([source])
     progress = window.findChild(ImportProgressDialog)
     assert progress is not None
@@ -158,18 +158,18 @@ def test_escape_on_the_progress_cancels_the_import(
     qtbot.waitUntil(lambda: window.findChild(ImportResultDialog) is not None, timeout=WAIT_MS)
     dialog = window.findChild(ImportResultDialog)
     assert dialog is not None and dialog.windowTitle() == "Import cancelled"
-    assert 0 < stored(db_path) < 30_000
+    assert 0 < stored(ui_db) < 30_000
     dialog.reject()
 
 
 def test_closing_the_window_stops_an_import(
-        qtbot: QtBot, make_window: Any, db_path: Path, tmp_path: Path) -> None:
+        qtbot: QtBot, make_window: Any, ui_db: str, tmp_path: Path) -> None:
     source = big_jsonl_file(tmp_path / "big.jsonl", 30_000)
-    window = make_window(db_path)
+    window = make_window(ui_db)
     window.import_files([source])
     progress = window.findChild(ImportProgressDialog)
     assert progress is not None
     qtbot.waitUntil(lambda: progress.value() > 0, timeout=WAIT_MS)
     window.close()
     assert not window.importing  # the import thread was joined
-    assert 0 < stored(db_path) < 30_000
+    assert 0 < stored(ui_db) < 30_000

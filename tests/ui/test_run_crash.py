@@ -60,12 +60,12 @@ def errors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def window(make_window: Callable[..., MainWindow], loop: ReviewLoop, db_path: Path) -> MainWindow:
-    fill(db_path, 3)
+def window(make_window: Callable[..., MainWindow], loop: ReviewLoop, ui_db: str) -> MainWindow:
+    fill(ui_db, 3)
     parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
                         is_text_input=is_text_input, loop=loop,
                         shortcuts_dialog=lambda parent: ShortcutsDialog(parent, SHORTCUTS))
-    return make_window(db_path, parts=parts)
+    return make_window(ui_db, parts=parts)
 
 
 def start_run(qtbot: QtBot, window: MainWindow, loop: ReviewLoop) -> RunDialog:
@@ -79,7 +79,7 @@ def start_run(qtbot: QtBot, window: MainWindow, loop: ReviewLoop) -> RunDialog:
 
 @pytest.mark.parametrize("sent", [signal.SIGKILL, signal.SIGSEGV])
 def test_killed_model_fails_the_run_and_the_window_carries_on(
-        qtbot: QtBot, window: MainWindow, loop: ReviewLoop, db_path: Path,
+        qtbot: QtBot, window: MainWindow, loop: ReviewLoop, ui_db: str,
         errors: list[tuple[str, str]], sent: signal.Signals, tmp_path: Path) -> None:
     worker = loop.controller.worker
 
@@ -99,7 +99,7 @@ def test_killed_model_fails_the_run_and_the_window_carries_on(
     assert title == "Run failed"
     assert sent.name in message and "gemma3_270m" in message  # the signal and the file
     assert dialog.grab().save(str(tmp_path / f"run-dialog-crash-{sent.name}.png"))
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         [run] = log.list_runs()
         assert run.status == "failed" and sent.name in (run.error or "")
         finished = [d for d in log.get_all_decisions() if d.run_id == run.run_id]
@@ -113,14 +113,14 @@ def test_killed_model_fails_the_run_and_the_window_carries_on(
     window.table.setFocus()
     qtbot.keyClick(window.table, Qt.Key.Key_A)
     wait_idle(qtbot, window)
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         assert [d.reviewer for d in log.get_all_decisions() if d.reviewed] == ["tess"]
 
     # The next run starts a fresh model process and completes.
     dialog.select_subset(["E01"])
     dialog.start_run()
     qtbot.waitUntil(lambda: not loop.controller.running, timeout=120_000)
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         statuses = sorted(run.status for run in log.list_runs())
     assert statuses == ["completed", "failed"]
     assert len(errors) == 1

@@ -18,8 +18,8 @@ from policy_desktop.ui.settings import Settings
 
 @pytest.fixture
 def dialog(controller: RunController, tmp_path: Path, qtbot: QtBot,
-           db_path: Path) -> RunDialog:
-    dialog = RunDialog(controller, Settings(tmp_path / "settings.ini"), str(db_path))
+           ui_db: str) -> RunDialog:
+    dialog = RunDialog(controller, Settings(tmp_path / "settings.ini"), str(ui_db))
     qtbot.addWidget(dialog)
     return dialog
 
@@ -40,14 +40,14 @@ def message_boxes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
 
 def test_created_prompt_version_is_offered(controller: RunController, tmp_path: Path,
-                                           qtbot: QtBot, db_path: Path) -> None:
+                                           qtbot: QtBot, ui_db: str) -> None:
     examples = tmp_path / "fewshot_examples.txt"
     examples.write_text(format_examples([FewShotExample(
         situation={"actor": "ann", "role": "guest", "action": "write", "target": "src/x.py"},
         team_context=None, decision="deny", classification="role_violation",
         risk_level="medium", reasoning="Guests only read public docs.")]), encoding="utf-8")
     PromptCatalog().create("v3_reviewed", examples)
-    dialog = RunDialog(controller, Settings(tmp_path / "s.ini"), str(db_path))
+    dialog = RunDialog(controller, Settings(tmp_path / "s.ini"), str(ui_db))
     qtbot.addWidget(dialog)
     assert "v3_reviewed" in dialog.prompt_versions()
     assert dialog.prompt_versions()[0] == "v2_fewshot_8examples"
@@ -141,7 +141,7 @@ def test_context_size_goes_into_the_job_and_the_settings(dialog: RunDialog) -> N
 
 @pytest.mark.slow
 def test_a_fine_tuned_model_runs_with_its_adapter_and_is_logged_under_its_name(
-        tmp_path: Path, qtbot: QtBot, db_path: Path) -> None:
+        tmp_path: Path, qtbot: QtBot, ui_db: str) -> None:
     import fake_model_servers as fakes
 
     from policy_desktop.engine.bundled_model import bundled_model_path
@@ -164,7 +164,7 @@ def test_a_fine_tuned_model_runs_with_its_adapter_and_is_logged_under_its_name(
 
     controller = RunController(model_factory=factory)
     try:
-        dialog = RunDialog(controller, Settings(tmp_path / "s.ini"), str(db_path))
+        dialog = RunDialog(controller, Settings(tmp_path / "s.ini"), str(ui_db))
         qtbot.addWidget(dialog)
         dialog.select_tuned_model("policy-tuned")
         assert "policy-tuned" in dialog._model_label.text()
@@ -176,7 +176,7 @@ def test_a_fine_tuned_model_runs_with_its_adapter_and_is_logged_under_its_name(
     [settings] = loaded
     assert settings.model_path == base  # type: ignore[attr-defined]
     assert settings.lora_path.read_bytes() == b"adapter weights"  # type: ignore[attr-defined]
-    with PolicyDecisionLog(db_path) as log:
+    with PolicyDecisionLog(ui_db) as log:
         [decision] = log.get_all_decisions()
         [run] = log.list_runs()
     assert decision.model_name == run.model_name == "Gemma 3 270m + policy-tuned"

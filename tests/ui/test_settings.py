@@ -81,9 +81,9 @@ def test_preferences_dialog_writes_the_settings(qtbot: QtBot) -> None:
 
 
 def test_preferences_apply_to_the_window(
-        qtbot: QtBot, make_window: Any, db_path: Path) -> None:
-    fill(db_path, 2)
-    window = make_window(db_path)
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    fill(ui_db, 2)
+    window = make_window(ui_db)
     window.actions_by_id["preferences"].trigger()
     dialog = window.findChild(PreferencesDialog)
     assert dialog is not None

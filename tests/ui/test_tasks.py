@@ -11,14 +11,15 @@ from pytestqt.qtbot import QtBot
 from window_helpers import WAIT_MS, fill
 
 from policy_desktop.store import NotADatabaseError, PolicyDecisionLog
+from policy_desktop.store.masking import mask_passwords
 from policy_desktop.ui.tasks import DbExecutor, NoDatabaseError, OpenedDatabase
 
 
 def test_jobs_run_on_one_worker_thread_and_results_arrive_on_the_gui_thread(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
-    fill(db_path, 3)
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
+    fill(ui_db, 3)
     opened: list[OpenedDatabase] = []
-    executor.open(str(db_path), on_done=opened.append)
+    executor.open(str(ui_db), on_done=opened.append)
     workers: set[str] = set()
     results: list[tuple[int, bool]] = []
 
@@ -33,20 +34,20 @@ def test_jobs_run_on_one_worker_thread_and_results_arrive_on_the_gui_thread(
         executor.submit(job(number), lambda value: results.append(
             (value, threading.current_thread() is threading.main_thread())))
     qtbot.waitUntil(lambda: len(results) == 5, timeout=WAIT_MS)
-    assert opened[0].display_name == str(db_path)
+    assert opened[0].display_name == mask_passwords(ui_db)
     assert results == [(3 + n, True) for n in range(5)]  # in order, on the GUI thread
     assert len(workers) == 1 and next(iter(workers)).startswith("policy-db")
     assert executor.idle
 
 
 def test_errors_go_to_on_error_or_to_the_unhandled_signal(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
     errors: list[BaseException] = []
     executor.submit(lambda log: log.revision(), on_error=errors.append)
     qtbot.waitUntil(lambda: bool(errors), timeout=WAIT_MS)
     assert isinstance(errors[0], NoDatabaseError)
 
-    executor.open(str(db_path))
+    executor.open(str(ui_db))
 
     def boom(_log: PolicyDecisionLog) -> None:
         raise ValueError("boom")
@@ -57,9 +58,9 @@ def test_errors_go_to_on_error_or_to_the_unhandled_signal(
 
 
 def test_a_failed_open_keeps_the_previous_database(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path, tmp_path: Path) -> None:
-    fill(db_path, 2)
-    executor.open(str(db_path))
+        qtbot: QtBot, executor: DbExecutor, ui_db: str, tmp_path: Path) -> None:
+    fill(ui_db, 2)
+    executor.open(str(ui_db))
     bad = tmp_path / "notes.db"
     bad.write_text("not a database\n")
     errors: list[BaseException] = []
@@ -74,9 +75,9 @@ def test_a_failed_open_keeps_the_previous_database(
 
 
 def test_shutdown_joins_the_thread_and_drops_queued_jobs(
-        qtbot: QtBot, db_path: Path) -> None:
+        qtbot: QtBot, ui_db: str) -> None:
     executor = DbExecutor()
-    executor.open(str(db_path))
+    executor.open(str(ui_db))
     gate = threading.Event()
     delivered: list[object] = []
     executor.submit(lambda _log: gate.wait(5), delivered.append)
@@ -93,13 +94,13 @@ def test_shutdown_joins_the_thread_and_drops_queued_jobs(
 
 
 def test_a_call_waits_for_the_jobs_before_it_and_returns_on_the_calling_thread(
-        qtbot: QtBot, executor: DbExecutor, db_path: Path) -> None:
+        qtbot: QtBot, executor: DbExecutor, ui_db: str) -> None:
     import pytest
 
-    ids = fill(db_path, 2)
+    ids = fill(ui_db, 2)
     with pytest.raises(NoDatabaseError):
         executor.call(lambda log: log.revision(), 5.0)  # nothing open yet
-    executor.open(str(db_path))
+    executor.open(str(ui_db))
     executor.submit(lambda log: log.mark_reviewed(ids[0], reviewer="ann"))  # queued first
     def reviewed(log: PolicyDecisionLog) -> bool:
         decision = log.get_decision(ids[0])
