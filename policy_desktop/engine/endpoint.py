@@ -497,15 +497,20 @@ class EndpointModel:
         settings = self.settings
         tokens = self._prompt_tokens(prompt)
         slot = self._slot()
-        # A prompt the slot's cache holds whole makes llama-server evaluate its last token
-        # again, alone, which moved the decision's log-probabilities by up to 0.04 and
-        # flipped answers; so nothing cuts the cache back to the system part, and when the
-        # slot holds this very prompt one token after the system part is overwritten first.
+        # As the in-process engine, the system part is evaluated on its own (once per slot)
+        # and the user part after it in batches. A prompt the slot's cache holds whole
+        # makes llama-server evaluate its last token again, alone, which moved the
+        # decision's log-probabilities by up to 0.04 and flipped answers; so the cache is
+        # never cut back to the system part, and when the slot holds this very prompt one
+        # token after the system part is overwritten first.
         shared = len(self._shared_tokens.get(prompt.shared, ())) if prompt.shared else 0
         with self._slot_lock:
             last = self._slot_prompts.get(slot)
             self._slot_prompts[slot] = tokens
-        if 0 < shared < len(tokens) and last is not None and last[:len(tokens)] == tokens:
+        if 0 < shared < len(tokens) and (last is None or last[:shared] != tokens[:shared]):
+            self._post_json("/completion", {"prompt": tokens[:shared], "n_predict": 0,
+                                            "cache_prompt": True, "id_slot": slot})
+        elif 0 < shared < len(tokens) and last is not None and last[:len(tokens)] == tokens:
             filler = tokens[0] if tokens[shared] != tokens[0] else tokens[shared] + 1
             self._post_json("/completion", {"prompt": [*tokens[:shared], filler],
                                             "n_predict": 0, "cache_prompt": True,

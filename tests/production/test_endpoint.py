@@ -217,7 +217,7 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     before = len(llama_server.requests)
     answer = engine.decide("SYSTEM", "USER allow", on_text=heard.append)
     sent = [(path, p) for path, p in llama_server.requests[before:] if path == "/completion"]
-    (_, walk), (_, other), (_, rest) = sent
+    (_, system), (_, walk), (_, other), (_, rest) = sent
     rendered = render_prompt("SYSTEM", "USER allow")
     assert rendered.shared == "SYSTEM\n\n" and rendered.own.endswith(ANSWER_PRIMER)
     # two parts tokenised apart (BOS before the system part), as PolicyModel does
@@ -228,12 +228,11 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     assert prompt_requests == [
         {"content": rendered.shared, "add_special": True, "parse_special": False},
         {"content": rendered.own, "add_special": False, "parse_special": False}]
-    # every step on one slot, from its cache; nothing cuts the cache back to the system
-    # part (the server would evaluate the system part's last token again, alone)
-    assert {r["id_slot"] for r in (walk, other, rest)} == {walk["id_slot"]}
-    assert all(r["cache_prompt"] is True for r in (walk, other, rest))
-    assert not any(p["prompt"] == shared for _, p in llama_server.requests
-                   if _ == "/completion")
+    # the system part evaluated on its own first (once per slot), then every step on that
+    # slot from its cache
+    assert (system["prompt"], system["n_predict"]) == (shared, 0)
+    assert {r["id_slot"] for r in (system, walk, other, rest)} == {walk["id_slot"]}
+    assert all(r["cache_prompt"] is True for r in (system, walk, other, rest))
     # the decision: the labels' exact token paths, top log-probabilities only there
     assert engine.label_tokens["decision"] == ((10,), (11,), (12, 13, 14), (12, 13, 15))
     # one token at each branching point, the labels' next tokens only
@@ -264,7 +263,10 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     before = len(llama_server.requests)
     denied = engine.decide("SYSTEM", "USER deny")
     (_, own), *steps = llama_server.requests[before:]  # system tokens kept
+    # nothing cuts the cache back to the system part (the server would evaluate the
+    # system part's last token again, alone)
     assert own["content"] == "USER deny" + ANSWER_PRIMER and len(steps) == 3
+    assert all(p["n_predict"] > 0 for _, p in steps)
     assert steps[-1][1]["prompt"][-len(opening) - 1] == 11
     assert denied.decision == "deny"
     assert denied.confidence == pytest.approx(0.6 / (0.6 + 0.2 + 0.1 * 0.9))
@@ -276,7 +278,7 @@ def test_a_label_behind_a_shared_prefix_is_chosen_after_the_prefix_in_one_batch(
     before = len(llama_server.requests)
     answer = engine.decide("S", "please require it")
     sent = [p for path, p in llama_server.requests[before:] if path == "/completion"]
-    first, after_prefix, rest = sent
+    _system, first, after_prefix, rest = sent
     assert first["grammar"] == "root ::= <[10]> | <[11]> | <[12]>\n"
     # "require" "_" sent together, then the choice between the two labels behind them
     assert after_prefix["prompt"] == [*first["prompt"], 12, 13]
@@ -292,6 +294,7 @@ def test_the_same_prompt_again_on_a_slot_is_not_evaluated_from_its_last_token(
         llama_server: ScriptedServer) -> None:
     engine = EndpointModel(llama_server.url)
     first = engine.decide("SYSTEM", "USER allow")
+    engine.decide("SYSTEM", "USER allow")  # a repeat already
     before = len(llama_server.requests)
     again = engine.decide("SYSTEM", "USER allow")
     sent = [p for path, p in llama_server.requests[before:] if path == "/completion"]
@@ -304,7 +307,7 @@ def test_the_same_prompt_again_on_a_slot_is_not_evaluated_from_its_last_token(
     assert len(sent) == 4 and again.full_response == first.full_response
     # on another thread that gets the same slot (4 slots: the 5th thread is slot 0's)
     threads = [threading.Thread(target=engine.decide, args=("SYSTEM", f"USER {n}"))
-               for n in range(3)]
+               for n in range(3)]  # slots 1-3, each evaluating the system part first
     for thread in threads:
         thread.start()
         thread.join()
