@@ -5,6 +5,7 @@ It only describes a :class:`DecisionFilter`; the store applies it in SQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -245,7 +246,39 @@ class FilterBar(QWidget):
         self.decision_combo.blockSignals(False)
         self.view_buttons["all"].setChecked(True)
         self.view_buttons[FAILURES].setVisible(False)
-        self._change(view="all", decision=decided if index >= 0 else None, expected=expected)
+        self._change(view="all", decision=decided if index >= 0 else None, expected=expected,
+                     exclude_replays=True)
+
+    def show_bar(self, *, decision: str | None = None,
+                 review_action: str | None = None) -> None:
+        """The decisions one bar of a Statistics chart counts (a decision, or a review
+        action), in every review state, replay answers left out as the chart leaves them."""
+        index = self.decision_combo.findData(decision) if decision else -1
+        self.decision_combo.blockSignals(True)
+        self.decision_combo.setCurrentIndex(max(0, index))
+        self.decision_combo.blockSignals(False)
+        self.view_buttons["all"].setChecked(True)
+        self.view_buttons[FAILURES].setVisible(False)
+        self._change(view="all", decision=decision if index >= 0 else None, expected=None,
+                     review_action=review_action, decision_ids=None, exclude_replays=True)
+
+    def show_decisions(self, decision_ids: Sequence[str], label: str) -> None:
+        """Exactly ``decision_ids`` (e.g. a replay flip-matrix cell) in every review state;
+        ``label`` names them on the clear button."""
+        self._ids_label = label
+        self._search_timer.stop()
+        for combo in (self.decision_combo, *self.facet_combos.values()):
+            combo.blockSignals(True)
+            combo.setCurrentIndex(0)
+            combo.blockSignals(False)
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
+        self.view_buttons["all"].setChecked(True)
+        self.view_buttons[FAILURES].setVisible(False)
+        self._change(view="all", text="", decision=None, model_name=None, prompt_version=None,
+                     run_id=None, expected=None, review_action=None,
+                     decision_ids=tuple(decision_ids), exclude_replays=False)
 
     def set_sort(self, sort: str) -> None:
         """Order rows by ``sort`` (a store sort name)."""
@@ -262,7 +295,8 @@ class FilterBar(QWidget):
         self.search.clear()
         self.search.blockSignals(False)
         self._change(text="", decision=None, model_name=None, prompt_version=None, run_id=None,
-                     expected=None)
+                     expected=None, review_action=None, decision_ids=None,
+                     exclude_replays=False)
 
     def _apply_search(self) -> None:
         self._search_timer.stop()
@@ -275,11 +309,16 @@ class FilterBar(QWidget):
     def _change(self, **changes: object) -> None:
         updated = replace(self._filter, **changes)  # type: ignore[arg-type]
         has_facets = any((updated.text, updated.decision, updated.model_name,
-                          updated.prompt_version, updated.run_id, updated.expected))
+                          updated.prompt_version, updated.run_id, updated.expected,
+                          updated.review_action, updated.decision_ids is not None,
+                          updated.exclude_replays))
         self.clear_button.setVisible(has_facets)
-        self.clear_button.setText(
-            f"Clear filters (expected {decision_label(updated.expected)})" if updated.expected
-            else "Clear filters")
+        named = ""
+        if updated.decision_ids is not None:
+            named = f" ({getattr(self, '_ids_label', 'chosen decisions')})"
+        elif updated.expected:
+            named = f" (expected {decision_label(updated.expected)})"
+        self.clear_button.setText(f"Clear filters{named}")
         if updated != self._filter:
             self._filter = updated
             self.filter_changed.emit(updated)

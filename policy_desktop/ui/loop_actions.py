@@ -217,13 +217,14 @@ class ReviewLoop(QObject):
 
     def show_replay_decisions(self, run_id: str, original_ids: list[str],
                               replay_ids: list[str]) -> None:
-        """A flip-matrix cell's "Show in table": the replay run's decisions in the table
-        (the table cannot filter by a list of ids yet, so the whole replay run)."""
+        """A flip-matrix cell's "Show in table": exactly that cell's decisions, the
+        originals and their replay answers, in the table."""
         window = self.window
         if window is None:
             return
         window.tabs.setCurrentWidget(window.review_pages)
-        window.filter_bar.show_run(run_id, view="all")
+        window.filter_bar.show_decisions(
+            [*original_ids, *replay_ids], f"{len(replay_ids)} replayed decision(s) of {run_id}")
         window.raise_()
         window.activateWindow()
 

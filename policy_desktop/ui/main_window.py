@@ -261,9 +261,12 @@ class MainWindow(QMainWindow):
         self.welcome.import_requested.connect(self.choose_files_to_import)
         self.welcome.open_requested.connect(self.choose_database_to_open)
         self.welcome.new_requested.connect(self.choose_database_to_create)
-        cell_clicked = getattr(self.parts.statistics_view, "cell_clicked", None)
-        if cell_clicked is not None:
-            cell_clicked.connect(self.show_confusion_cell)
+        for name, slot in (("cell_clicked", self.show_confusion_cell),
+                           ("decision_clicked", self.show_decision_bar),
+                           ("review_type_clicked", self.show_review_type_bar)):
+            clicked = getattr(self.parts.statistics_view, name, None)
+            if clicked is not None:
+                clicked.connect(slot)
         if self.parts.loop is not None:
             self.parts.loop.attach(self)
         else:  # a window without the run machinery (tests): explain the terminal command
@@ -656,6 +659,16 @@ class MainWindow(QMainWindow):
         """Statistics → a confusion-matrix cell: the table of those decisions."""
         self.tabs.setCurrentWidget(self.review_pages)
         self.filter_bar.show_cell(expected, decided)
+
+    def show_decision_bar(self, decision: str) -> None:
+        """Statistics → a bar of the decision distribution: those production decisions."""
+        self.tabs.setCurrentWidget(self.review_pages)
+        self.filter_bar.show_bar(decision=decision)
+
+    def show_review_type_bar(self, action: str) -> None:
+        """Statistics → a bar of the reviews by change type: the decisions it counts."""
+        self.tabs.setCurrentWidget(self.review_pages)
+        self.filter_bar.show_bar(review_action=action)
 
     def show_run_failures(self, run_id: str) -> None:
         """Show one run's failures (the run dialog's "Review failures"): what its table

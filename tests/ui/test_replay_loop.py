@@ -70,10 +70,16 @@ def test_replay_with_a_new_prompt_replays_the_reviewed_and_shows_them_in_the_tab
     row, column = labels.index("deny"), labels.index("allow")
     qtbot.mouseClick(dialog.matrix.viewport(), Qt.MouseButton.LeftButton,
                      pos=dialog.matrix.visualItemRect(dialog.matrix.item(row, column)).center())
+    cell = [p for p in dialog._pairs]
+    assert cell and all((p.original.decision, p.replay.decision) == ("deny", "allow")
+                        for p in cell)
     qtbot.mouseClick(dialog.show_in_table, Qt.MouseButton.LeftButton)
-    assert window.filter_bar.filter.run_id == run_id
-    assert window.filter_bar.filter.view == "all"
-    qtbot.waitUntil(lambda: window.table.model().rowCount() == 6)
+    shown = window.filter_bar.filter
+    assert shown.view == "all" and shown.run_id is None
+    expected_ids = {p.original.decision_id for p in cell} | {p.replay.decision_id for p in cell}
+    assert set(shown.decision_ids or ()) == expected_ids  # exactly that cell's decisions
+    qtbot.waitUntil(lambda: window.table.model().rowCount() == len(expected_ids))
+    assert "replayed decision(s) of" in window.filter_bar.clear_button.text()
 
     ended = GuiRelay(dialog.destroyed)
     dialog.close()

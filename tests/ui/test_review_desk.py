@@ -16,6 +16,7 @@ from policy_desktop.ui.decisions_model import BLIND_COLUMNS, HIDDEN_TEXT, Col
 from policy_desktop.ui.main_window import MainWindow, WindowParts
 from policy_desktop.ui.review_panel import ReviewPanel
 from policy_desktop.ui.shortcuts import SHORTCUTS, is_text_input
+from policy_desktop.vocabulary import DECISIONS
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 
@@ -469,6 +470,42 @@ def test_clicking_a_confusion_matrix_cell_lists_those_decisions(
     qtbot.mouseClick(window.filter_bar.clear_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
     assert window.filter_bar.filter.expected is None and window.model.rowCount() == 7
+
+
+def test_clicking_a_bar_of_the_decision_chart_lists_those_decisions(
+        qtbot: QtBot, make_window: Any, ui_db: str) -> None:
+    from PySide6.QtCharts import QChartView
+    from PySide6.QtCore import QPointF
+
+    from policy_desktop.store.analytics import collect_statistics
+    from policy_desktop.ui.statistics_view import StatisticsView
+    from policy_desktop.vocabulary import UNPARSEABLE
+
+    fill(ui_db, 4)  # answered allow
+    denied = fill(ui_db, 3, decision="deny", decision_correct=False,
+                  timestamp="2026-02-03T09:00:00+00:00")
+    view = StatisticsView()
+    parts = WindowParts(review_panel=ReviewPanel(), shortcuts=SHORTCUTS,
+                        is_text_input=is_text_input, statistics_view=view,
+                        collect_statistics=collect_statistics)
+    window = make_window(ui_db, parts=parts)
+    window.show_statistics()
+    qtbot.waitUntil(lambda: view.data is not None, timeout=WAIT_MS)
+    chart_view = view.findChild(QChartView, "distributionChart")
+    assert chart_view is not None
+    chart_view.ensureVisible(0, 0, 1, 1)
+    qtbot.waitExposed(chart_view)
+    chart = chart_view.chart()
+    bar = chart.mapToPosition(QPointF((*DECISIONS, UNPARSEABLE).index("deny"), 1.5),
+                              chart.series()[0])
+    qtbot.mouseClick(chart_view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=chart_view.mapFromScene(chart.mapToScene(bar)))
+    wait_idle(qtbot, window)
+    assert window.tabs.currentWidget() is window.review_pages
+    flt = window.filter_bar.filter
+    assert (flt.view, flt.decision) == ("all", "deny")
+    assert sorted(window.model.decision_id(r) for r in range(window.model.rowCount())) \
+        == sorted(denied)
 
 
 def test_prompt_versions_can_be_read_from_the_runs_menu(
