@@ -87,13 +87,19 @@ def server_command(binary: Path, model: Path, *, port: int, parallel: int,
                    gpu_layers: int = 0, batch: int = DEFAULT_BATCH) -> list[str]:
     """The llama-server command line (loopback only; one context of N x per-slot tokens;
     prompts evaluated in batches of ``batch`` tokens, the in-process engine's chunk on a
-    CPU, so the prompt's logits come out as the in-process engine's)."""
+    CPU, so the prompt's logits come out as the in-process engine's).
+
+    Attention runs as llama-cpp-python runs it in-process (no flash attention, a full
+    sliding-window cache, no context checkpoints): with the server's own defaults the
+    answer's log-probabilities differ in the third decimal and near-ties flip.
+    """
     threads = threads or os.cpu_count() or 1
     return [str(binary), "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
             "--parallel", str(parallel), "--ctx-size", str(parallel * ctx_per_slot),
             "--threads", str(threads), "--threads-batch", str(threads),
             "--n-gpu-layers", str(gpu_layers), "--batch-size", str(batch),
-            "--ubatch-size", str(batch), "--no-webui"]
+            "--ubatch-size", str(batch), "--flash-attn", "off", "--ctx-checkpoints", "0",
+            "--swa-full", "--no-webui"]
 
 
 class ServerError(RuntimeError):

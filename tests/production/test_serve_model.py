@@ -40,6 +40,9 @@ def test_command_line_is_loopback_with_a_context_per_slot(tmp_path: Path) -> Non
     assert pairs["--model"] == str(tmp_path / "m.gguf")
     # prompts in the in-process engine's chunks
     assert pairs["--batch-size"] == pairs["--ubatch-size"] == str(PREFILL_CHUNK)
+    # attention as llama-cpp-python computes it in-process (same log-probabilities)
+    assert pairs["--flash-attn"] == "off" and pairs["--ctx-checkpoints"] == "0"
+    assert "--swa-full" in command
 
 
 def test_an_explicit_binary_that_is_missing_is_refused(tmp_path: Path) -> None:
