@@ -102,6 +102,7 @@ class FilterBar(QWidget):
         self.search.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.search_icon = QAction(self.search)
         self.search.addAction(self.search_icon, QLineEdit.ActionPosition.LeadingPosition)
+        self._ids_label = "chosen decisions"  # names an exact-id filter on the clear button
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DELAY_MS)
@@ -240,45 +241,25 @@ class FilterBar(QWidget):
     def show_cell(self, expected: str, decided: str) -> None:
         """The decisions of one confusion-matrix cell: expected ``expected``, answered
         ``decided``, in every review state."""
-        index = self.decision_combo.findData(decided)
-        self.decision_combo.blockSignals(True)
-        self.decision_combo.setCurrentIndex(max(0, index))
-        self.decision_combo.blockSignals(False)
-        self.view_buttons["all"].setChecked(True)
-        self.view_buttons[FAILURES].setVisible(False)
-        self._change(view="all", decision=decided if index >= 0 else None, expected=expected,
+        self._show_every_state()
+        self._change(view="all", decision=self._show_decision(decided), expected=expected,
                      exclude_replays=True)
 
     def show_bar(self, *, decision: str | None = None,
                  review_action: str | None = None) -> None:
         """The decisions one bar of a Statistics chart counts (a decision, or a review
         action), in every review state, replay answers left out as the chart leaves them."""
-        index = self.decision_combo.findData(decision) if decision else -1
-        self.decision_combo.blockSignals(True)
-        self.decision_combo.setCurrentIndex(max(0, index))
-        self.decision_combo.blockSignals(False)
-        self.view_buttons["all"].setChecked(True)
-        self.view_buttons[FAILURES].setVisible(False)
-        self._change(view="all", decision=decision if index >= 0 else None, expected=None,
+        self._show_every_state()
+        self._change(view="all", decision=self._show_decision(decision), expected=None,
                      review_action=review_action, decision_ids=None, exclude_replays=True)
 
     def show_decisions(self, decision_ids: Sequence[str], label: str) -> None:
         """Exactly ``decision_ids`` (e.g. a replay flip-matrix cell) in every review state;
         ``label`` names them on the clear button."""
         self._ids_label = label
-        self._search_timer.stop()
-        for combo in (self.decision_combo, *self.facet_combos.values()):
-            combo.blockSignals(True)
-            combo.setCurrentIndex(0)
-            combo.blockSignals(False)
-        self.search.blockSignals(True)
-        self.search.clear()
-        self.search.blockSignals(False)
-        self.view_buttons["all"].setChecked(True)
-        self.view_buttons[FAILURES].setVisible(False)
-        self._change(view="all", text="", decision=None, model_name=None, prompt_version=None,
-                     run_id=None, expected=None, review_action=None,
-                     decision_ids=tuple(decision_ids), exclude_replays=False)
+        self._show_every_state()
+        self._change(**{**self._cleared_inputs(), "view": "all",
+                        "decision_ids": tuple(decision_ids)})
 
     def set_sort(self, sort: str) -> None:
         """Order rows by ``sort`` (a store sort name)."""
@@ -286,6 +267,10 @@ class FilterBar(QWidget):
 
     def clear_facets(self) -> None:
         """Clear the search text and every menu, keeping the view and the order."""
+        self._change(**self._cleared_inputs())
+
+    def _cleared_inputs(self) -> dict[str, object]:
+        """Empty the search and every menu without signals; the filter fields they clear."""
         self._search_timer.stop()
         for combo in (self.decision_combo, *self.facet_combos.values()):
             combo.blockSignals(True)
@@ -294,9 +279,22 @@ class FilterBar(QWidget):
         self.search.blockSignals(True)
         self.search.clear()
         self.search.blockSignals(False)
-        self._change(text="", decision=None, model_name=None, prompt_version=None, run_id=None,
-                     expected=None, review_action=None, decision_ids=None,
-                     exclude_replays=False)
+        return {"text": "", "decision": None, "model_name": None, "prompt_version": None,
+                "run_id": None, "expected": None, "review_action": None,
+                "decision_ids": None, "exclude_replays": False}
+
+    def _show_decision(self, decision: str | None) -> str | None:
+        """Show ``decision`` in its menu without a signal; it, or None when not listed."""
+        index = self.decision_combo.findData(decision) if decision else -1
+        self.decision_combo.blockSignals(True)
+        self.decision_combo.setCurrentIndex(max(0, index))
+        self.decision_combo.blockSignals(False)
+        return decision if index >= 0 else None
+
+    def _show_every_state(self) -> None:
+        """Check the *All* view button (a chart or matrix lists every review state)."""
+        self.view_buttons["all"].setChecked(True)
+        self.view_buttons[FAILURES].setVisible(False)
 
     def _apply_search(self) -> None:
         self._search_timer.stop()
@@ -315,7 +313,7 @@ class FilterBar(QWidget):
         self.clear_button.setVisible(has_facets)
         named = ""
         if updated.decision_ids is not None:
-            named = f" ({getattr(self, '_ids_label', 'chosen decisions')})"
+            named = f" ({self._ids_label})"
         elif updated.expected:
             named = f" (expected {decision_label(updated.expected)})"
         self.clear_button.setText(f"Clear filters{named}")
