@@ -193,7 +193,7 @@ def _replay(args: argparse.Namespace) -> int:
         error("--resume continues the replay's own selection; leave out --filter/--last")
         return 2
 
-    from policy_desktop.commands.run import _stop_on_interrupt, choose_model, start_model
+    from policy_desktop.commands.run import _stop_on_interrupt, choose_model, open_model
     from policy_desktop.engine.endpoint import EndpointError
     from policy_desktop.engine.gguf import ModelFileError
     from policy_desktop.engine.llm import EngineSettings
@@ -234,15 +234,9 @@ def _replay(args: argparse.Namespace) -> int:
                                                  ("n_ctx", args.ctx)) if value is not None}
         settings = EngineSettings(model_path=model.path, lora_path=model.lora_path,
                                   label=model.label, **options)
-        status = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
-        try:
-            loaded = start_model(args.endpoint, settings, status)
-        except ModelFileError as problem:
-            error(str(problem))
-            return 2
-        except (ModelProcessError, EndpointError) as problem:
-            error(str(problem))
-            return 3
+        loaded = open_model(args.endpoint, settings)
+        if isinstance(loaded, int):
+            return loaded
         with contextlib.closing(loaded):
             candidate = Candidate(loaded, version, policy)
             info = loaded.info

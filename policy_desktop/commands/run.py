@@ -175,6 +175,23 @@ def start_model(endpoint: str | None, settings: EngineSettings,
     return ModelProcess(settings, on_status=status)
 
 
+def open_model(endpoint: str | None, settings: EngineSettings) -> Model | int:
+    """:func:`start_model` with its status lines on stderr; on failure the error is printed
+    and the command's exit code returned (2: a bad model file, 3: the model or server failed)."""
+    from policy_desktop.engine.endpoint import EndpointError
+    from policy_desktop.engine.model_process import ModelProcessError
+
+    try:
+        return start_model(endpoint, settings,
+                           lambda text: print(text, file=sys.stderr, flush=True))
+    except ModelFileError as problem:
+        error(str(problem))
+        return 2
+    except (ModelProcessError, EndpointError) as problem:
+        error(str(problem))
+        return 3
+
+
 def _run(args: argparse.Namespace) -> int:
     # Everything that can be wrong with the inputs is checked before anything runs.
     try:
@@ -217,19 +234,13 @@ def _run(args: argparse.Namespace) -> int:
         if value is not None}
     settings = EngineSettings(model_path=model.path, lora_path=model.lora_path,
                               label=model.label, **settings_options)
-    status = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     if args.parallel < 1 or (args.parallel > 1 and not args.endpoint):
         error("--parallel needs --endpoint and a number of at least 1")
         return 2
     with open_log(args.db, create=True) as log:
-        try:
-            model_process = start_model(args.endpoint, settings, status)
-        except ModelFileError as problem:
-            error(str(problem))
-            return 2
-        except (ModelProcessError, EndpointError) as problem:
-            error(str(problem))
-            return 3
+        model_process = open_model(args.endpoint, settings)
+        if isinstance(model_process, int):
+            return model_process
         with contextlib.closing(model_process):
             info = model_process.info
             print(f"Model: {info.name} ({info.quantization}) loaded in "
