@@ -6,6 +6,11 @@ environment's ``bin/``. ``-np N`` slots share one context of N x ``--ctx-per-slo
 tokens, so each request keeps the per-slot context the in-process engine has. Point
 :class:`~policy_desktop.engine.endpoint.EndpointModel` (``run --endpoint URL``) at the
 printed URL. Ctrl+C or SIGTERM stops the server.
+
+The server gets a private ``--slot-save-path`` folder (removed when it stops): the
+endpoint engine evaluates the prompt's shared part (policy and examples) in one slot, saves
+that slot's KV cache there and restores it into the other slots, instead of every slot
+evaluating the same ~1,900 tokens again.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -84,10 +90,12 @@ def free_port() -> int:
 
 def server_command(binary: Path, model: Path, *, port: int, parallel: int,
                    ctx_per_slot: int = DEFAULT_CTX_PER_SLOT, threads: int | None = None,
-                   gpu_layers: int = 0, batch: int = DEFAULT_BATCH) -> list[str]:
+                   gpu_layers: int = 0, batch: int = DEFAULT_BATCH,
+                   slot_save_path: Path | None = None) -> list[str]:
     """The llama-server command line (loopback only; one context of N x per-slot tokens;
     prompts evaluated in batches of ``batch`` tokens, the in-process engine's chunk on a
-    CPU, so the prompt's logits come out as the in-process engine's).
+    CPU, so the prompt's logits come out as the in-process engine's; slots saved to and
+    restored from ``slot_save_path`` when given).
 
     Attention runs as llama-cpp-python runs it in-process (no flash attention, a full
     sliding-window cache, no context checkpoints): with the server's own defaults the
@@ -99,7 +107,8 @@ def server_command(binary: Path, model: Path, *, port: int, parallel: int,
             "--threads", str(threads), "--threads-batch", str(threads),
             "--n-gpu-layers", str(gpu_layers), "--batch-size", str(batch),
             "--ubatch-size", str(batch), "--flash-attn", "off", "--ctx-checkpoints", "0",
-            "--swa-full", "--no-webui"]
+            "--swa-full", "--no-webui",
+            *(["--slot-save-path", str(slot_save_path)] if slot_save_path else [])]
 
 
 class ServerError(RuntimeError):
@@ -158,7 +167,8 @@ def start_server(*, parallel: int = DEFAULT_PARALLEL, model: Path | None = None,
                  batch: int = DEFAULT_BATCH, binary: Path | None = None,
                  log: Path | None = None,
                  ) -> Iterator[ServerProcess]:
-    """Start llama-server, wait until it answers ``/health``, stop it on leaving.
+    """Start llama-server, wait until it answers ``/health``, stop it on leaving (and
+    remove its slot-save folder).
 
     Raises:
         ServerError: no binary, or it exited or did not get ready.
@@ -171,11 +181,12 @@ def start_server(*, parallel: int = DEFAULT_PARALLEL, model: Path | None = None,
 
         model = bundled_model_path()
     port = port or free_port()
-    command = server_command(found, model, port=port, parallel=parallel,
-                             ctx_per_slot=ctx_per_slot, threads=threads, gpu_layers=gpu_layers,
-                             batch=batch)
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     with contextlib.ExitStack() as stack:
+        slots = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="policy-slots-")))
+        command = server_command(found, model, port=port, parallel=parallel,
+                                 ctx_per_slot=ctx_per_slot, threads=threads,
+                                 gpu_layers=gpu_layers, batch=batch, slot_save_path=slots)
         output = stack.enter_context(open(log, "wb")) if log else subprocess.DEVNULL
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
                                    stderr=subprocess.STDOUT, env=env,

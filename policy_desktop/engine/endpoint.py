@@ -8,7 +8,10 @@ Two ways to ask, chosen on connecting (``api="auto"``):
     Exactly the prompt tokens :class:`PolicyModel` evaluates (the same rendering, ending in
     the primer ``{"decision": "``, tokenised in the same two parts by the server's
     ``/tokenize``; the system part's tokens are kept), every request of an answer on one
-    slot with ``cache_prompt`` (only the new tokens are evaluated):
+    slot with ``cache_prompt`` (only the new tokens are evaluated). The system part is
+    evaluated once per server and restored into the other slots
+    (:mod:`~policy_desktop.engine.slot_prefixes`); the user part is evaluated from the
+    system part's end, as in-process, so one slot gives the in-process logits:
 
     1. the decision is walked along the labels' token paths as the in-process engine
        chooses it (``POST /completion`` of a few tokens under a token-id grammar of the
@@ -68,6 +71,7 @@ from policy_desktop.engine.llm import (
     answer_skeleton,
     render_prompt,
 )
+from policy_desktop.engine.slot_prefixes import SlotPrefixes
 from policy_desktop.vocabulary import DECISIONS
 
 __all__ = ["EndpointError", "EndpointInfo", "EndpointModel", "LabelPaths", "TokenStep",
@@ -374,6 +378,8 @@ class EndpointModel:
         self._slot_lock = threading.Lock()
         self._next_slot = 0
         self._slot_prompts: dict[int, list[int]] = {}
+        self.prefixes = SlotPrefixes(self._post_json, f"{self.info.name}|{self.info.path}",
+                                     (EndpointError,))
         self.label_tokens: LabelPaths = (
             self._label_token_paths() if api == "completion" else {})
         self._grammar = answer_grammar(label_tokens=self.label_tokens)
@@ -498,19 +504,22 @@ class EndpointModel:
         tokens = self._prompt_tokens(prompt)
         slot = self._slot()
         # As the in-process engine, the system part is evaluated on its own (once per slot)
-        # and the user part after it in batches. A prompt the slot's cache holds whole
-        # makes llama-server evaluate its last token again, alone, which moved the
-        # decision's log-probabilities by up to 0.04 and flipped answers; so the cache is
-        # never cut back to the system part, and when the slot holds this very prompt one
-        # token after the system part is overwritten first.
+        # and the user part after it, from the system part's end, in batches. llama-server
+        # would reuse whatever its cache shares with the new prompt (the "## Situation"
+        # header of the last one, or all of it) and evaluate only the rest, in other
+        # batches: the logits then differ in the low bits (a prompt held whole has its
+        # last token evaluated again, alone: up to 0.04 in a log-probability) and near-ties
+        # flip. So the cache is cut back to the system part first, with a one-token
+        # request that overwrites the position after it (the cache is never cut to the
+        # system part itself, which would be "held whole").
         shared = len(self._shared_tokens.get(prompt.shared, ())) if prompt.shared else 0
         with self._slot_lock:
             last = self._slot_prompts.get(slot)
             self._slot_prompts[slot] = tokens
         if 0 < shared < len(tokens) and (last is None or last[:shared] != tokens[:shared]):
-            self._post_json("/completion", {"prompt": tokens[:shared], "n_predict": 0,
-                                            "cache_prompt": True, "id_slot": slot})
-        elif 0 < shared < len(tokens) and last is not None and last[:len(tokens)] == tokens:
+            self.prefixes.prime(slot, tokens[:shared])  # evaluated once, restored elsewhere
+        elif 0 < shared < len(tokens) and last is not None and len(last) > shared \
+                and last[shared] == tokens[shared]:
             filler = tokens[0] if tokens[shared] != tokens[0] else tokens[shared] + 1
             self._post_json("/completion", {"prompt": [*tokens[:shared], filler],
                                             "n_predict": 0, "cache_prompt": True,

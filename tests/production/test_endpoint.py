@@ -63,9 +63,12 @@ def step(text: str, p: float, *alternatives: tuple[str, float]) -> dict[str, Any
 class ScriptedServer(ThreadingHTTPServer):
     """Answers like llama-server (``llama=True``) or a plain OpenAI-compatible server."""
 
-    def __init__(self, *, llama: bool, delay: float = 0.0) -> None:
+    def __init__(self, *, llama: bool, delay: float = 0.0, slot_saving: bool = True) -> None:
         self.llama = llama
         self.delay = delay
+        self.slot_saving = slot_saving  # started with --slot-save-path
+        self.slot_files: dict[str, list[int]] = {}  # saved file -> the slot's tokens
+        self.slot_tokens: dict[int, list[int]] = {}  # what each slot's cache holds
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.in_flight = 0
         self.disconnected = False
@@ -104,6 +107,22 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.server.disconnected = True
 
+    def _slot_action(self, payload: dict[str, Any]) -> None:
+        server = self.server
+        slot, action = re.fullmatch(r"/slots/(\d+)\?action=(\w+)", self.path).groups()  # type: ignore[union-attr]
+        if not server.slot_saving:
+            self._send(501, {"error": {"code": 501, "type": "not_supported_error",
+                                       "message": "This server does not support slots action. "
+                                                  "Start it with `--slot-save-path`"}})
+        elif action == "save":
+            server.slot_files[payload["filename"]] = server.slot_tokens[int(slot)]
+            self._send(200, {"id_slot": int(slot), "filename": payload["filename"]})
+        elif payload["filename"] in server.slot_files:
+            server.slot_tokens[int(slot)] = server.slot_files[payload["filename"]]
+            self._send(200, {"id_slot": int(slot), "filename": payload["filename"]})
+        else:
+            self._send(400, {"error": {"message": "Unable to restore slot: no such file"}})
+
     def do_GET(self) -> None:
         if self.path == "/props" and self.server.llama:
             self._send(200, {"default_generation_settings": {"n_ctx": 2048}, "total_slots": 4,
@@ -124,6 +143,12 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(server.delay)
         with server.lock:
             server.in_flight -= 1
+        if self.path.startswith("/slots/"):
+            self._slot_action(payload)
+            return
+        if self.path == "/completion":
+            with server.lock:
+                server.slot_tokens[payload.get("id_slot", -1)] = list(payload["prompt"])
         if self.path == "/tokenize":
             ids = ([BOS] if payload["add_special"] else []) + fake_tokens(payload["content"])
             if payload.get("with_pieces"):
@@ -262,10 +287,13 @@ def test_llama_server_gets_the_in_process_prompt_and_the_skeleton_grammar(
     assert (answer.prefill_seconds, answer.decode_seconds) == pytest.approx((0.235, 0.66))
     before = len(llama_server.requests)
     denied = engine.decide("SYSTEM", "USER deny")
-    (_, own), *steps = llama_server.requests[before:]  # system tokens kept
-    # nothing cuts the cache back to the system part (the server would evaluate the
-    # system part's last token again, alone)
+    (_, own), (_, cut), *steps = llama_server.requests[before:]  # system tokens kept
+    # "USER " is shared with the last prompt: the cache is cut back to the system part by
+    # overwriting the position after it (not to the system part itself: the server would
+    # evaluate its last token again, alone), so the user part is evaluated from there
     assert own["content"] == "USER deny" + ANSWER_PRIMER and len(steps) == 3
+    assert cut["prompt"][:-1] == shared and cut["n_predict"] == 0
+    assert cut["prompt"][-1] != fake_tokens("USER")[0]
     assert all(p["n_predict"] > 0 for _, p in steps)
     assert steps[-1][1]["prompt"][-len(opening) - 1] == 11
     assert denied.decision == "deny"
@@ -318,7 +346,7 @@ def test_the_same_prompt_again_on_a_slot_is_not_evaluated_from_its_last_token(
     assert next(p["n_predict"] for path, p in llama_server.requests[before:]
                 if path == "/completion") == 0
     before = len(llama_server.requests)
-    engine.decide("SYSTEM", "USER deny")  # another prompt: nothing overwritten
+    engine.decide("SYSTEM", "deny")  # nothing shared after the system part: no cut
     assert all(p["n_predict"] > 0 for path, p in llama_server.requests[before:]
                if path == "/completion")
 
@@ -432,3 +460,61 @@ def test_label_confidence_by_hand() -> None:
              TokenStep("ny", math.log(0.5), (("ny", math.log(0.5)),))]
     assert label_confidence(split, 2) == pytest.approx(0.4 / (0.4 + 0.4 + 0.1))
     assert label_confidence([TokenStep("maybe", 0.0, ())], 0) is None
+
+
+def _shared_prompt(system: str) -> list[int]:
+    return [BOS, *fake_tokens(render_prompt(system, "USER").shared)]
+
+
+def test_the_shared_part_is_evaluated_once_and_restored_into_the_other_slots(
+        llama_server: ScriptedServer) -> None:
+    engine = EndpointModel(llama_server.url)  # 4 slots
+    answers = engine.decide_many([("SYSTEM", f"USER allow {n}") for n in range(4)], parallel=4)
+    assert [a.decision for a in answers] == ["allow"] * 4
+    shared = _shared_prompt("SYSTEM")
+    evaluated = [p for path, p in llama_server.requests
+                 if path == "/completion" and p["prompt"] == shared]
+    actions = [(path, p["filename"]) for path, p in llama_server.requests
+               if path.startswith("/slots/")]
+    assert len(evaluated) == 1 and evaluated[0]["n_predict"] == 0
+    saved_slot = evaluated[0]["id_slot"]
+    name = engine.prefixes.filename(shared)
+    assert actions[0] == (f"/slots/{saved_slot}?action=save", name)
+    assert sorted(actions[1:]) == sorted((f"/slots/{slot}?action=restore", name)
+                                         for slot in {0, 1, 2, 3} - {saved_slot})
+    assert (engine.prefixes.counts.evaluated, engine.prefixes.counts.restored) == (1, 3)
+    # another system part is a prefix of its own (file name of model and tokens)
+    engine.decide("OTHER", "USER allow")
+    assert engine.prefixes.filename(_shared_prompt("OTHER")) != name
+    assert engine.prefixes.counts.evaluated == 2
+
+
+def test_a_server_without_slot_saving_evaluates_the_shared_part_in_every_slot() -> None:
+    with serving(ScriptedServer(llama=True, slot_saving=False)) as server:
+        engine = EndpointModel(server.url)
+        answers = engine.decide_many([("SYSTEM", f"USER deny {n}") for n in range(4)],
+                                     parallel=4)
+        shared = _shared_prompt("SYSTEM")
+        evaluated = {p["id_slot"] for path, p in server.requests
+                     if path == "/completion" and p["prompt"] == shared}
+        saves = [path for path, _ in server.requests if path.startswith("/slots/")]
+    assert [a.decision for a in answers] == ["deny"] * 4
+    assert evaluated == {0, 1, 2, 3}
+    assert len(saves) == 1  # asked once; refused (501), never again
+    assert (engine.prefixes.counts.evaluated, engine.prefixes.counts.restored) == (4, 0)
+    assert "not support slots" in engine.prefixes.counts.failures[0]
+
+
+def test_a_restore_that_fails_evaluates_the_shared_part_and_saves_it_again(
+        llama_server: ScriptedServer) -> None:
+    engine = EndpointModel(llama_server.url)
+    shared = _shared_prompt("SYSTEM")
+    engine.prefixes.prime(0, shared)
+    llama_server.slot_files.clear()  # e.g. the server restarted with a new folder
+    engine.prefixes.prime(1, shared)
+    assert [path for path, _ in llama_server.requests if path.startswith("/slots/")] == [
+        "/slots/0?action=save", "/slots/1?action=restore", "/slots/1?action=save"]
+    assert llama_server.slot_tokens[1] == shared
+    engine.prefixes.prime(2, shared)
+    assert (engine.prefixes.counts.evaluated, engine.prefixes.counts.restored) == (2, 1)
+    assert llama_server.slot_tokens[2] == shared

@@ -81,6 +81,48 @@ def test_real_llama_server_answers_a_scenario_with_a_confidence() -> None:
     assert answer.confidence is not None and 0.0 < answer.confidence <= 1.0
     assert answer.prompt_tokens > 100 and answer.generated_tokens > 5
     assert all(a.decision in DECISIONS and a.confidence is not None for a in both)
+    # the shared part evaluated in one slot, the other slot restored from its saved cache
+    counts = engine.prefixes.counts
+    assert (counts.evaluated, counts.restored, counts.failures) == (1, 1, [])
+
+
+def _scenario_prompts(count: int) -> list[tuple[str, str]]:
+    from policy_desktop.engine.prompts import (
+        DEFAULT_PROMPT_VERSION,
+        PromptCatalog,
+        build_prompt,
+        load_policy,
+    )
+    from policy_desktop.engine.scenarios import load_suite
+
+    version = PromptCatalog().get(DEFAULT_PROMPT_VERSION)
+    policy = load_policy(None)
+    scenarios = load_suite().select(full=True, only=None)[:count]
+    return [(parts.system, parts.user) for parts in (
+        build_prompt(version, policy, s.situation, s.team_context) for s in scenarios)]
+
+
+@pytest.mark.slow
+def test_one_slot_decides_as_the_in_process_engine() -> None:
+    """The user part is evaluated from the system part's end, as in-process: with the
+    server's own reuse of the last prompt's "## Situation" header 6 of 40 decisions
+    differed (near-ties of the bundled base model)."""
+    _binary_or_skip()
+    from policy_desktop.engine.endpoint import EndpointModel
+    from policy_desktop.engine.llm import EngineSettings, PolicyModel
+
+    prompts = _scenario_prompts(8)
+    local = PolicyModel(EngineSettings())
+    try:
+        expected = [local.decide(*prompt) for prompt in prompts]
+    finally:
+        local.close()
+    with start_server(parallel=1) as server:
+        engine = EndpointModel(server.url)
+        answers = [engine.decide(*prompt) for prompt in prompts]
+    assert [a.decision for a in answers] == [e.decision for e in expected]
+    for answer, reference in zip(answers, expected, strict=True):
+        assert answer.confidence == pytest.approx(reference.confidence, abs=2e-4)
 
 
 @pytest.mark.slow
