@@ -13,7 +13,7 @@ import os
 import sys
 
 from policy_desktop.commands.common import guarded, open_log
-from policy_desktop.commands.stats import format_statistics, readiness_line
+from policy_desktop.commands.stats import readiness_line, statistics_text
 from policy_desktop.terminal_review import Terminal, run_review
 
 
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     def review() -> int:
         with open_log(args.db, create=False) as log:
             if args.stats:
-                print(format_statistics(log.get_statistics(), log.display_name))
+                print(statistics_text(log))
                 return 0
             return run_review(
                 log, _terminal(), mode=args.mode, reviewer=args.reviewer,

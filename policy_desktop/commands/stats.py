@@ -9,21 +9,35 @@ from typing import TYPE_CHECKING, Any
 from policy_desktop.commands.common import guarded, open_log, percent
 
 if TYPE_CHECKING:
+    from policy_desktop.store import PolicyDecisionLog
     from policy_desktop.store.agreement import AgreementFigures
+    from policy_desktop.store.analytics import ReplayTally
     from policy_desktop.store.team import AgreementReport, ReviewerFigures
 
 RULE = "=" * 70
 
 
 def readiness_line(stats: dict[str, Any]) -> str:
-    """``N corrections; M more needed`` or ``ready for export``."""
+    """``N corrections; M more needed`` or ``ready for export`` (the export gate's count:
+    ``gate_corrections`` when the figures leave replay answers out)."""
+    corrections = stats.get("gate_corrections", stats["corrections"])
     if stats["training_ready"]:
-        return f"{stats['corrections']} corrections; ready for export"
-    return f"{stats['corrections']} corrections; {stats['corrections_needed']} more needed"
+        return f"{corrections} corrections; ready for export"
+    return f"{corrections} corrections; {stats['corrections_needed']} more needed"
 
 
-def format_statistics(stats: dict[str, Any], database: str) -> str:
-    """The statistics view as text (shared by ``stats`` and ``review --stats``).
+def statistics_text(log: PolicyDecisionLog) -> str:
+    """The statistics view of ``log``: production decisions, replay answers counted apart."""
+    from policy_desktop.store.analytics import production_statistics
+
+    stats, replays = production_statistics(log)
+    return format_statistics(stats, log.display_name, replays)
+
+
+def format_statistics(stats: dict[str, Any], database: str,
+                      replays: ReplayTally | None = None) -> str:
+    """The statistics view as text (shared by ``stats`` and ``review --stats``); with
+    ``replays``, a line saying what the figures leave out.
 
     The last line is always ``Training readiness: ...`` so scripts can read it.
     """
@@ -53,6 +67,10 @@ def format_statistics(stats: dict[str, Any], database: str) -> str:
         actions = ", ".join(f"{name} {count}" for name, count in
                             sorted(stats["review_actions"].items()))
         lines.append(f"Reviews: {actions}")
+    if replays is not None and replays.answers:
+        plural = "" if replays.runs == 1 else "s"
+        lines.append(f"Replay answers: {replays.answers} in {replays.runs} replay run{plural} "
+                     f"({replays.reviewed} reviewed), left out of the figures above")
     lines += [RULE, f"Training readiness: {readiness_line(stats)}"]
     return "\n".join(lines)
 
@@ -143,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
                     views.append(format_reviewers(team.reviewer_figures(), log.display_name))
                 print("\n\n".join(views))
             else:
-                print(format_statistics(log.get_statistics(), log.display_name))
+                print(statistics_text(log))
         return 0
 
     return guarded(show)

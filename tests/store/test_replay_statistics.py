@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from policy_desktop.cli import main
 from policy_desktop.store import PolicyDecision, PolicyDecisionLog
 from policy_desktop.store.analytics import ReplayTally, collect_statistics
 from policy_desktop.store.queries import DecisionFilter, DecisionQueries
@@ -153,3 +154,18 @@ def test_filter_leaves_replay_answers_out(log: PolicyDecisionLog) -> None:
                                         exclude_replays=True)) == 1
     with pytest.raises(ValueError, match="review action"):
         DecisionFilter(review_action="approve")
+
+
+@pytest.mark.parametrize("command", [["stats"], ["review", "--stats"]])
+def test_the_statistics_command_leaves_replay_answers_out(
+        log: PolicyDecisionLog, store_location: str, command: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _production_and_replay(log)
+    assert main([*command, "--db", store_location]) == 0
+    lines = capsys.readouterr().out.rstrip("\n").splitlines()
+    for text in ("Total decisions: 5", "Reviewed: 1", "Unreviewed: 4", "Corrections: 1",
+                 "Replay answers: 4 in 1 replay run (1 reviewed), left out of the figures above"):
+        assert text in lines
+    assert any(line.split() == ["deny", "2", "(40.0%)"] for line in lines)  # not 6
+    # the gate counts every correction, the replay answer's too (as the export does)
+    assert lines[-1] == "Training readiness: 2 corrections; 48 more needed"
