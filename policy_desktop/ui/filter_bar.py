@@ -240,18 +240,22 @@ class FilterBar(QWidget):
 
     def show_cell(self, expected: str, decided: str) -> None:
         """The decisions of one confusion-matrix cell: expected ``expected``, answered
-        ``decided``, in every review state."""
+        ``decided``, in every review state (the other filters cleared: the matrix counts
+        every production decision)."""
         self._show_every_state()
-        self._change(view="all", decision=self._show_decision(decided), expected=expected,
-                     exclude_replays=True)
+        self._change(**{**self._cleared_inputs(), "view": "all",
+                        "decision": self._show_decision(decided), "expected": expected,
+                        "exclude_replays": True})
 
     def show_bar(self, *, decision: str | None = None,
                  review_action: str | None = None) -> None:
         """The decisions one bar of a Statistics chart counts (a decision, or a review
-        action), in every review state, replay answers left out as the chart leaves them."""
+        action), in every review state, replay answers left out as the chart leaves them
+        (the other filters cleared: the chart counts every production decision)."""
         self._show_every_state()
-        self._change(view="all", decision=self._show_decision(decision), expected=None,
-                     review_action=review_action, decision_ids=None, exclude_replays=True)
+        self._change(**{**self._cleared_inputs(), "view": "all",
+                        "decision": self._show_decision(decision),
+                        "review_action": review_action, "exclude_replays": True})
 
     def show_decisions(self, decision_ids: Sequence[str], label: str) -> None:
         """Exactly ``decision_ids`` (e.g. a replay flip-matrix cell) in every review state;
@@ -305,6 +309,9 @@ class FilterBar(QWidget):
         self._change(decision=self.decision_combo.currentData(), **values)
 
     def _change(self, **changes: object) -> None:
+        run_id = changes.get("run_id")
+        if run_id and run_id != self._filter.run_id:
+            changes["exclude_replays"] = False  # a run asked for is shown, replay or not
         updated = replace(self._filter, **changes)  # type: ignore[arg-type]
         has_facets = any((updated.text, updated.decision, updated.model_name,
                           updated.prompt_version, updated.run_id, updated.expected,

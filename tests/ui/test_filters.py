@@ -163,3 +163,25 @@ def test_filter_bar_alone(qtbot: QtBot) -> None:
     bar.facet_combos["model_name"].setCurrentIndex(1)
     bar.set_facets({"model_name": ["m2"], "prompt_version": [], "run_id": []})
     assert bar.facet_combos["model_name"].currentData() == "m1"  # kept while chosen
+
+
+def test_a_run_chosen_after_a_chart_bar_is_shown_even_a_replay(qtbot: QtBot) -> None:
+    """A bar click leaves replay answers out (as the chart counts); choosing a run in the
+    menu afterwards shows that run, a replay run's answers too, not an empty table."""
+    bar = FilterBar()
+    qtbot.addWidget(bar)
+    bar.set_facets({"model_name": [], "prompt_version": [], "run_id": ["run_prod", "run_replay"]})
+    bar.show_bar(decision="deny")
+    assert bar.filter.exclude_replays and bar.filter.decision == "deny"
+    with qtbot.waitSignal(bar.filter_changed) as blocker:
+        combo = bar.facet_combos["run_id"]
+        combo.setCurrentIndex(combo.findData("run_replay"))
+    chosen = blocker.args[0]
+    assert (chosen.run_id, chosen.exclude_replays, chosen.decision) == ("run_replay", False,
+                                                                       "deny")
+    bar.search.setText("alice")
+    bar.show_bar(review_action="correct_decision")  # a bar again: what the chart counts
+    flt = bar.filter
+    assert (flt.review_action, flt.decision, flt.run_id, flt.text, flt.exclude_replays) == (
+        "correct_decision", None, None, "", True)
+    assert bar.facet_combos["run_id"].currentIndex() == 0 and bar.search.text() == ""
