@@ -19,7 +19,7 @@ from policy_desktop.store.decision import PolicyDecision, now_iso, parse_timesta
 from policy_desktop.store.errors import StoreError
 from policy_desktop.store.failures import guarded_method
 from policy_desktop.store.log import PolicyDecisionLog, RunRecord
-from policy_desktop.store.queries import DecisionFilter, DecisionQueries
+from policy_desktop.store.queries import FAILURES, DecisionFilter, DecisionQueries
 from policy_desktop.store.replay_tables import create_replay_tables, has_replay_tables
 from policy_desktop.store.run_owner import current_process
 
@@ -49,8 +49,11 @@ class ReplaySelection:
         flt = self.filter
         return {"view": flt.view, "text": flt.text, "decision": flt.decision,
                 "model_name": flt.model_name, "prompt_version": flt.prompt_version,
-                "run_id": flt.run_id, "expected": flt.expected, "since": self.since,
-                "until": self.until, "limit": self.limit}
+                "run_id": flt.run_id, "expected": flt.expected,
+                "review_action": flt.review_action,
+                "decision_ids": None if flt.decision_ids is None else list(flt.decision_ids),
+                "pass_coverage": flt.pass_coverage if flt.view == FAILURES else None,
+                "since": self.since, "until": self.until, "limit": self.limit}
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,25 @@ def test_selection_reviewed_only_time_range_and_limit(log) -> None:
     assert set(denied) == {ids["bob"], ids["cat"], ids["fay"]}
 
 
+def test_the_run_records_every_part_of_its_selection(log) -> None:
+    ids = logged_set(log)
+    chosen = (ids["bob"], ids["cat"])
+    selection = ReplaySelection(DecisionFilter(view="all", decision="deny",
+                                               review_action="correct_decision",
+                                               decision_ids=chosen), limit=5)
+    run_id, planned = plan_replay(log, selection, candidate(ScriptedModel()))
+    assert planned == 1  # cat: denied, corrected to allow
+    stored = ReplayStore(log).selection(run_id)
+    assert stored["review_action"] == "correct_decision" and stored["decision"] == "deny"
+    assert stored["decision_ids"] == list(chosen) and stored["limit"] == 5
+    assert stored["pass_coverage"] is None
+    failures = ReplaySelection(DecisionFilter(view="failures", pass_coverage=0.6))
+    run_id, _ = plan_replay(log, failures, candidate(ScriptedModel()))
+    stored = ReplayStore(log).selection(run_id)
+    assert (stored["view"], stored["pass_coverage"], stored["decision_ids"]) == (
+        "failures", 0.6, None)
+
+
 def test_replay_answers_are_never_selected_again(log) -> None:
     logged_set(log)
     model = ScriptedModel()
