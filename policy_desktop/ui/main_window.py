@@ -50,7 +50,7 @@ from policy_desktop.ui.selection_keeper import SelectionKeeper
 from policy_desktop.ui.session_progress import SessionProgress
 from policy_desktop.ui.settings import Settings
 from policy_desktop.ui.statistics_feed import StatisticsFeed
-from policy_desktop.ui.status_bar import ReviewStatusBar
+from policy_desktop.ui.status_bar import READ_ONLY_NOTE, ReviewStatusBar
 from policy_desktop.ui.tasks import DbExecutor, OpenedDatabase
 from policy_desktop.ui.theme import Theme
 from policy_desktop.ui.view_counts import ViewCounts
@@ -316,6 +316,11 @@ class MainWindow(QMainWindow):
         """The open database (None before the first open succeeded)."""
         return self.databases.current
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the open database is read-only here (reviews cannot be saved)."""
+        return self.database is not None and self.database.read_only
+
     def open_database(self, database: str | None, *, create: bool = True,
                       remember: bool = False) -> None:
         """Open ``database`` (None: the default) on the database thread.
@@ -333,9 +338,16 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()
         if info.backup_path is not None:
             self._status(f"Upgraded the database; the old file is kept as {info.backup_path}")
+        self.status.show_read_only(info.read_only)
+        set_read_only = getattr(self.panel, "set_read_only", None)
+        if set_read_only is not None:
+            set_read_only(info.read_only)
         self._load_panel(None)
         self.writes.publish(Changes.database_opened())  # every view starts again
-        self.queue.database_opened()
+        if not info.read_only:
+            self.queue.database_opened()
+        elif self.queue.desk.enabled:
+            self.queue.set_enabled(False)  # claims are writes
         self.live.start()
         self._update_actions()
         self.database_opened.emit(info.display_name)
@@ -475,6 +487,9 @@ class MainWindow(QMainWindow):
         """
         if self.database is None:
             return
+        if self.database.read_only:
+            self._status(f"Not saved: {READ_ONLY_NOTE}")
+            return
         decision_id = submission.decision_id
         if decision_id != self.feed.shown_id or self.writes.writing(decision_id):
             return  # a decision the reviewer has moved away from, or already submitted
@@ -529,7 +544,8 @@ class MainWindow(QMainWindow):
             reviewing=reviewing, has_decision=self.feed.shown_id is not None,
             has_rows=self.current_page() == TABLE_PAGE, can_undo=self.review_session.can_undo,
             several_selected=len(self.table.selectionModel().selectedRows()) > 1,
-            blind=self.settings.blind_review, has_database=self.database is not None))
+            blind=self.settings.blind_review, has_database=self.database is not None,
+            writable=not self.read_only))
 
     # --- blind review, theme, preferences --------------------------------------------
 
@@ -653,7 +669,8 @@ class MainWindow(QMainWindow):
         if self.database is None:
             self.setWindowTitle(APP_TITLE)
         else:
-            self.setWindowTitle(f"{self.database.display_name} — {APP_TITLE}")
+            state = " (read-only)" if self.database.read_only else ""
+            self.setWindowTitle(f"{self.database.display_name}{state} — {APP_TITLE}")
 
     def show_confusion_cell(self, expected: str, decided: str) -> None:
         """Statistics → a confusion-matrix cell: the table of those decisions."""

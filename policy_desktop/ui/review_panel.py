@@ -34,6 +34,7 @@ from policy_desktop.ui.review_form import (
     form_outcome,
 )
 from policy_desktop.ui.shortcuts import hint, shortcut_for
+from policy_desktop.ui.status_bar import READ_ONLY_NOTE
 from policy_desktop.vocabulary import DECISIONS, UNPARSEABLE
 
 DETAIL_MIN_HEIGHT = 220
@@ -87,6 +88,7 @@ class ReviewPanel(QWidget):
         self.setObjectName("reviewPanel")
         self._decision: PolicyDecision | None = None
         self._blind = False
+        self._read_only = False
         self._revealed = True
         self._blind_choice: str | None = None
         self._shown_at = 0.0  # monotonic time the decision on show appeared
@@ -200,6 +202,11 @@ class ReviewPanel(QWidget):
         self._load_form()
         self.detail.set_model_answer_visible(self._revealed)
         self.detail_scroll.verticalScrollBar().setValue(0)
+        self._refresh()
+
+    def set_read_only(self, read_only: bool) -> None:
+        """A database read-only here: the form shows the decision but saves nothing."""
+        self._read_only = read_only
         self._refresh()
 
     def set_blind_review(self, enabled: bool) -> None:
@@ -388,11 +395,12 @@ class ReviewPanel(QWidget):
 
     def _can_accept(self) -> bool:
         decision = self._decision
-        return decision is not None and self._revealed and decision.decision != UNPARSEABLE
+        return (decision is not None and self._revealed and not self._read_only
+                and decision.decision != UNPARSEABLE)
 
     def _can_commit(self) -> bool:
         decision = self._decision
-        if decision is None or not self._revealed:
+        if decision is None or not self._revealed or self._read_only:
             return False
         return decision.decision != UNPARSEABLE or self.form.chosen_decision() is not None
 
@@ -407,6 +415,9 @@ class ReviewPanel(QWidget):
             self.form.set_status("")
             return
         note = self._note(decision)
+        if self._read_only:
+            self.form.set_status(READ_ONLY_NOTE, note)
+            return
         if not self._revealed:
             self.form.set_status(
                 "Blind review: choose a decision (1–4) to reveal the model's answer", note)

@@ -18,6 +18,7 @@ from policy_desktop.ui.view_counts import Counts, ViewCounts
 
 KEYS_HINT = "A accept · 1–4 choose · R reasoning · Ctrl+Enter save · S skip · J/K move · F1 keys"
 PACE_REFRESH_MS = 15_000
+READ_ONLY_NOTE = "Read-only here: reviews cannot be saved in this database"
 
 
 def _plain_label(name: str, text: str = "") -> QLabel:
@@ -42,6 +43,9 @@ class ReviewStatusBar(QStatusBar):
         self.keys_hint = _plain_label("keysHint", KEYS_HINT)
         self.cap_label = _plain_label("capLabel")
         self.cap_label.hide()
+        self.read_only_label = _plain_label("readOnlyLabel", "Read-only")
+        self.read_only_label.setToolTip(READ_ONLY_NOTE)
+        self.read_only_label.hide()
         self.progress_label = _plain_label("progressLabel", progress_text(None, None))
         self.progress_bar = QProgressBar()
         self.progress_bar.setObjectName("reviewProgress")
@@ -58,7 +62,7 @@ class ReviewStatusBar(QStatusBar):
         self._message_timer.timeout.connect(self.clearMessage)
         self.addWidget(self.keys_hint, 1)
         self.addWidget(self.message_label, 1)
-        for widget in (self.cap_label, self.progress_label, self.progress_bar,
+        for widget in (self.read_only_label, self.cap_label, self.progress_label, self.progress_bar,
                        self.session_label):
             self.addPermanentWidget(widget)
         self._pace_timer = QTimer(self)
@@ -96,6 +100,10 @@ class ReviewStatusBar(QStatusBar):
     def show_session(self) -> None:
         """Reviews made in this window and their pace."""
         self.session_label.setText(session_text(self._session))
+
+    def show_read_only(self, read_only: bool) -> None:
+        """Mark the database as read-only here (nothing this window writes is saved)."""
+        self.read_only_label.setVisible(read_only)
 
     def show_cap(self, max_rows: int | None) -> None:
         """Say that the table stops at ``max_rows`` rows (None hides the notice)."""

@@ -42,6 +42,7 @@ class OpenedDatabase:
     location: str
     display_name: str
     backup_path: Path | None
+    read_only: bool = False  # this process may not write the file (or its folder)
 
 
 @dataclass
@@ -99,7 +100,8 @@ class DbExecutor(QObject):
             previous, self._log = self._log, log
             if previous is not None:
                 previous.close()
-            return OpenedDatabase(log.target.location, log.display_name, log.backup_path)
+            return OpenedDatabase(log.target.location, log.display_name, log.backup_path,
+                                  log.read_only)
 
         self._enqueue(job, on_done, on_error, needs_log=False)
 

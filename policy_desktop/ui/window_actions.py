@@ -172,6 +172,13 @@ REVIEW_ACTIONS = ("accept", "commit", "skip", "focus_reasoning", "choose_allow",
                   "choose_attestation", "choose_mfa")
 """The actions that review the decision on show."""
 
+READ_ONLY_REVIEW_ACTIONS = ("skip", "focus_reasoning", "choose_allow", "choose_deny",
+                            "choose_attestation", "choose_mfa")
+"""Review actions that write nothing (they fill the form): on with a read-only database."""
+
+WRITING_ACTIONS = ("run_scenarios", "replay", "team_queue", "assign_filter")
+"""Actions whose work writes to the database (decisions, claims, assignments)."""
+
 
 @dataclass(frozen=True)
 class WindowState:
@@ -184,16 +191,21 @@ class WindowState:
     several_selected: bool
     blind: bool
     has_database: bool
+    writable: bool = True  # False: the database is read-only here, nothing can be saved
 
 
 def enable_actions(actions: Mapping[str, QAction], state: WindowState) -> None:
     """Enable exactly the actions that make sense in ``state`` (absent ones skipped)."""
     enabled = {action_id: state.reviewing and state.has_decision
+               and (state.writable or action_id in READ_ONLY_REVIEW_ACTIONS)
                for action_id in REVIEW_ACTIONS}
     enabled.update(next=state.reviewing and state.has_rows,
-                   previous=state.reviewing and state.has_rows, undo=state.can_undo,
+                   previous=state.reviewing and state.has_rows,
+                   undo=state.can_undo and state.writable,
                    accept_selected=state.reviewing and state.several_selected
-                   and not state.blind, import_log=state.has_database)
+                   and not state.blind and state.writable,
+                   import_log=state.has_database and state.writable)
+    enabled.update({action_id: state.writable for action_id in WRITING_ACTIONS})
     for action_id, on in enabled.items():
         if action_id in actions:
             actions[action_id].setEnabled(on)

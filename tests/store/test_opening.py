@@ -201,6 +201,26 @@ def test_missing_file_is_not_created_when_read_only(tmp_path: Path) -> None:
     assert files_in(tmp_path) == set()
 
 
+def test_a_file_this_process_cannot_write_opens_read_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads work; a write is refused with a clear error and changes nothing (tests run as
+    root, who may write any file, so the permission check is told so)."""
+    from policy_desktop.store import database as store_database
+
+    path = tmp_path / "decisions.db"
+    with PolicyDecisionLog(path) as log:
+        log.log_decision(make_decision())
+    monkeypatch.setattr(store_database, "_writable", lambda _path: False)
+    with PolicyDecisionLog(path) as log:
+        assert log.read_only
+        assert len(log.get_all_decisions()) == 1
+        with pytest.raises(StoreError, match="cannot be written here"):
+            log.log_decision(make_decision())
+    monkeypatch.undo()
+    with PolicyDecisionLog(path) as log:
+        assert not log.read_only and len(log.get_all_decisions()) == 1
+
+
 def test_missing_file_is_created_with_its_folders(tmp_path: Path) -> None:
     path = tmp_path / "new" / "folder" / "decisions.db"
     with PolicyDecisionLog(path) as log:
