@@ -242,28 +242,20 @@ class FilterBar(QWidget):
         """The decisions of one confusion-matrix cell: expected ``expected``, answered
         ``decided``, in every review state (the other filters cleared: the matrix counts
         every production decision)."""
-        self._show_every_state()
-        self._change(**{**self._cleared_inputs(), "view": "all",
-                        "decision": self._show_decision(decided), "expected": expected,
-                        "exclude_replays": True})
+        self._show_all(decided, expected=expected, exclude_replays=True)
 
     def show_bar(self, *, decision: str | None = None,
                  review_action: str | None = None) -> None:
         """The decisions one bar of a Statistics chart counts (a decision, or a review
         action), in every review state, replay answers left out as the chart leaves them
         (the other filters cleared: the chart counts every production decision)."""
-        self._show_every_state()
-        self._change(**{**self._cleared_inputs(), "view": "all",
-                        "decision": self._show_decision(decision),
-                        "review_action": review_action, "exclude_replays": True})
+        self._show_all(decision, review_action=review_action, exclude_replays=True)
 
     def show_decisions(self, decision_ids: Sequence[str], label: str) -> None:
         """Exactly ``decision_ids`` (e.g. a replay flip-matrix cell) in every review state;
         ``label`` names them on the clear button."""
         self._ids_label = label
-        self._show_every_state()
-        self._change(**{**self._cleared_inputs(), "view": "all",
-                        "decision_ids": tuple(decision_ids)})
+        self._show_all(None, decision_ids=tuple(decision_ids))
 
     def set_sort(self, sort: str) -> None:
         """Order rows by ``sort`` (a store sort name)."""
@@ -295,10 +287,15 @@ class FilterBar(QWidget):
         self.decision_combo.blockSignals(False)
         return decision if index >= 0 else None
 
-    def _show_every_state(self) -> None:
-        """Check the *All* view button (a chart or matrix lists every review state)."""
+    def _show_all(self, decision: str | None, **changes: object) -> None:
+        """Every review state with only ``decision`` and ``changes`` as filters (a chart,
+        matrix or replay jump lists exactly what it counts); the inputs are cleared and
+        the decision shown in its menu, without signals."""
         self.view_buttons["all"].setChecked(True)
         self.view_buttons[FAILURES].setVisible(False)
+        cleared = self._cleared_inputs()
+        self._change(**{**cleared, "view": "all", "decision": self._show_decision(decision),
+                        **changes})
 
     def _apply_search(self) -> None:
         self._search_timer.stop()

@@ -50,7 +50,7 @@ from policy_desktop.ui.selection_keeper import SelectionKeeper
 from policy_desktop.ui.session_progress import SessionProgress
 from policy_desktop.ui.settings import Settings
 from policy_desktop.ui.statistics_feed import StatisticsFeed
-from policy_desktop.ui.status_bar import READ_ONLY_NOTE, ReviewStatusBar
+from policy_desktop.ui.status_bar import ReviewStatusBar
 from policy_desktop.ui.tasks import DbExecutor, OpenedDatabase
 from policy_desktop.ui.theme import Theme
 from policy_desktop.ui.view_counts import ViewCounts
@@ -339,9 +339,8 @@ class MainWindow(QMainWindow):
         if info.backup_path is not None:
             self._status(f"Upgraded the database; the old file is kept as {info.backup_path}")
         self.status.show_read_only(info.read_only)
-        set_read_only = getattr(self.panel, "set_read_only", None)
-        if set_read_only is not None:
-            set_read_only(info.read_only)
+        panel: Any = self.panel
+        panel.set_read_only(info.read_only)
         self._load_panel(None)
         self.writes.publish(Changes.database_opened())  # every view starts again
         if not info.read_only:
@@ -486,9 +485,6 @@ class MainWindow(QMainWindow):
         reviewer never waits for it and the next key acts on the next decision.
         """
         if self.database is None:
-            return
-        if self.database.read_only:
-            self._status(f"Not saved: {READ_ONLY_NOTE}")
             return
         decision_id = submission.decision_id
         if decision_id != self.feed.shown_id or self.writes.writing(decision_id):

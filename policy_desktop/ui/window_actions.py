@@ -172,12 +172,10 @@ REVIEW_ACTIONS = ("accept", "commit", "skip", "focus_reasoning", "choose_allow",
                   "choose_attestation", "choose_mfa")
 """The actions that review the decision on show."""
 
-READ_ONLY_REVIEW_ACTIONS = ("skip", "focus_reasoning", "choose_allow", "choose_deny",
-                            "choose_attestation", "choose_mfa")
-"""Review actions that write nothing (they fill the form): on with a read-only database."""
-
-WRITING_ACTIONS = ("run_scenarios", "replay", "team_queue", "assign_filter")
-"""Actions whose work writes to the database (decisions, claims, assignments)."""
+WRITING_ACTIONS = ("accept", "commit", "undo", "accept_selected", "import_log",
+                   "run_scenarios", "replay", "team_queue", "assign_filter")
+"""Actions that write to the database (reviews, decisions, claims, assignments): off while
+it is read-only here."""
 
 
 @dataclass(frozen=True)
@@ -197,15 +195,13 @@ class WindowState:
 def enable_actions(actions: Mapping[str, QAction], state: WindowState) -> None:
     """Enable exactly the actions that make sense in ``state`` (absent ones skipped)."""
     enabled = {action_id: state.reviewing and state.has_decision
-               and (state.writable or action_id in READ_ONLY_REVIEW_ACTIONS)
                for action_id in REVIEW_ACTIONS}
     enabled.update(next=state.reviewing and state.has_rows,
-                   previous=state.reviewing and state.has_rows,
-                   undo=state.can_undo and state.writable,
+                   previous=state.reviewing and state.has_rows, undo=state.can_undo,
                    accept_selected=state.reviewing and state.several_selected
-                   and not state.blind and state.writable,
-                   import_log=state.has_database and state.writable)
-    enabled.update({action_id: state.writable for action_id in WRITING_ACTIONS})
+                   and not state.blind, import_log=state.has_database)
+    for action_id in WRITING_ACTIONS:
+        enabled[action_id] = enabled.get(action_id, True) and state.writable
     for action_id, on in enabled.items():
         if action_id in actions:
             actions[action_id].setEnabled(on)

@@ -173,6 +173,7 @@ def test_a_run_chosen_after_a_chart_bar_is_shown_even_a_replay(qtbot: QtBot) -> 
     bar.set_facets({"model_name": [], "prompt_version": [], "run_id": ["run_prod", "run_replay"]})
     bar.show_bar(decision="deny")
     assert bar.filter.exclude_replays and bar.filter.decision == "deny"
+    assert bar.decision_combo.currentData() == "deny"  # the menu shows what is filtered
     with qtbot.waitSignal(bar.filter_changed) as blocker:
         combo = bar.facet_combos["run_id"]
         combo.setCurrentIndex(combo.findData("run_replay"))
